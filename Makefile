@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` (set up + main job) and `make test` (set up + tests).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU build of torch (this pin takes a local CPU wheel on the project machines; never the CUDA build in CI).
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(PY) -m designspace.describe model=RegNetY-800MF
+
+test: setup
+	$(PY) -m ruff check designspace models tests experiments
+	$(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check designspace models tests experiments
+
+bench: setup
+	$(PY) experiments/bench_complexity.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
