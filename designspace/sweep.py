@@ -1,0 +1,96 @@
+"""The sweep directory: one folder per study, the unit that flows samples -> results -> analysis.
+
+Layout::
+
+    DIR/config.yaml          the resolved config that produced the samples (space, budget, n, seed)
+    DIR/samples.parquet      one row per model (NetSpec.to_row() columns + model_id + sampled params
+                             + flops/params/acts); written once, atomically
+    DIR/results/<id>.json    one record per trained model, written atomically by the trainer
+    DIR/checkpoints/<id>.pt  in-progress training state (deleted when the model's record is written)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from designspace.atomic import atomic_write, atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SAMPLES_FILE = "samples.parquet"
+CONFIG_FILE = "config.yaml"
+RESULTS_DIR = "results"
+CHECKPOINTS_DIR = "checkpoints"
+
+
+@dataclass(frozen=True)
+class SweepDir:
+    root: Path
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def samples_path(self) -> Path:
+        return self.root / SAMPLES_FILE
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / RESULTS_DIR
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / CHECKPOINTS_DIR
+
+    def result_path(self, model_id: str) -> Path:
+        return self.results_dir / f"{model_id}.json"
+
+    def checkpoint_path(self, model_id: str) -> Path:
+        return self.checkpoints_dir / f"{model_id}.pt"
+
+    def exists(self) -> bool:
+        return self.samples_path.is_file()
+
+    def require(self) -> SweepDir:
+        """Raise FileNotFoundError with a useful message unless this is a sweep directory."""
+        if not self.samples_path.is_file():
+            raise FileNotFoundError(
+                f"{self.root} is not a sweep directory: no {SAMPLES_FILE} in it. "
+                "Create one with `python -m designspace.sample space=... n=... sweep_dir=DIR`."
+            )
+        return self
+
+    def read_samples(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_parquet(self.require().samples_path)
+
+    def write_samples(self, samples: pd.DataFrame, config_yaml: str) -> None:
+        """Write the samples table and its config atomically (config first, samples last)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config_path, config_yaml)
+
+        def write(f: Any) -> None:
+            buf = io.BytesIO()
+            samples.to_parquet(buf, index=False)
+            f.write(buf.getvalue())
+
+        atomic_write(self.samples_path, write)
+
+    def read_config_text(self) -> str:
+        return self.config_path.read_text() if self.config_path.is_file() else ""
+
+    def result_ids(self) -> set[str]:
+        """Ids of the models that have a result record."""
+        if not self.results_dir.is_dir():
+            return set()
+        return {p.stem for p in self.results_dir.glob("*.json")}
