@@ -175,7 +175,8 @@ def complexity_arrays(
     wb = _round_array(w / b.astype(np.float64))
     scal = [np.asarray(x) for x in (se_ratio, stem_width, stem_stride, num_classes, in_channels)]
     se, sw, ss, nc, ic = scal[0].astype(np.float64), *(x.astype(np.int64) for x in scal[1:])
-    total = _sum(*(cx for _, cx in _parts(d.T, w.T, wb.T, g.T, se, sw, ss, nc, ic, resolution, _round_array)))
+    cols = [np.ascontiguousarray(a.T) for a in (d, w, wb, g)]  # one contiguous row per stage
+    total = _sum(*(cx for _, cx in _parts(*cols, se, sw, ss, nc, ic, resolution, _round_array)))
     n = d.shape[0]
     return Complexity(*(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)).copy() for v in total))
 
