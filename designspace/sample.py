@@ -1,0 +1,420 @@
+"""Draw n models from a design space inside a complexity budget: `sample(space, n, seed, budget)`.
+
+    python -m designspace.sample space=anynetx_c n=500 [seed=0] [budget=400mf] [out=PATH.parquet|.csv]
+                                 [sweep_dir=DIR] [budget.flops=[3.6e8,4e8]] [budget.resolution=32]
+
+The law is exactly the space's base distribution conditioned on its constraints and the budget
+(rejection semantics, judged on the final network after compatibility). Candidates are drawn in
+vectorized batches (`designspace.candidates`), counted with `complexity_arrays`, filtered, and
+the first n distinct networks in draw order are kept. Each candidate uses a fixed number of
+uniforms from numpy's PCG64(seed), so the same seed gives the same table bit for bit, whatever
+the batch sizes, and a table for n is the first n rows of the table for any larger n.
+
+Table columns: model_id (= NetSpec.id), the sampled raw parameters (AnyNet: raw_d1.., raw_w1..,
+raw_b1.., raw_g1.. per stage, or d/w/b/g when drawn once; RegNet: depth, w0, wa, wm, b, g), the
+`NetSpec.to_row()` columns (d1.., w1.., b1.., g1.., num_stages, se_ratio, stem_width, stem_stride,
+num_classes, in_channels), then flops, params, acts and total_depth.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from designspace.budgets import Budget, load_budget
+from designspace.candidates import Batch, draws_for
+from designspace.complexity import complexity_arrays
+from designspace.spaces import Space, load
+from designspace.spec import SCALAR_FIELDS, NetSpec, stage_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_DRAWS = 20_000_000
+MIN_BATCH = 4096
+METRICS = ("flops", "params", "acts")
+
+
+class SamplingError(RuntimeError):
+    """The budget (with the space's constraints) is met too rarely to find n models."""
+
+
+@dataclass
+class SampleResult:
+    frame: pd.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def spec_of(row: Mapping[str, Any]) -> NetSpec:
+    """The `NetSpec` of a sampled row (any mapping or pandas Series with the to_row columns)."""
+    return NetSpec.from_row(row)
+
+
+def raw_columns(space: Space) -> list[str]:
+    """Names of the sampled raw-parameter columns of `space`'s tables."""
+    if space.family == "regnet":
+        return ["depth", "w0", "wa", "wm", "b", "g"]
+    S = space.num_stages
+    return [c for k in ("d", "w", "b", "g")
+            for c in ([f"raw_{k}{i}" for i in range(1, S + 1)] if not space.is_shared(k) else [k])]
+
+
+def columns(space: Space) -> list[str]:
+    """All columns of a sampled table, in order."""
+    net = [c for names in stage_columns(space.num_stages).values() for c in names]
+    return ["model_id", *raw_columns(space), *net, "num_stages", *SCALAR_FIELDS, *METRICS, "total_depth"]
+
+
+class _Accepted:
+    """Accepted candidates in draw order, up to n; with `unique`, repeated networks are dropped."""
+
+    def __init__(self, n: float, unique: bool = True) -> None:
+        self.n, self.unique = n, unique
+        self.seen: set[bytes] = set()
+        self.parts: list[tuple[Batch, dict[str, np.ndarray]]] = []
+        self.count = self.duplicates = 0
+
+    def add(self, batch: Batch, metrics: dict[str, np.ndarray]) -> None:
+        if self.unique:
+            keys = np.concatenate([batch.depths, batch.widths, batch.ratios.view(np.int64), batch.groups], axis=1)
+            keys = np.ascontiguousarray(keys)
+            keys = keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel()
+            keep = []
+            for i, key in enumerate(keys.tolist()):
+                if self.count + len(keep) >= self.n:
+                    break
+                if key in self.seen:
+                    self.duplicates += 1
+                    continue
+                self.seen.add(key)
+                keep.append(i)
+            idx = np.array(keep, dtype=np.int64)
+        else:
+            idx = np.arange(min(len(batch.valid), self.n - self.count), dtype=np.int64)
+        if len(idx):
+            self.parts.append((batch.take(idx), {k: v[idx] for k, v in metrics.items()}))
+            self.count += len(idx)
+
+
+def _within(values: np.ndarray, band: tuple[float | None, float | None]) -> np.ndarray:
+    ok = np.ones(len(values), dtype=bool)
+    if band[0] is not None:
+        ok &= values >= band[0]
+    if band[1] is not None:
+        ok &= values <= band[1]
+    return ok
+
+
+def _judge(space: Space, budget: Budget, batch: Batch) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Indices of the candidates meeting every constraint and the budget, and their metrics."""
+    idx = np.flatnonzero(batch.valid)
+    total_depth = batch.depths[idx].sum(axis=1)
+    if "total_depth" in space.bounds:
+        keep = _within(total_depth, space.bounds["total_depth"])
+        idx, total_depth = idx[keep], total_depth[keep]
+    cx = complexity_arrays(
+        batch.depths[idx], batch.widths[idx], batch.ratios[idx], batch.groups[idx],
+        se_ratio=space.se_ratio, stem_width=space.stem_width, stem_stride=budget.stem_stride,
+        num_classes=budget.num_classes, in_channels=budget.in_channels, resolution=budget.resolution,
+    )
+    metrics = {"flops": cx.flops, "params": cx.params, "acts": cx.acts, "total_depth": total_depth}
+    keep = np.ones(len(idx), dtype=bool)
+    for m in METRICS:
+        keep &= _within(metrics[m], budget.band(m))
+        if m in space.bounds:
+            keep &= _within(metrics[m], space.bounds[m])
+    if space.scaled_max:
+        gf = budget.regime if budget.regime is not None else metrics["flops"] / 1e9
+        for m, rule in space.scaled_max.items():
+            keep &= metrics[m] < rule.limit(gf)
+    return idx[keep], {k: v[keep] for k, v in metrics.items()}
+
+
+def _frame(space: Space, budget: Budget, acc: _Accepted) -> pd.DataFrame:
+    import pandas as pd
+
+    S = space.num_stages
+    batches = [b for b, _ in acc.parts]
+
+    def cat(get: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.concatenate([get(b) for b in batches]).astype(dtype) if batches else np.empty(shape, dtype)
+
+    table: dict[str, Any] = {}
+    for key in ("depth", "w0", "wa", "wm", "d", "w", "b", "g"):
+        if batches and key in batches[0].raw:
+            arr = cat(lambda b, k=key: b.raw[k], (0,), batches[0].raw[key].dtype)
+            if arr.ndim == 2:
+                table.update({f"raw_{key}{i + 1}": arr[:, i] for i in range(S)})
+            else:
+                table[key] = arr
+    final = {
+        "depths": cat(lambda b: b.depths, (0, S), np.int64),
+        "widths": cat(lambda b: b.widths, (0, S), np.int64),
+        "bottleneck_ratios": cat(lambda b: b.ratios, (0, S), np.float64),
+        "group_widths": cat(lambda b: b.groups, (0, S), np.int64),
+    }
+    for name, cols in stage_columns(S).items():
+        table.update({c: final[name][:, i] for i, c in enumerate(cols)})
+    n = len(final["depths"])
+    scalars = {"se_ratio": space.se_ratio, "stem_width": space.stem_width, "stem_stride": budget.stem_stride,
+               "num_classes": budget.num_classes, "in_channels": budget.in_channels}
+    table["num_stages"] = np.full(n, S, dtype=np.int64)
+    for k, v in scalars.items():
+        table[k] = np.full(n, v, dtype=np.float64 if k == "se_ratio" else np.int64)
+    for k in (*METRICS, "total_depth"):
+        table[k] = np.concatenate([m[k] for _, m in acc.parts]).astype(np.int64) if acc.parts else np.empty(0, np.int64)
+    table["model_id"] = [
+        NetSpec(d, w, b, g, **scalars).id
+        for d, w, b, g in zip(*(final[k].tolist() for k in ("depths", "widths", "bottleneck_ratios", "group_widths")))
+    ]
+    if not batches:
+        table.update({c: np.empty(0) for c in raw_columns(space)})
+    return pd.DataFrame(table)[columns(space)]
+
+
+def draw(
+    space: str | os.PathLike | Mapping[str, Any] | Space,
+    n: int,
+    seed: int = 0,
+    budget: str | os.PathLike | Mapping[str, Any] | Budget | None = "400mf",
+    *,
+    max_draws: int = MAX_DRAWS,
+    progress: bool = False,
+    max_batch: int | None = None,
+) -> SampleResult:
+    """`sample` plus the run's statistics (draws, acceptance rate, duplicates, time).
+
+    `max_batch` caps the candidates drawn at once (memory); the table does not depend on it.
+    """
+    space, budget = load(space), load_budget(budget)
+    for name, value in (("n", n), ("max_draws", max_draws), ("max_batch", max_batch or 1)):
+        _whole(name, value)
+    _whole("seed", seed, minimum=0)
+    start = time.perf_counter()
+    gen = draws_for(space)
+    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    cap = max_batch or _default_batch(space)
+    acc = _Accepted(int(n))
+    drawn = accepted = 0
+    bar = _progress(int(n), progress)
+    try:
+        while acc.count < n:
+            if drawn >= max_draws or _hopeless(acc.count, n, drawn, max_draws):
+                raise SamplingError(_failure(space, budget, n, acc, drawn, accepted, max_draws))
+            rate = (acc.count + 1) / (drawn + 1) if drawn else 0.02
+            m = int(min(cap, max_draws - drawn, max(MIN_BATCH, math.ceil(1.25 * (n - acc.count) / rate))))
+            batch = gen.draw(rng.random((m, gen.n_uniforms)))
+            idx, metrics = _judge(space, budget, batch)
+            drawn += m
+            accepted += len(idx)
+            before = acc.count
+            acc.add(batch.take(idx), metrics)
+            if bar is not None:
+                bar.update(acc.count - before)
+    finally:
+        if bar is not None:
+            bar.close()
+    frame = _frame(space, budget, acc)
+    seconds = time.perf_counter() - start
+    rate = accepted / drawn
+    stats = {
+        "space": space.name, "budget": budget.name, "n": int(n), "seed": int(seed), "draws": drawn,
+        "accepted": accepted, "duplicates": acc.duplicates, "acceptance_rate": rate,
+        "order_mass": gen.order_mass, "base_acceptance_rate": rate * gen.order_mass,
+        "seconds": seconds, "models_per_second": n / seconds if seconds > 0 else float("inf"),
+    }
+    return SampleResult(frame, stats)  # (not in frame.attrs: parquet would store the timings)
+
+
+def accepted(
+    space: str | os.PathLike | Mapping[str, Any] | Space,
+    draws: int,
+    seed: int = 0,
+    budget: str | os.PathLike | Mapping[str, Any] | Budget | None = "400mf",
+) -> pd.DataFrame:
+    """Every candidate among the first `draws` that meets the constraints and the budget, in draw
+    order, repeats kept: an i.i.d. sample of the conditioned law (`sample` keeps the first n
+    distinct rows of this stream)."""
+    space, budget = load(space), load_budget(budget)
+    _whole("draws", draws)
+    _whole("seed", seed, minimum=0)
+    gen = draws_for(space)
+    rng = np.random.Generator(np.random.PCG64(int(seed)))
+    acc = _Accepted(math.inf, unique=False)
+    for start in range(0, draws, _default_batch(space)):
+        batch = gen.draw(rng.random((min(_default_batch(space), draws - start), gen.n_uniforms)))
+        idx, metrics = _judge(space, budget, batch)
+        acc.add(batch.take(idx), metrics)
+    return _frame(space, budget, acc)
+
+
+def sample(
+    space: str | os.PathLike | Mapping[str, Any] | Space,
+    n: int,
+    seed: int = 0,
+    budget: str | os.PathLike | Mapping[str, Any] | Budget | None = "400mf",
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """n distinct models from `space` in `budget`, one row per model (see the module docstring).
+
+    `space` and `budget` may be names, YAML paths, dicts (``{"name": "400mf", "resolution": 32}``
+    overrides a named budget) or loaded objects. Keyword arguments: max_draws, progress.
+    Raises SamplingError when n models cannot be found within max_draws candidates.
+    """
+    return draw(space, n, seed, budget, **kwargs).frame
+
+
+def _whole(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be a whole number >= {minimum}")
+
+
+def _default_batch(space: Space) -> int:
+    """Candidates per batch at most: RegNet's per-block arrays are ~depth times wider."""
+    return 1 << (16 if space.family == "regnet" else 18)
+
+
+def _hopeless(found: int, n: int, drawn: int, max_draws: int) -> bool:
+    """Even an optimistic rate (3 sigma above the observed one) cannot reach n within max_draws."""
+    if drawn < min(1_000_000, max_draws // 20):
+        return False
+    optimistic = (found + 3 * math.sqrt(found) + 3) / drawn
+    return found + optimistic * (max_draws - drawn) < n
+
+
+def _failure(space: Space, budget: Budget, n: int, acc: _Accepted, drawn: int, accepted: int,
+             max_draws: int) -> str:
+    rate = accepted / drawn if drawn else 0.0
+    lines = [
+        f"too few models: found {acc.count} of {n} in {drawn:,} draws from space {space.name!r} "
+        f"(acceptance rate {100 * rate:.4g}%"
+        + (f", {acc.duplicates:,} repeated networks dropped" if acc.duplicates else "") + ")",
+        f"budget {budget.describe()}",
+    ]
+    if acc.count:
+        need = n / (acc.count / drawn)
+        lines.append(f"At this rate {n} models need about {need:,.0f} draws; the limit is max_draws={max_draws:,}.")
+    else:
+        lines.append(f"No model met the budget; the limit is max_draws={max_draws:,}.")
+    if acc.duplicates > acc.count:
+        lines.append("Most accepted draws repeat a network: the budget may hold fewer than n distinct models.")
+    lines.append("Widen the budget (e.g. budget.flops=[lo,hi]), choose another budget, lower n or raise max_draws.")
+    return "\n".join(lines)
+
+
+def _progress(n: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=n, desc="sampling", unit="model", disable=None, file=sys.stderr, leave=False)
+
+
+# --- CLI -----------------------------------------------------------------------------------------
+def summary(result: SampleResult, budget: Budget, where: str) -> str:
+    """A one-screen account of a sampling run."""
+    s, f = result.stats, result.frame
+    lines = [
+        f"{len(f)} models from {s['space']} in {budget.describe()}",
+        f"  draws {s['draws']:,}, accepted {s['accepted']:,} (acceptance rate {100 * s['acceptance_rate']:.3g}%"
+        + (f"; {100 * s['base_acceptance_rate']:.3g}% of plain independent draws, order constraints being "
+           "sampled exactly" if s["order_mass"] < 1 else "") + ")",
+        f"  repeated networks dropped: {s['duplicates']:,}",
+        f"  time {s['seconds']:.2f} s ({s['models_per_second']:,.0f} models/s)",
+        "",
+        f"  {'':12}{'min':>10}{'median':>10}{'max':>10}",
+    ]
+    for col, scale, unit in (("flops", 1e6, "MF"), ("params", 1e6, "M"), ("acts", 1e6, "M"), ("total_depth", 1, "")):
+        v = f[col].to_numpy() / scale
+        label = f"{col.replace('total_', '')}" + (f" ({unit})" if unit else "")
+        fmt = "{:>10.2f}" if scale != 1 else "{:>10.0f}"
+        lines.append(f"  {label:12}" + "".join(fmt.format(x) for x in (v.min(), np.median(v), v.max())))
+    lines += ["", where]
+    return "\n".join(lines)
+
+
+def _write_table(frame: pd.DataFrame, out: Path) -> None:
+    from designspace.atomic import atomic_write
+
+    if out.suffix == ".parquet":
+        import io
+
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        atomic_write(out, lambda fh: fh.write(buf.getvalue()))
+    else:
+        atomic_write(out, lambda fh: fh.write(frame.to_csv(index=False).encode()))
+
+
+def run(cfg: Any, space_source: str = "<config>", overrides: tuple[str, ...] = (),
+        budget_source: str | None = None) -> str:
+    """Run the CLI on a composed config (Hydra's choices of space and budget, and the command-line
+    overrides, name the files in error messages); returns the text to print."""
+    import pandas  # noqa: F401 - imported up front so that the reported sampling time is sampling
+    from omegaconf import OmegaConf
+
+    from designspace import budgets, spaces
+    from designspace.sweep import SweepDir
+
+    out = Path(cfg.out) if cfg.out else None
+    if out is not None and out.suffix not in (".parquet", ".csv"):
+        raise ValueError(f"out={cfg.out}: the file must end in .parquet or .csv")
+    chain, source = None, f"space/{space_source}.yaml (Hydra search path)"
+    path = spaces.SPACE_DIR / f"{space_source}.yaml"
+    if path.is_file():  # name the built-in file (or its parent) that set a bad key
+        _, chain = spaces.compose(spaces.read_yaml(path), str(path), path.parent)
+        source = str(path)
+    space = spaces.from_config(OmegaConf.to_container(cfg.space, resolve=True), source, chain,
+                               [o for o in overrides if o.lstrip("+~").startswith("space.")])
+    budget_ovs = [o for o in overrides if o.lstrip("+~").startswith("budget.")]
+    budget_file = budgets.BUDGET_DIR / f"{budget_source or cfg.budget.get('name')}.yaml"
+    budget = budgets.from_config(OmegaConf.to_container(cfg.budget, resolve=True), (
+        str(budget_file) if budget_file.is_file() else f"budget {cfg.budget.get('name')!r}")
+        + (f" with command-line overrides {budget_ovs}" if budget_ovs else ""))
+    sweep = None
+    if cfg.sweep_dir or out is None:
+        sweep = SweepDir(cfg.sweep_dir or f"sweeps/{space.name}-{budget.name}-n{cfg.n}-s{cfg.seed}")
+    result = draw(space, cfg.n, cfg.seed, budget, max_draws=cfg.max_draws, progress=cfg.progress)
+    wrote = []
+    if sweep is not None:
+        if sweep.exists() and not cfg.overwrite:
+            if not sweep.read_samples().equals(result.frame):
+                raise FileExistsError(f"{sweep.root} already holds different samples; choose another "
+                                      "sweep_dir= or pass overwrite=true (results there belong to the old samples)")
+            wrote.append(f"sweep directory already holds these samples, left unchanged:\n{sweep.root}")
+        else:
+            sweep.write_samples(result.frame, OmegaConf.to_yaml(cfg))
+            wrote.append(f"sweep directory (samples.parquet, config.yaml):\n{sweep.root}")
+    if out is not None:
+        _write_table(result.frame, out)
+        wrote.insert(0, f"wrote {out}")
+    return summary(result, budget, "\n".join(wrote))
+
+
+def main() -> None:
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig
+
+    @hydra.main(version_base="1.3", config_path="../configs", config_name="sample")
+    def _main(cfg: DictConfig) -> None:
+        hc = HydraConfig.get()
+        try:
+            choices = hc.runtime.choices
+            print(run(cfg, choices.get("space") or "<config>", tuple(hc.overrides.task), choices.get("budget")))
+        except (ValueError, SamplingError, FileExistsError) as exc:
+            sys.exit(f"designspace.sample: {exc}")
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()
