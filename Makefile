@@ -19,6 +19,7 @@ setup: $(STAMP)
 
 demo: setup
 	$(PY) -m designspace.describe model=RegNetY-800MF
+	$(PY) -m designspace.sample space=anynetx_c n=500 overwrite=true progress=false
 
 test: setup
 	$(PY) -m ruff check designspace models tests experiments
@@ -29,6 +30,7 @@ lint: setup
 
 bench: setup
 	$(PY) experiments/bench_complexity.py
+	$(PY) experiments/bench_sampler.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
