@@ -1,0 +1,127 @@
+"""The paper's findings as tests with verdicts: does a run reproduce them, by which statistics?
+
+Each check returns a `Finding` (claim, verdict, evidence). Verdicts are never stronger than the
+numbers: "reproduced", "not reproduced" (the data contradict the claim, or the claimed effect is
+absent at this sample size) or "inconclusive" (too few models to test). Error comparisons use
+one- and two-sided two-sample KS tests on top-1 errors (scipy), at level `alpha`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+ALPHA = 0.05
+MIN_MODELS = 5
+
+
+@dataclass(frozen=True)
+class Finding:
+    claim: str
+    verdict: str  # "reproduced" | "not reproduced" | "inconclusive"
+    evidence: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"claim": self.claim, "verdict": self.verdict, "evidence": self.evidence}
+
+
+def _ks(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
+    from scipy import stats
+
+    res = stats.ks_2samp(a, b, alternative=alternative)
+    return float(res.statistic), float(res.pvalue)
+
+
+def _summary(name: str, e: np.ndarray) -> str:
+    return f"{name}: n={e.size}, median {np.median(e):.2f}%, best quartile mean {np.mean(np.sort(e)[: max(1, e.size // 4)]):.2f}%"
+
+
+def no_loss(name_a: str, err_a: np.ndarray, name_b: str, err_b: np.ndarray, alpha: float = ALPHA) -> Finding:
+    """Claim: restricting space a to b costs nothing (b's error distribution is not worse)."""
+    claim = f"{name_b} ~ {name_a}: the restriction costs nothing"
+    if min(err_a.size, err_b.size) < MIN_MODELS:
+        return Finding(claim, "inconclusive", f"too few models ({err_a.size}, {err_b.size})")
+    d2, p2 = _ks(err_a, err_b, "two-sided")
+    _, p_worse = _ks(err_b, err_a, "less")  # H1: b's EDF lies below a's somewhere (b worse)
+    stats_text = (f"KS D={d2:.3f}, two-sided p={p2:.3g}; one-sided p(b worse)={p_worse:.3g}. "
+                  f"{_summary(name_a, err_a)}; {_summary(name_b, err_b)}")
+    if p_worse < alpha:
+        return Finding(claim, "not reproduced", f"{name_b} is significantly worse. {stats_text}")
+    if p2 >= alpha:
+        return Finding(claim, "reproduced", f"no significant difference. {stats_text}")
+    return Finding(claim, "reproduced", f"{name_b} is no worse (significantly better). {stats_text}")
+
+
+def improves(name_a: str, err_a: np.ndarray, name_b: str, err_b: np.ndarray, alpha: float = ALPHA) -> Finding:
+    """Claim: space b's error EDF improves on space a's (b's errors stochastically smaller)."""
+    claim = f"{name_b} improves on {name_a}"
+    if min(err_a.size, err_b.size) < MIN_MODELS:
+        return Finding(claim, "inconclusive", f"too few models ({err_a.size}, {err_b.size})")
+    d_better, p_better = _ks(err_b, err_a, "greater")  # H1: b's EDF lies above a's (b better)
+    d_worse, p_worse = _ks(err_b, err_a, "less")
+    stats_text = (f"one-sided KS D+={d_better:.3f}, p={p_better:.3g} (b better); D-={d_worse:.3f}, "
+                  f"p={p_worse:.3g} (b worse). {_summary(name_a, err_a)}; {_summary(name_b, err_b)}")
+    if p_better < alpha and p_worse >= alpha:
+        return Finding(claim, "reproduced", stats_text)
+    if p_worse < alpha and p_better >= alpha:
+        return Finding(claim, "not reproduced", f"{name_b} is significantly worse. {stats_text}")
+    direction = "in the claimed direction" if np.median(err_b) < np.median(err_a) else "against the claim"
+    return Finding(claim, "not reproduced",
+                   f"no significant improvement at this sample size (median difference {direction}). {stats_text}")
+
+
+def smaller_space(cardinalities: Mapping[str, int], big: str, small: str, orders: float = 9.0) -> Finding:
+    """Claim: the small space is ~10 orders of magnitude smaller than the big one."""
+    claim = f"{small} is ~10 orders of magnitude smaller than {big}"
+    ratio = math.log10(cardinalities[big]) - math.log10(cardinalities[small])
+    verdict = "reproduced" if ratio >= orders else "not reproduced"
+    return Finding(claim, verdict, f"|{big}| = {cardinalities[big]:.3g}, |{small}| = {cardinalities[small]:.3g}: "
+                                   f"{ratio:.1f} orders of magnitude (exact counts on the spaces' grids)")
+
+
+def best_value(name: str, x: np.ndarray, err: np.ndarray, claim: str, test: str, seed: int = 0) -> Finding:
+    """Bootstrap (25% with replacement, 10^4 draws) of x of the best model, judged by `test`.
+
+    test: 'eq:V' (95% interval is exactly V), 'gt:V' (median > V), 'near:V' (interval contains V and
+    is at most V wide; a wider interval that contains V is 'inconclusive').
+    """
+    from designspace.bootstrap import bootstrap_best
+
+    if x.size < MIN_MODELS:
+        return Finding(claim, "inconclusive", f"too few models in {name} ({x.size})")
+    res = bootstrap_best(x, err, seed=seed)
+    kind, value = test.split(":")
+    v = float(value)
+    ok = {"eq": res.low == v == res.high, "gt": res.median > v, "near": res.low <= v <= res.high}[kind]
+    verdict = "reproduced" if ok else "not reproduced"
+    if kind == "near" and ok and res.high - res.low > v:
+        verdict = "inconclusive"
+    return Finding(claim, verdict, f"{name}, n={x.size}: best model's value median {res.median:.3g}, "
+                                   f"95% interval [{res.low:.3g}, {res.high:.3g}] (bootstrap, 25% x 10^4)")
+
+
+def width_rule(name: str, frame: pd.DataFrame, err: np.ndarray, alpha: float = ALPHA) -> tuple[Finding, dict]:
+    """Claim: good models follow the quantized linear rule (lower error <-> lower e_fit)."""
+    from scipy import stats
+
+    from designspace.widthfit import fit_regnet_many, fit_width_line
+
+    claim = f"the best {name} models follow the linear width rule (e_fit correlates with error)"
+    if len(frame) < MIN_MODELS:
+        return Finding(claim, "inconclusive", f"too few models ({len(frame)})"), {}
+    fits = fit_regnet_many(frame)
+    rho, p = stats.spearmanr(fits["e_fit"].to_numpy(), err)
+    order = np.argsort(err, kind="stable")
+    top = frame.iloc[order[: min(20, len(frame))]]
+    line = fit_width_line(top)
+    q = max(1, len(frame) // 4)
+    e_top, e_rest = fits["e_fit"].to_numpy()[order[:q]], fits["e_fit"].to_numpy()[order[q:]]
+    evidence = (f"Spearman rho(e_fit, error) = {rho:.3f}, p = {p:.3g} (one-sided p = {p / 2 if rho > 0 else 1 - p / 2:.3g}); "
+                f"mean e_fit of the best quarter {e_top.mean():.3f} vs the rest {e_rest.mean() if e_rest.size else float('nan'):.3f}; "
+                f"top-{len(top)} line w_j = {line.w0:.1f} + {line.wa:.1f} j (rmse {line.rmse:.1f} channels)")
+    verdict = "reproduced" if (rho > 0 and p / 2 < alpha) else "not reproduced"
+    return Finding(claim, verdict, evidence), {"w0": line.w0, "wa": line.wa, "rmse": line.rmse, "rho": rho, "p": p}

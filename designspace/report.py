@@ -1,0 +1,307 @@
+"""The analysis report: figures (PNG + PDF), the CSV behind each figure, Markdown and HTML pages.
+
+`write_report(frame, out)` lays out::
+
+    out/report.md, out/report.html     tables + figures (images linked by relative path)
+    out/figures/<name>.png|.pdf        one file per figure and format
+    out/data/<name>.csv                the numbers behind each figure, and each table
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from designspace import analysis as an
+from designspace import plots
+from designspace.atomic import atomic_write_text
+from designspace.outcomes import ERROR, PENALTY, Policy
+
+__all__ = ["ReportSettings", "markdown_table", "write_report"]
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    policy: Policy = "penalize"
+    penalty: float = PENALTY
+    bins: int = 10
+    normalize: tuple[str, ...] = ("params", "flops")
+    empty: str = "merge"
+    frac: float = 0.25
+    draws: int = 10_000
+    seed: int = 0
+    top: int = 20
+    ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+    formats: tuple[str, ...] = ("png", "pdf")
+    wm_range: tuple[float, float] = an.DEFAULT_WM_RANGE
+    title: str = "Design-space analysis"
+    sources: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --- formatting --------------------------------------------------------------------------------------
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e6):
+            return f"{v:.{digits}g}"
+        if float(v).is_integer() and abs(v) < 1e6:
+            return str(int(v))
+        return f"{v:.{digits}f}".rstrip("0").rstrip(".") if "." in f"{v:.{digits}f}" else f"{v:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, digits: dict[str, int] | None = None) -> str:
+    """A GitHub-style Markdown table (numbers rounded per column, default 3 decimals)."""
+    digits = digits or {}
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in frame.itertuples(index=False):
+        cells = [_fmt(v, digits.get(c, 3)).replace("|", "\\|") for c, v in zip(cols, row)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _html_table(frame: pd.DataFrame, digits: dict[str, int] | None = None) -> str:
+    digits = digits or {}
+    cols = [str(c) for c in frame.columns]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v, digits.get(c, 3)))}</td>" for c, v in zip(cols, row)) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# --- the document ---------------------------------------------------------------------------------------
+@dataclass
+class _Doc:
+    """Builds the Markdown and the HTML page side by side."""
+
+    md: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.md.append(f"{'#' * level} {text}\n")
+        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def para(self, text: str) -> None:
+        self.md.append(text + "\n")
+        self.html.append(f"<p>{html.escape(text)}</p>")
+
+    def bullets(self, items: Sequence[str]) -> None:
+        self.md.append("\n".join(f"- {i}" for i in items) + "\n")
+        self.html.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
+
+    def table(self, frame: pd.DataFrame, csv: str, digits: dict[str, int] | None = None) -> None:
+        self.md.append(markdown_table(frame, digits) + f"\n\n([CSV]({csv}))\n")
+        self.html.append(_html_table(frame, digits) + f'<p class="src"><a href="{html.escape(csv)}">CSV</a></p>')
+
+    def figure(self, number: int, caption: str, stem: str, formats: Sequence[str], csvs: Sequence[str]) -> None:
+        img = f"figures/{stem}.png" if "png" in formats else f"figures/{stem}.{formats[0]}"
+        links = [f"[{f.upper()}](figures/{stem}.{f})" for f in formats] + [f"[CSV]({c})" for c in csvs]
+        self.md.append(f"![Figure {number}: {caption}]({img})\n\n*Figure {number}.* {caption} ({', '.join(links)})\n")
+        hl = ", ".join([f'<a href="figures/{stem}.{f}">{f.upper()}</a>' for f in formats]
+                       + [f'<a href="{html.escape(c)}">CSV</a>' for c in csvs])
+        self.html.append(f'<figure><img src="{html.escape(img)}" alt="Figure {number}"><figcaption><b>Figure '
+                         f"{number}.</b> {html.escape(caption)} ({hl})</figcaption></figure>")
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0;font-size:.85em}td,th{border:1px solid #ccc;padding:.2em .5em;"
+        "text-align:right}th{background:#f3f3f3}figure{margin:1.5em 0}img{max-width:100%}"
+        "figcaption{font-size:.9em;color:#444}.src{font-size:.8em;margin-top:0}")
+
+
+def _slug(name: str) -> str:
+    keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return keep.strip("_") or "space"
+
+
+# --- the report -----------------------------------------------------------------------------------------
+def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSettings | None = None) -> Path:
+    """Analyse `frame` (one or more spaces, column `space`) and write the report under `out`.
+
+    Returns the path of report.md. Figures are closed after saving; numbers in the tables and
+    figures come from `designspace.analysis` with `settings`.
+    """
+    s = settings or ReportSettings()
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    frame = an.add_derived(frame, fit=True, wm_range=s.wm_range)
+    names = [n for n, _ in an.space_groups(frame)]
+    colors = plots.space_colors(names)
+    pol = {"policy": s.policy, "penalty": s.penalty}
+    doc = _Doc()
+    figure_no = [0]
+
+    def csv(name: str, table: pd.DataFrame) -> str:
+        table.to_csv(out / "data" / f"{name}.csv", index=False)
+        return f"data/{name}.csv"
+
+    def figure(stem: str, caption: str, make: Callable[[], Any], data: dict[str, pd.DataFrame]) -> None:
+        fig = make()
+        for fmt in s.formats:
+            fig.savefig(out / "figures" / f"{stem}.{fmt}")
+        figure_no[0] += 1
+        doc.figure(figure_no[0], caption, stem, s.formats, [csv(k, v) for k, v in data.items()])
+
+    summary = an.summary_table(frame, **pol)
+    doc.heading(s.title, 1)
+    if s.sources:
+        doc.para("Sources: " + ", ".join(s.sources))
+    doc.heading("Methods", 2)
+    doc.bullets(_methods(s, frame))
+
+    doc.heading("Spaces", 2)
+    doc.table(summary, csv("summary", summary), {"min_error": 2, "median_error": 2, "mean_error": 2})
+
+    if len(names) >= 2:
+        ks = an.ks_table(frame, s.normalize[-1] if s.normalize else None, s.bins, s.empty, **pol)
+        doc.heading("KS distances between spaces", 2)
+        doc.para("D = sup |F_a - F_b| of the error EDFs; p from scipy's two-sample KS test (unweighted); "
+                 f"D_normalized_{s.normalize[-1] if s.normalize else ''} between the complexity-normalized EDFs.")
+        doc.table(ks, csv("ks", ks), {"D": 3, "p_value": 3})
+
+    doc.heading("Error distributions", 2)
+    figure("edf", "Error EDFs, F(e) = share of models with error < e. Legend: n, min and mean error; "
+           "diverged/failed models as stated.", lambda: plots.plot_edfs(frame, colors=colors, **pol),
+           {"edf": an.edf_table(frame, **pol)})
+    if s.normalize:
+        norm = pd.concat([an.edf_table(frame, b, s.bins, s.empty, **pol).assign(normalized_by=b) for b in s.normalize],
+                         ignore_index=True)
+        figure("edf_normalized", f"Plain and complexity-normalized EDFs ({s.bins} equal bins over the range of all "
+               f"spaces; empty bins: {s.empty}).",
+               lambda: plots.plot_normalized_edfs(frame, s.normalize, s.bins, s.empty, colors=colors, **pol),
+               {"edf_normalized": norm})
+    metrics = [m for m in an.COMPLEXITY_METRICS if m in frame]
+    points = _points(frame, metrics, s)
+    figure("complexity", "Error against flops, params and activations.",
+           lambda: plots.plot_complexity_scatter(frame, metrics, colors=colors, **pol), {"complexity": points})
+    rs = an.random_search_table(frame, s.ks, **pol)
+    figure("random_search", "Expected minimum error of k models drawn at random (closed form from the EDF); "
+           "band: 95% interval of that minimum.", lambda: plots.plot_random_search(frame, s.ks, colors=colors, **pol),
+           {"random_search": rs})
+
+    doc.heading("Where the good models are", 2)
+    ranges = an.best_ranges(frame, None, s.frac, s.draws, s.seed, **pol)
+    doc.para(f"Bootstrap of the best model: {s.draws} draws of {s.frac:.0%} of the models with replacement; "
+             "median [2.5%, 97.5%] of the parameter value of the lowest-error model of each draw.")
+    doc.table(_ranges_wide(ranges), csv("best_ranges", ranges))
+    for name in names:
+        sub = frame[frame["space"].astype(str) == name] if "space" in frame else frame
+        cols = [c for c, _ in an.param_columns(sub)]
+        figure(f"params_{_slug(name)}", f"{name}: error against each parameter; shaded: 95% interval, line: median "
+               "of the best model's value (bootstrap).",
+               lambda sub=sub, name=name, cols=cols: plots.plot_param_scatter(
+                   sub, name, cols, s.frac, s.draws, s.seed, colors=colors, **pol),
+               {f"params_{_slug(name)}": _param_points(sub, cols, s),
+                f"params_{_slug(name)}_best": ranges[ranges["space"] == name]})
+
+    doc.heading("The linear width rule", 2)
+    ef = an.efit_table(frame, s.top, **pol)
+    doc.para("e_fit: mean over blocks of |ln w_hat_j - ln w_j| of the best quantized-linear fit (w0, wa, wm) "
+             f"at the model's own depth, wm in [{s.wm_range[0]:g}, {s.wm_range[1]:g}], w0 a multiple of 8. "
+             "Exact fits (e_fit = 0) are recognised exactly; other values are the best found by the search "
+             f"(upper bounds). Line: least squares w0 + wa*j through the block widths of the top {s.top} models.")
+    doc.table(ef, csv("efit_summary", ef), {"exact_share": 2, "median_e_fit": 4, "mean_e_fit": 4,
+                                            "median_e_fit_top": 4, "line_w0": 1, "line_wa": 2, "line_rmse": 1})
+    figure("efit", "Quality of the quantized-linear fit: EDF of e_fit per space, and error against e_fit.",
+           lambda: plots.plot_efit(frame, colors=colors, **pol), {"efit": _efit_points(frame, s)})
+    for name in names:
+        sub = frame[frame["space"].astype(str) == name] if "space" in frame else frame
+        best = an.best_models(sub, s.top, **pol)
+        figure(f"widths_{_slug(name)}", f"{name}: per-block widths of the {s.top} best models, the fitted line "
+               "(dashed) and the paper's 48*(j+1) (dotted).",
+               lambda sub=sub, name=name: plots.plot_width_profiles(sub, name, s.top, colors=colors, **pol),
+               {f"widths_{_slug(name)}": _profiles(best)})
+
+    if len(names) >= 2 and "flops" in frame:
+        trends = an.trend_table(frame, frac=s.frac, draws=s.draws, seed=s.seed, **pol)
+        doc.heading("Trends across sweeps", 2)
+        figure("trends", "Best models' parameters and complexity against flops, one point per sweep (median flops), "
+               "bootstrap median and 95% interval.",
+               lambda: plots.plot_trends(frame, frac=s.frac, draws=s.draws, seed=s.seed, colors=colors, **pol),
+               {"trends": trends})
+
+    md = "\n".join(doc.md)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(s.title)}</title>"
+            f"<style>{_CSS}</style></head><body>{''.join(doc.html)}</body></html>\n")
+    atomic_write_text(out / "report.md", md)
+    atomic_write_text(out / "report.html", page)
+    return out / "report.md"
+
+
+def _methods(s: ReportSettings, frame: pd.DataFrame) -> list[str]:
+    pen = (f"diverged/failed models count with error {s.penalty:g}%" if s.policy == "penalize"
+           else "diverged/failed models are left out")
+    return [
+        "Error: final top-1 test error (%) of each trained model; untrained models are left out and counted.",
+        f"Missing results: {pen}; their number is given in every figure legend and in the Spaces table.",
+        "EDF: F(e) = share of models with error strictly below e.",
+        f"Normalized EDF (NDS): {s.bins} equal-width bins of {' / '.join(s.normalize) or '-'} over the range of all "
+        f"spaces; a model in a bin of m models weighs 1/({s.bins} m); empty bins: {s.empty} "
+        "(merge: an empty bin joins the preceding non-empty one, which then carries its share).",
+        "KS: D = sup over e of |F_a(e) - F_b(e)|, on the union of the error values.",
+        f"Bootstrap: {s.draws} draws, {s.frac:.0%} of the models each, seed {s.seed}; 95% percentile interval.",
+        f"Models: {len(frame)} in {frame['space'].nunique() if 'space' in frame else 1} space(s).",
+    ]
+
+
+def _points(frame: pd.DataFrame, metrics: Sequence[str], s: ReportSettings) -> pd.DataFrame:
+    parts = []
+    for name, rows in an.space_groups(frame):
+        used, _ = an.resolve_errors(rows, s.policy, s.penalty)
+        cols = [c for c in ("model_id", *metrics) if c in used]
+        parts.append(used[cols + [ERROR, "outcome"]].assign(space=name))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _param_points(sub: pd.DataFrame, cols: Sequence[str], s: ReportSettings) -> pd.DataFrame:
+    used, _ = an.resolve_errors(sub, s.policy, s.penalty)
+    keep = [c for c in ("model_id", *cols) if c in used]
+    return used[keep + [ERROR, "outcome"]]
+
+
+def _efit_points(frame: pd.DataFrame, s: ReportSettings) -> pd.DataFrame:
+    cols = [c for c in ("space", "model_id", "total_depth", "fit_w0", "fit_wa", "fit_wm", "e_fit", "e_fit_exact",
+                        "status", "error") if c in frame]
+    return frame[cols]
+
+
+def _profiles(best: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for rank, (_, r) in enumerate(best.iterrows(), start=1):
+        w = an.block_widths_of(r)
+        rows += [{"rank": rank, "model_id": r.get("model_id"), "err": r[ERROR], "j": j, "width": int(x)}
+                 for j, x in enumerate(w)]
+    table = pd.DataFrame(rows, columns=["rank", "model_id", "err", "j", "width"])
+    if len(best):
+        line = an.fit_width_line(best)
+        table["line_w0"], table["line_wa"] = line.w0, line.wa
+    return table
+
+
+def _ranges_wide(ranges: pd.DataFrame) -> pd.DataFrame:
+    """param x space table of 'median [low, high]' cells."""
+    if ranges.empty:
+        return ranges
+    cell = ranges.assign(cell=[f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]"
+                               for m, lo, hi in zip(ranges["median"], ranges["low"], ranges["high"])])
+    wide = cell.pivot(index="param", columns="space", values="cell")
+    order = list(dict.fromkeys(ranges["param"]))
+    wide = wide.reindex(order)[list(dict.fromkeys(ranges["space"]))]
+    return wide.reset_index().fillna("-")

@@ -1,0 +1,214 @@
+"""`python -m designspace.reproduce experiment=NAME`: sample every space, train every model, analyse.
+
+An experiment (experiments/experiment/NAME.yaml) lists spaces x budgets, n models each, a dataset and
+a schedule, and optionally `zoo_pick` (the paper's one-model-per-regime procedure: the best of
+`candidates` random models within +-`tolerance` of each regime's flops). The run directory holds
+one sweep directory per (space, budget) under sweeps/, the zoo candidates under zoo/, and the
+report under report/. Every stage is resumable: samples are written once, trained models are
+skipped, and the report is rebuilt from whatever results exist.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from designspace.sweep import SweepDir
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+STAGES = ("all", "sample", "train", "analyze")
+
+
+class ExperimentError(ValueError):
+    """An experiment config that cannot run; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ZooPick:
+    space: str
+    candidates: int
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    spaces: tuple[str, ...]
+    budgets: tuple[str, ...]
+    n: int
+    seed: int = 0
+    zoo_pick: ZooPick | None = None
+    cost: str = ""
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> Experiment:
+        known = {"name", "description", "spaces", "budgets", "n", "seed", "zoo_pick", "cost"}
+        unknown = set(cfg) - known
+        if unknown:
+            raise ExperimentError(f"experiment has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        for key in ("name", "spaces", "budgets", "n"):
+            if cfg.get(key) in (None, "", []):
+                raise ExperimentError(f"experiment.{key} is required")
+        spaces, budgets = _names(cfg["spaces"], "spaces"), _names(cfg["budgets"], "budgets")
+        n, seed = cfg["n"], cfg.get("seed", 0)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ExperimentError(f"experiment.n={n!r} must be a positive integer")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ExperimentError(f"experiment.seed={seed!r} must be an integer")
+        pick = cfg.get("zoo_pick")
+        zoo = None
+        if pick:
+            extra = set(pick) - {"space", "candidates", "tolerance"}
+            if extra:
+                raise ExperimentError(f"experiment.zoo_pick has unknown key(s) {sorted(extra)}")
+            zoo = ZooPick(str(pick.get("space", "regnetx")), int(pick.get("candidates", 25)),
+                          float(pick.get("tolerance", 0.01)))
+            if zoo.candidates < 1 or not 0 < zoo.tolerance < 1:
+                raise ExperimentError(f"experiment.zoo_pick={dict(pick)} needs candidates >= 1 and 0 < tolerance < 1")
+        from designspace import budgets as budget_lib
+        from designspace import spaces as space_lib
+
+        for s in (*spaces, *([zoo.space] if zoo else [])):
+            space_lib.load(s)  # fails early, naming the file and key
+        for b in budgets:
+            budget_lib.load_budget(b)
+        return cls(str(cfg["name"]), str(cfg.get("description", "")), spaces, budgets, n, seed, zoo,
+                   str(cfg.get("cost", "")))
+
+
+def _names(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ExperimentError(f"experiment.{key} must be a list of names, got {value!r}")
+    return tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One sweep of the experiment: a space in a budget (kind 'space') or zoo candidates ('zoo')."""
+
+    kind: str
+    space: str
+    budget: str
+    budget_spec: Any
+    n: int
+    seed: int
+    sweep: SweepDir
+
+    @property
+    def label(self) -> str:
+        return self.space if self.kind == "space" else f"zoo {self.budget}"
+
+
+def plan(exp: Experiment, out: Path) -> list[Job]:
+    """Every sweep the experiment needs, in a fixed order."""
+    from designspace.budgets import load_budget
+
+    jobs = [Job("space", s, b, b, exp.n, exp.seed, SweepDir(out / "sweeps" / f"{s}-{b}"))
+            for b in exp.budgets for s in exp.spaces]
+    if exp.zoo_pick:
+        for b in exp.budgets:
+            budget = load_budget(b)
+            target = budget.flops[1]
+            if target is None:
+                raise ExperimentError(f"zoo_pick needs a flops target, but budget {b} has no upper flops bound")
+            tol = exp.zoo_pick.tolerance
+            spec = {"name": b, "flops": [target * (1 - tol), target * (1 + tol)], "regime_gf": budget.regime}
+            jobs.append(Job("zoo", exp.zoo_pick.space, b, spec, exp.zoo_pick.candidates, exp.seed + 1,
+                            SweepDir(out / "zoo" / b)))
+    return jobs
+
+
+def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
+    """Write the samples of every job that has none yet; returns one line per job."""
+    from omegaconf import OmegaConf
+
+    from designspace.budgets import load_budget
+    from designspace.sample import draw
+
+    lines = []
+    for job in jobs:
+        if job.sweep.exists():
+            lines.append(f"{job.label:>12} @ {job.budget}: samples exist ({job.sweep.root})")
+            continue
+        result = draw(job.space, job.n, job.seed, job.budget_spec, progress=progress)
+        config = {"space": job.space, "budget": load_budget(job.budget_spec).to_dict(), "n": job.n,
+                  "seed": job.seed, "kind": job.kind}
+        job.sweep.write_samples(result.frame, OmegaConf.to_yaml(config))
+        rate = result.stats.get("acceptance_rate")
+        lines.append(f"{job.label:>12} @ {job.budget}: sampled {len(result.frame)} models"
+                     + (f" (acceptance {rate:.3%})" if rate is not None else ""))
+    return lines
+
+
+def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Train this shard of every sweep (models with a record are skipped)."""
+    from designspace.runner import run_sweep
+
+    summaries = []
+    for job in jobs:
+        job.sweep.require()
+        print(f"training {job.label} @ {job.budget} ({job.sweep.root})", file=sys.stderr)
+        summaries.append(run_sweep(job.sweep, dataset, schedule, seed=0, **kwargs).as_dict())
+    return summaries
+
+
+def run(cfg: Any) -> str:
+    """Run the stages the config asks for; returns the text to print."""
+    from hydra.utils import to_absolute_path
+    from omegaconf import OmegaConf
+
+    from designspace.data import DatasetConfig
+    from designspace.trainer import Schedule
+
+    if cfg.stage not in STAGES:
+        raise ExperimentError(f"stage={cfg.stage!r} must be one of {', '.join(STAGES)}")
+    exp = Experiment.from_config(OmegaConf.to_container(cfg.experiment, resolve=True))
+    out = Path(to_absolute_path(cfg.out or f"runs/{exp.name}"))
+    jobs = plan(exp, out)
+    lines = [f"experiment {exp.name}: {exp.description}", f"run directory: {out}"]
+    if cfg.stage in ("all", "sample"):
+        lines += sample_all(jobs, progress=bool(cfg.progress))
+    if cfg.stage in ("all", "train"):
+        dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
+        if dataset_cfg.get("root") is not None:
+            dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
+        dataset = DatasetConfig.from_dict(dataset_cfg)
+        schedule = Schedule.from_dict(OmegaConf.to_container(cfg.schedule, resolve=True))
+        train_all(jobs, dataset, schedule, shard=cfg.shard, num_shards=cfg.num_shards, device=str(cfg.device),
+                  threads=cfg.threads, progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
+                  claim_timeout_s=float(cfg.claim_timeout_s))
+        lines.append(f"trained shard {cfg.shard}/{cfg.num_shards} of {len(jobs)} sweeps")
+    if cfg.stage in ("all", "analyze"):
+        from designspace.reproduce_report import write_report
+
+        config_text = OmegaConf.to_yaml(cfg)
+        report = write_report(exp, jobs, out / "report", alpha=float(cfg.alpha), config_text=config_text)
+        lines.append(f"report: {report}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    import hydra
+    from omegaconf import DictConfig
+
+    from designspace.data import DatasetError
+
+    if not any(a.startswith("hydra.searchpath") for a in sys.argv[1:]):
+        sys.argv.append(f"hydra.searchpath=[file://{EXPERIMENTS_DIR}]")
+
+    @hydra.main(version_base="1.3", config_path="../configs", config_name="reproduce")
+    def _main(cfg: DictConfig) -> None:
+        try:
+            print(run(cfg))
+        except (ExperimentError, DatasetError, FileNotFoundError, ValueError) as exc:
+            sys.exit(f"designspace.reproduce: {exc}")
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()

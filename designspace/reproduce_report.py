@@ -1,0 +1,239 @@
+"""The report of a reproduction run: the paper's findings with verdicts, then the full analysis.
+
+report/REPORT.md (and .html) states which findings the run reproduced, each with the statistics
+behind the verdict, the design-space sizes, the EDF progression and, for regime studies, the
+trends and the proxy model zoo. report/analysis/ holds the complete analysis report (every
+figure as PNG and PDF, the numbers behind each as CSV).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from designspace import findings as fd
+from designspace.atomic import atomic_write_text
+from designspace.outcomes import ERROR, resolve_errors
+
+PROGRESSION = ("anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnet")
+PAPER_NAMES = {"anynetx_a": "AnyNetX_A", "anynetx_b": "AnyNetX_B", "anynetx_c": "AnyNetX_C",
+               "anynetx_d": "AnyNetX_D", "anynetx_e": "AnyNetX_E", "regnet": "RegNet",
+               "regnetx": "RegNetX", "regnety": "RegNetY"}
+
+
+def _errors(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    rows, _ = resolve_errors(frame)
+    return rows, rows[ERROR].to_numpy(dtype=np.float64)
+
+
+def progression_findings(by_space: dict[str, pd.DataFrame], alpha: float) -> list[fd.Finding]:
+    """B ~ A, C ~ B, D > C, E > D, RegNet > E, size, and where the best models are."""
+    from designspace import spaces
+
+    out: list[fd.Finding] = []
+    err = {s: _errors(f) for s, f in by_space.items()}
+    steps = [("anynetx_a", "anynetx_b", fd.no_loss), ("anynetx_b", "anynetx_c", fd.no_loss),
+             ("anynetx_c", "anynetx_d", fd.improves), ("anynetx_d", "anynetx_e", fd.improves),
+             ("anynetx_e", "regnet", fd.improves)]
+    for a, b, test in steps:
+        if a in err and b in err:
+            out.append(test(PAPER_NAMES[a], err[a][1], PAPER_NAMES[b], err[b][1], alpha))
+    if "anynetx_a" in by_space and "regnet" in by_space:
+        cards = {PAPER_NAMES[s]: spaces.load(s).cardinality() for s in ("anynetx_a", "regnet")}
+        f = fd.smaller_space(cards, "AnyNetX_A", "RegNet")
+        out.append(fd.Finding(f.claim, f.verdict, f.evidence + "; RegNet is counted as distinct parameter tuples on "
+                              "its grid (wa step 0.1, wm step 0.001), which over-counts distinct networks"))
+
+    def pooled(names: Sequence[str], column: str) -> tuple[np.ndarray, np.ndarray, str]:
+        used = [(s, err[s]) for s in names if s in err and column in err[s][0]]
+        if not used:
+            return np.array([]), np.array([]), ""
+        x = np.concatenate([r[column].to_numpy(dtype=np.float64) for _, (r, _) in used])
+        e = np.concatenate([e for _, (_, e) in used])
+        keep = np.isfinite(x)
+        return x[keep], e[keep], "+".join(PAPER_NAMES.get(s, s) for s, _ in used)
+
+    checks = [("b", ("anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnet"), "eq:1",
+               "the best models have bottleneck ratio b = 1"),
+              ("g", ("anynetx_c", "anynetx_d", "anynetx_e", "regnet"), "gt:1", "the best models have group width g > 1"),
+              ("total_depth", tuple(by_space), "near:20", "the best models have about 20 blocks"),
+              ("wm", ("regnet",), "near:2.5", "the best RegNet models have wm ~ 2.5")]
+    for column, names, test, claim in checks:
+        x, e, label = pooled(names, column)
+        if x.size:
+            out.append(fd.best_value(label, x, e, claim, test))
+    if "anynetx_e" in err:
+        rows, e = err["anynetx_e"]
+        finding, _ = fd.width_rule("AnyNetX_E", rows, e, alpha)
+        out.append(finding)
+    return out
+
+
+def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -> list[fd.Finding]:
+    """Trends across regimes, on the best quarter of each regime's models (pooled, Spearman)."""
+    from scipy import stats
+
+    from designspace.budgets import load_budget
+
+    rows = []
+    for rank, b in enumerate(budgets):
+        sub, e = _errors(frame[frame["budget"] == b])
+        if len(sub) == 0:
+            continue
+        top = sub.iloc[np.argsort(e, kind="stable")[: max(1, len(sub) // 4)]].copy()
+        top["regime_gf"] = load_budget(b).regime
+        top["regime_rank"] = rank
+        rows.append(top)
+    if len(rows) < 3:
+        return [fd.Finding("parameters of the best models change with the regime", "inconclusive",
+                           f"{len(rows)} regimes with results; need at least 3")]
+    top = pd.concat(rows, ignore_index=True)
+    out = []
+    for column, claim, expect in (("w0", "w0 of the best models grows with flops", "up"),
+                                  ("wa", "wa of the best models grows with flops", "up"),
+                                  ("g", "group width of the best models grows with flops", "up"),
+                                  ("total_depth", "depth of the best models is stable across regimes", "flat"),
+                                  ("wm", "wm of the best models is stable across regimes", "flat")):
+        if column not in top:
+            continue
+        rho, p = stats.spearmanr(top["regime_gf"].to_numpy(), top[column].to_numpy(dtype=np.float64))
+        med = top.groupby("regime_rank")[column].median().to_numpy()
+        text = (f"best quarter of each regime, n={len(top)} models over {len(rows)} regimes: Spearman rho = {rho:.3f}, "
+                f"p = {p:.3g}; medians per regime {', '.join(f'{m:.3g}' for m in med)}")
+        if expect == "up":
+            verdict = "reproduced" if (rho > 0 and p < alpha) else "not reproduced"
+        else:
+            verdict = "reproduced" if p >= alpha else "not reproduced"
+        out.append(fd.Finding(claim, verdict, text))
+    return out
+
+
+def zoo_table(zoo_frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The paper's pick: per regime, the best of the candidates within the flops tolerance."""
+    rows = []
+    for budget, frame in zoo_frames.items():
+        sub, e = _errors(frame)
+        if len(sub) == 0:
+            continue
+        best = sub.iloc[int(np.argmin(e))]
+        rows.append({"regime": budget, "candidates": len(frame), "trained": int((frame.get("status") == "ok").sum()),
+                     "model_id": best["model_id"], "error": float(best[ERROR]),
+                     **{k: best.get(k) for k in ("depth", "w0", "wa", "wm", "g")},
+                     "stage_depths": " ".join(str(int(best[f"d{i}"])) for i in range(1, int(best["num_stages"]) + 1)),
+                     "stage_widths": " ".join(str(int(best[f"w{i}"])) for i in range(1, int(best["num_stages"]) + 1)),
+                     "flops": int(best["flops"]), "params": int(best["params"]), "acts": int(best["acts"])})
+    return pd.DataFrame(rows)
+
+
+def sizes_table(names: Sequence[str]) -> pd.DataFrame:
+    from designspace import spaces
+
+    rows = []
+    for s in names:
+        sp = spaces.load(s)
+        rows.append({"space": PAPER_NAMES.get(s, s), "dims": sp.dims, "size": f"{sp.cardinality():.3g}",
+                     "exact": str(sp.cardinality()), "note": sp.grid_note()})
+    return pd.DataFrame(rows)
+
+
+def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, config_text: str = "") -> Path:
+    """Write report/REPORT.md + REPORT.html and the full analysis under report/analysis/."""
+    from designspace import plots
+    from designspace.collect import load_sweep
+    from designspace.report import ReportSettings, markdown_table
+    from designspace.report import write_report as write_analysis
+
+    out.mkdir(parents=True, exist_ok=True)
+    space_jobs = [j for j in jobs if j.kind == "space" and j.sweep.exists()]
+    zoo_jobs = [j for j in jobs if j.kind == "zoo" and j.sweep.exists()]
+    multi_budget = len({j.budget for j in space_jobs}) > 1
+    frames = []
+    for j in space_jobs:
+        label = PAPER_NAMES.get(j.space, j.space) + (f"@{j.budget}" if multi_budget else "")
+        frames.append(load_sweep(j.sweep.root, label).assign(space_key=j.space))
+    frame = pd.concat(frames, ignore_index=True)
+    trained = int(frame["status"].isin(["ok", "diverged", "failed"]).sum()) if "status" in frame else 0
+    md: list[str] = [f"# Reproduction: {exp.name}\n", f"{exp.description}\n",
+                     f"Models: {len(frame)} sampled, {trained} trained "
+                     f"({len(exp.spaces)} space(s) x {len(exp.budgets)} budget(s) x n = {exp.n}). Cost: {exp.cost}.\n"]
+
+    if multi_budget:
+        found = regime_findings(frame, [j.budget for j in space_jobs], alpha)
+    else:
+        found = progression_findings({j.space: frame[frame["space_key"] == j.space] for j in space_jobs}, alpha)
+    verdicts = pd.DataFrame([f.as_dict() for f in found])
+    md += ["## The paper's findings at this scale\n",
+           f"Tests at level alpha = {alpha}: two-sample KS tests on top-1 errors for space comparisons, bootstrap "
+           "(25% of the models with replacement, 10^4 draws) for where the best models are, Spearman correlations "
+           "for trends. Diverged/failed models count with error 100%. 'not reproduced' means the numbers below do "
+           "not support the claim at this sample size, or contradict it.\n",
+           markdown_table(verdicts) if len(verdicts) else "(no findings could be tested)", ""]
+    n_ok = sum(f.verdict == "reproduced" for f in found)
+    md.append(f"**{n_ok} of {len(found)} findings reproduced.**\n")
+
+    fig = plots.plot_edfs(frame.drop(columns=["space_key"]))
+    for fmt in ("png", "pdf"):
+        fig.savefig(out / f"edf_progression.{fmt}")
+    md += ["## Error EDFs\n", "![EDF progression](edf_progression.png)\n"]
+
+    md += ["## Design-space sizes\n", markdown_table(sizes_table(list(dict.fromkeys(j.space for j in space_jobs)))), ""]
+    if zoo_jobs:
+        zt = zoo_table({j.budget: load_sweep(j.sweep.root, f"zoo {j.budget}") for j in zoo_jobs})
+        zt.to_csv(out / "proxy_zoo.csv", index=False)
+        md += ["## Proxy model zoo\n", f"Per regime, the best of {exp.zoo_pick.candidates} random "
+               f"{PAPER_NAMES.get(exp.zoo_pick.space, exp.zoo_pick.space)} models within +-{exp.zoo_pick.tolerance:.0%} "
+               "of the regime's flops (the paper's procedure for its model zoo).\n",
+               markdown_table(zt) if len(zt) else "(no trained candidates yet)", ""]
+    md += ["## Full analysis\n", "Every figure (PNG, PDF) and the numbers behind it (CSV): "
+           "[analysis/report.md](analysis/report.md) ([HTML](analysis/report.html)).\n"]
+    if config_text:
+        md += ["## Configuration\n", "```yaml\n" + config_text.strip() + "\n```\n"]
+    settings = ReportSettings(title=f"{exp.name}: full analysis", sources=tuple(str(j.sweep.root) for j in space_jobs))
+    write_analysis(frame.drop(columns=["space_key"]), out / "analysis", settings)
+    verdicts.to_csv(out / "findings.csv", index=False)
+    text = "\n".join(md)
+    atomic_write_text(out / "REPORT.md", text)
+    atomic_write_text(out / "REPORT.html", _html(text, exp.name))
+    return out / "REPORT.md"
+
+
+def _html(markdown: str, title: str) -> str:
+    """A plain HTML rendering (headings, tables, images, paragraphs) of the report's Markdown."""
+    parts, table = [], []
+
+    def flush() -> None:
+        if table:
+            rows = [r.strip("|").split("|") for r in table if not set(r.replace("|", "").strip()) <= {"-"}]
+            head = "".join(f"<th>{html.escape(c.strip())}</th>" for c in rows[0])
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in rows[1:])
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            table.clear()
+
+    in_code = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            flush()
+            parts.append("</pre>" if in_code else "<pre>")
+            in_code = not in_code
+        elif in_code:
+            parts.append(html.escape(line))
+        elif line.startswith("|"):
+            table.append(line)
+        else:
+            flush()
+            if line.startswith("#"):
+                level = len(line) - len(line.lstrip("#"))
+                parts.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+            elif line.startswith("!["):
+                src = line[line.index("(") + 1: line.rindex(")")]
+                parts.append(f'<img src="{html.escape(src)}" style="max-width:100%">')
+            elif line.strip():
+                parts.append(f"<p>{html.escape(line)}</p>")
+    flush()
+    style = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto}td,th{border:1px solid #ccc;padding:.2em .4em}table{border-collapse:collapse}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n"

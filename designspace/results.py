@@ -1,0 +1,207 @@
+"""Result records: one JSON file per trained model in DIR/results/<model_id>.json, written atomically.
+
+A record says what was trained (the sampled spec and the spec adapted to the data, with its exact
+complexity), on what (dataset, schedule, seed), how it went (status `ok` / `diverged` / `failed`,
+per-epoch curves, final and best top-1 test error in percent) and where (device, host, times).
+`load(sweep_dir)` joins the samples table with the records for analysis.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import warnings
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from designspace.atomic import atomic_write_json
+from designspace.complexity import complexity
+from designspace.spec import NetSpec
+from designspace.sweep import SweepDir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from designspace.trainer import TrainOutcome
+
+RECORD_VERSION = 1
+STATUSES = ("ok", "diverged", "failed")
+REQUIRED_KEYS = ("model_id", "status", "spec", "trained_spec", "complexity", "dataset", "schedule", "seed",
+                 "epochs", "final_error", "best_error")
+RESULT_COLUMNS = ("status", "error", "final_error", "best_error", "epochs_done", "wall_time_s", "dataset",
+                  "schedule", "seed", "device", "trained_id", "trained_flops", "trained_params", "trained_acts",
+                  "resolution", "reason", "finished_at")
+"""Columns `load` adds to the samples table (a name the samples already use gets the suffix _result)."""
+
+
+class ResultsError(RuntimeError):
+    """A result record is unreadable or malformed."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def build_record(
+    model_id: str,
+    spec: NetSpec,
+    trained_spec: NetSpec,
+    dataset_info: Mapping[str, Any],
+    schedule: Mapping[str, Any],
+    seed: int,
+    *,
+    outcome: TrainOutcome | None = None,
+    failure: str | None = None,
+    started_at: str | None = None,
+    wall_time_s: float | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """The record of one model: from a finished `outcome`, or a `failure` reason (status `failed`)."""
+    import torch
+
+    if (outcome is None) == (failure is None):
+        raise ValueError("build_record needs exactly one of outcome= or failure=")
+    resolution = int(dataset_info["resolution"])
+    cx = complexity(trained_spec, resolution)
+    record: dict[str, Any] = {
+        "version": RECORD_VERSION,
+        "model_id": model_id,
+        "status": outcome.status if outcome is not None else "failed",
+        "reason": outcome.reason if outcome is not None else failure,
+        "spec": spec.to_dict(),
+        "trained_spec": trained_spec.to_dict(),
+        "trained_id": trained_spec.id,
+        "complexity": {"flops": cx.flops, "params": cx.params, "acts": cx.acts, "resolution": resolution},
+        "dataset": dict(dataset_info),
+        "schedule": dict(schedule),
+        "seed": int(seed),
+        "epochs": list(outcome.epochs) if outcome is not None else [],
+        "final_error": outcome.final_error if outcome is not None else None,
+        "best_error": outcome.best_error if outcome is not None else None,
+        "wall_time_s": outcome.wall_time_s if outcome is not None else wall_time_s,
+        "device": outcome.device if outcome is not None else device,
+        "threads": outcome.threads if outcome is not None else torch.get_num_threads(),
+        "resumed_from_epoch": outcome.resumed_from_epoch if outcome is not None else None,
+        "torch_version": torch.__version__,
+        "host": socket.gethostname(),
+        "started_at": started_at,
+        "finished_at": now_iso(),
+    }
+    validate_record(record)
+    return record
+
+
+def validate_record(record: Mapping[str, Any], where: str = "record") -> None:
+    """Raise ResultsError unless `record` has the keys, status and error values of a result record."""
+    missing = [k for k in REQUIRED_KEYS if k not in record]
+    if missing:
+        raise ResultsError(f"{where}: missing key(s) {missing}")
+    if record["status"] not in STATUSES:
+        raise ResultsError(f"{where}: status {record['status']!r} is not one of {STATUSES}")
+    if record["status"] == "ok" and record["final_error"] is None:
+        raise ResultsError(f"{where}: status ok but no final_error")
+    for key in ("final_error", "best_error"):
+        value = record[key]
+        if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 100):
+            raise ResultsError(f"{where}: {key}={value!r} is not a percentage")
+
+
+def write_record(sweep: SweepDir | str | Path, record: Mapping[str, Any]) -> Path:
+    """Write `record` to DIR/results/<model_id>.json atomically (temp file, fsync, rename)."""
+    sweep = sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)
+    validate_record(record, f"record of {record.get('model_id')!r}")
+    return atomic_write_json(sweep.result_path(record["model_id"]), dict(record))
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: unreadable result record ({exc})") from None
+    if not isinstance(record, dict):
+        raise ResultsError(f"{path}: a result record must be a JSON object")
+    validate_record(record, str(path))
+    if record["model_id"] != path.stem:
+        raise ResultsError(f"{path}: holds model_id {record['model_id']!r}, not {path.stem!r}")
+    return record
+
+
+def read_records(sweep: SweepDir | str | Path) -> dict[str, dict[str, Any]]:
+    """Every record of the sweep, by model id."""
+    sweep = sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)
+    if not sweep.results_dir.is_dir():
+        return {}
+    return {p.stem: read_record(p) for p in sorted(sweep.results_dir.glob("*.json"))}
+
+
+def _columns(record: Mapping[str, Any]) -> dict[str, Any]:
+    cx = record["complexity"]
+    ok = record["status"] == "ok"
+    return {
+        "status": record["status"],
+        "error": record["final_error"] if ok else float("nan"),
+        "final_error": _num(record["final_error"]),
+        "best_error": _num(record["best_error"]),
+        "epochs_done": len(record["epochs"]),
+        "wall_time_s": _num(record.get("wall_time_s")),
+        "dataset": record["dataset"].get("name"),
+        "schedule": record["schedule"].get("name"),
+        "seed": record["seed"],
+        "device": record.get("device"),
+        "trained_id": record.get("trained_id"),
+        "trained_flops": cx["flops"],
+        "trained_params": cx["params"],
+        "trained_acts": cx["acts"],
+        "resolution": cx["resolution"],
+        "reason": record.get("reason"),
+        "finished_at": record.get("finished_at"),
+    }
+
+
+def _num(x: Any) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def load(sweep_dir: str | Path | SweepDir, *, completed_only: bool = False) -> pd.DataFrame:
+    """The samples table joined with the results: one row per sample, in sample order.
+
+    Adds RESULT_COLUMNS; `error` is the final top-1 test error (percent) of models with status `ok`,
+    NaN otherwise. Samples without a record get status 'pending' (dropped when completed_only).
+    Records of models absent from the samples are ignored with a warning.
+    """
+    import pandas as pd
+
+    sweep = sweep_dir if isinstance(sweep_dir, SweepDir) else SweepDir(sweep_dir)
+    samples = sweep.read_samples()
+    if "model_id" not in samples.columns:
+        raise ResultsError(f"{sweep.samples_path}: the samples table has no model_id column")
+    records = read_records(sweep)
+    known = set(samples["model_id"])
+    stray = sorted(set(records) - known)
+    if stray:
+        warnings.warn(f"{sweep.results_dir}: {len(stray)} record(s) for models not in the samples, ignored: "
+                      f"{stray[:5]}", stacklevel=2)
+    rows = [{"model_id": mid, **_columns(rec)} for mid, rec in records.items() if mid in known]
+    table = pd.DataFrame(rows, columns=["model_id", *RESULT_COLUMNS])
+    out = samples.merge(table, on="model_id", how="left", suffixes=("", "_result"), validate="many_to_one")
+    status = "status_result" if "status_result" in out.columns else "status"
+    out[status] = out[status].fillna("pending")
+    if completed_only:
+        out = out[out[status] != "pending"].reset_index(drop=True)
+    return out
+
+
+def load_curves(sweep_dir: str | Path | SweepDir) -> pd.DataFrame:
+    """Per-epoch curves of every record, long form: model_id, status, epoch, train_loss, ... test_error."""
+    import pandas as pd
+
+    rows = [
+        {"model_id": mid, "status": rec["status"], **epoch}
+        for mid, rec in read_records(sweep_dir if isinstance(sweep_dir, SweepDir) else SweepDir(sweep_dir)).items()
+        for epoch in rec["epochs"]
+    ]
+    return pd.DataFrame(rows, columns=["model_id", "status", "epoch", "train_loss", "train_error", "test_error",
+                                       "lr", "seconds"])

@@ -1,0 +1,105 @@
+"""`python -m designspace.train sweep_dir=DIR dataset=fashion_mnist schedule=fmnist_tiny`: train a sweep.
+
+Trains every model of the sweep directory that has no result record yet (see `designspace.runner`);
+rerun it after any interruption to finish the rest. Config: configs/train.yaml (+ configs/dataset,
+configs/schedule). Parallel runs go through Hydra launchers, each job one shard:
+
+    python -m designspace.train -m sweep_dir=DIR shard='range(0,4)' num_shards=4 threads=1 \\
+        hydra/launcher=submitit_local          # or submitit_slurm (a SLURM job array), ray_cluster
+
+Hydra's logs go to DIR/logs/train/<time>/ (DIR/logs/train-multirun/<time>/<job>/ for -m runs).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from designspace.data import DatasetConfig, DatasetError
+from designspace.runner import Interrupted, run_sweep
+from designspace.sweep import SAMPLES_FILE, SweepDir
+from designspace.trainer import Schedule
+
+log = logging.getLogger(__name__)
+
+
+class UsageError(ValueError):
+    """A problem with the command line or configs, reported as one message (exit status 2)."""
+
+
+def log_dir(sweep_dir: str | None) -> str:
+    """Hydra's output folder: DIR/logs for a sweep directory, else a temp folder (never the cwd)."""
+    if sweep_dir is not None and SweepDir(sweep_dir).exists():
+        return str(Path(sweep_dir).resolve() / "logs")
+    return str(Path(tempfile.gettempdir()) / "designspace-logs")
+
+
+OmegaConf.register_new_resolver("ds_logdir", log_dir, replace=True)
+
+
+def _container(node: Any, name: str) -> dict[str, Any]:
+    value = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(value, dict):
+        raise UsageError(f"{name} must be a config group (e.g. {name}=...), got {value!r}")
+    return value
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Validate the config, then run the sweep; returns the run's summary (a dict)."""
+    if cfg.sweep_dir is None:
+        raise UsageError(
+            "sweep_dir is required: python -m designspace.train sweep_dir=DIR [dataset=...] [schedule=...], "
+            "where DIR was written by `python -m designspace.sample ... sweep_dir=DIR`"
+        )
+    sweep = SweepDir(to_absolute_path(str(cfg.sweep_dir)))
+    if not sweep.exists():
+        raise UsageError(
+            f"sweep_dir={cfg.sweep_dir}: {sweep.root} is not a sweep directory (no {SAMPLES_FILE} in it). "
+            "Create one with `python -m designspace.sample space=... n=... sweep_dir=DIR`."
+        )
+    try:
+        dataset_cfg = _container(cfg.dataset, "dataset")
+        if dataset_cfg.get("root") is not None:
+            dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
+        dataset = DatasetConfig.from_dict(dataset_cfg)
+        schedule = Schedule.from_dict(_container(cfg.schedule, "schedule"))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    for key in ("shard", "num_shards", "seed"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
+            raise UsageError(f"{key}={cfg[key]!r} must be an integer")
+    if not 0 <= cfg.shard < cfg.num_shards:
+        raise UsageError(f"shard={cfg.shard} must be in [0, num_shards={cfg.num_shards})")
+    summary = run_sweep(
+        sweep, dataset, schedule,
+        shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=cfg.threads,
+        progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
+        claim_timeout_s=float(cfg.claim_timeout_s), retry_failed=bool(cfg.retry_failed), limit=cfg.limit,
+    )
+    return summary.as_dict()
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+def main(cfg: DictConfig) -> dict[str, Any]:
+    try:
+        return run(cfg)
+    except (UsageError, DatasetError) as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt as exc:
+        what = "SIGTERM" if isinstance(exc, Interrupted) else "an interrupt"
+        log.warning("stopped by %s: nothing was recorded for the model in training; run the same command "
+                    "again to resume (from its last checkpoint, if any)", what)
+        sys.exit(143 if isinstance(exc, Interrupted) else 130)
+
+
+if __name__ == "__main__":
+    main()

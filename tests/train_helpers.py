@@ -1,0 +1,87 @@
+"""Shared helpers of the training tests: tiny sweeps written the way `designspace.sample` writes them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from designspace.complexity import complexity
+from designspace.data import BUNDLED_FASHION_MNIST
+from designspace.spec import NetSpec
+from designspace.sweep import SweepDir
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_SPECS = [
+    NetSpec((1, 1, 1, 1), (8, 16, 32, 64), (1, 1, 1, 1), (8, 8, 8, 8), stem_width=8),
+    NetSpec((1, 1, 2, 1), (16, 16, 32, 64), (1, 1, 1, 1), (8, 8, 8, 8), stem_width=8),
+    NetSpec((1, 1, 1, 1), (8, 16, 32, 64), (1, 1, 1, 1), (4, 4, 4, 4), stem_width=8),
+    NetSpec((1, 1, 1, 2), (8, 16, 24, 48), (1, 1, 1, 1), (8, 8, 8, 8), stem_width=8),
+    NetSpec((1, 2, 1, 1), (8, 16, 32, 64), (2, 2, 2, 2), (4, 4, 4, 4), stem_width=8),
+    NetSpec((2, 1, 1, 1), (8, 16, 32, 64), (1, 1, 1, 1), (2, 2, 2, 2), stem_width=8),
+]
+"""Networks of well under 1 MF at 28px: each trains a tiny schedule in about a second on 2 cores."""
+
+TINY_SCHEDULE = {
+    "name": "test_tiny", "epochs": 1, "batch_size": 64, "lr": 0.1, "warmup_epochs": 0.0, "weight_decay": 5e-5,
+    "train_subset": 2048, "test_subset": 500, "eval_batch_size": 500, "precise_bn_samples": 512,
+}
+"""Schedule fields used by the fast tests: 32 steps, about a second per tiny model, ~50% error."""
+
+QUICK = [f"schedule.{key}={value}" for key, value in TINY_SCHEDULE.items()]
+"""The same schedule as command-line overrides."""
+
+
+def make_sweep(root: Path, specs: list[NetSpec] | None = None) -> SweepDir:
+    """A sweep directory whose samples table has NetSpec.to_row() columns + model_id + complexity."""
+    specs = TINY_SPECS if specs is None else specs
+    rows = []
+    for spec in specs:
+        cx = complexity(spec, 224)
+        rows.append({**spec.to_row(), "model_id": spec.id, "flops": cx.flops, "params": cx.params, "acts": cx.acts})
+    sweep = SweepDir(root)
+    sweep.write_samples(pd.DataFrame(rows), f"space: test\nn: {len(rows)}\n")
+    return sweep
+
+
+def make_image_folder(root: Path) -> None:
+    """root/{train,val}/{cat,dog}/: PNGs and JPEGs of several sizes, left half coloured (red/blue), right black."""
+    import numpy as np
+    from PIL import Image
+
+    colors = {"cat": (255, 0, 0), "dog": (0, 0, 255)}
+    for split, n in (("train", 3), ("val", 2)):
+        for cls, color in colors.items():
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                arr = np.zeros((40 + 8 * i, 60, 3), dtype=np.uint8)
+                arr[:, :30] = color
+                Image.fromarray(arr).save(folder / f"{i}.{'png' if i % 2 == 0 else 'jpg'}")
+    (root / "train" / "cat" / "notes.txt").write_text("not an image")
+
+
+def bundled_fmnist() -> dict:
+    """The fashion_mnist dataset config pointed at the bundled subset."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / "configs" / "dataset" / "fashion_mnist.yaml").read_text())
+    cfg["root"] = str(BUNDLED_FASHION_MNIST)
+    return cfg
+
+
+def cli(*args: str) -> list[str]:
+    """argv of `python -m designspace.train ARGS` with the bundled data and one CPU thread."""
+    flags = [a for a in args if a.startswith("-")]
+    overrides = [a for a in args if not a.startswith("-")]
+    return [sys.executable, "-m", "designspace.train", *flags, f"dataset.root={BUNDLED_FASHION_MNIST}", "threads=1",
+            "progress=false", *overrides]
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(cli(*args), cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
