@@ -84,9 +84,9 @@ def add_derived(frame: pd.DataFrame, fit: bool = True, wm_range: tuple[float, fl
     for key in ("b", "g"):
         cols = [f"{key}{i}" for i in range(1, s + 1) if f"{key}{i}" in out]
         if key not in out and cols:
-            vals = out[cols].to_numpy(dtype=np.float64)
-            shared = np.nanmax(vals, axis=1) == np.nanmin(vals, axis=1)
-            out[key] = np.where(shared, vals[:, 0], np.nan)
+            vals = out[cols].astype(np.float64)
+            shared = vals.max(axis=1) == vals.min(axis=1)  # NaN stages (fewer stages) are skipped
+            out[key] = np.where(shared, vals.iloc[:, 0], np.nan)
     if fit and s and "e_fit" not in out:
         fits = fit_regnet_many(out, wm_range=wm_range)
         out["fit_w0"], out["fit_wa"], out["fit_wm"] = fits["w0"], fits["wa"], fits["wm"]
@@ -238,11 +238,15 @@ def efit_table(frame: pd.DataFrame, top: int = 20, policy: Policy = "penalize", 
     for name, rows_all in space_groups(frame):
         used, _ = resolve_errors(rows_all, policy, penalty)
         best = used.nsmallest(top, ERROR, keep="first")
-        ef = rows_all["e_fit"].to_numpy(dtype=np.float64)
+        fitted = rows_all[rows_all["e_fit"].notna()]  # models without per-stage widths have no fit
+        best = best[best["e_fit"].notna()]
+        if len(fitted) == 0:
+            continue
+        ef = fitted["e_fit"].to_numpy(dtype=np.float64)
         ef_top = best["e_fit"].to_numpy(dtype=np.float64)
         line = fit_width_line(best) if len(best) else None
         rows.append({
-            "space": name, "n": len(rows_all), "exact_share": float(np.mean(rows_all["e_fit_exact"])),
+            "space": name, "n": len(fitted), "exact_share": float(np.mean(fitted["e_fit_exact"].astype(bool))),
             "median_e_fit": float(np.median(ef)), "mean_e_fit": float(np.mean(ef)),
             "top": len(best), "median_e_fit_top": float(np.median(ef_top)) if ef_top.size else np.nan,
             "line_w0": line.w0 if line else np.nan, "line_wa": line.wa if line else np.nan,

@@ -226,12 +226,12 @@ def _load_idx_dataset(cfg: DatasetConfig) -> Dataset:
     else:
         names = ", ".join(f"{n}[.gz]" for n in FMNIST_FILES.values())
         where = ", ".join(str(p) for p in looked) or "(nowhere: dataset.root is null and no default applies)"
+        hint = (" (Fashion-MNIST: `apt-get install dataset-fashion-mnist` installs the full set in "
+                f"{SYSTEM_FASHION_MNIST}, or download the files from https://github.com/zalandoresearch/fashion-mnist;"
+                " or leave dataset.root=null to use the bundled subset)") if cfg.name == "fashion_mnist" else ""
         raise DatasetError(
             f"{cfg.name}: dataset not found. Looked in: {where}; expected the four idx files {names}. "
-            "Provide it with dataset.root=DIR pointing at a folder holding them (Fashion-MNIST: "
-            "`apt-get install dataset-fashion-mnist` installs the full set in /usr/share/datasets/fashion-mnist, "
-            "or download them from https://github.com/zalandoresearch/fashion-mnist), or leave "
-            "dataset.root=null to use the bundled subset."
+            f"Provide it with dataset.root=DIR pointing at a folder holding them{hint}."
         )
     arrays = {key: read_idx(path) for key, path in files.items()}
     splits = {}

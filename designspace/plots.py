@@ -198,7 +198,12 @@ def plot_width_profiles(
     them, and (optionally) a reference line u_j = w0 + wa*j, the paper's 48*(j+1)."""
     groups = dict(an.space_groups(frame))
     name = space if space is not None else next(iter(groups))
-    best = an.best_models(groups[name], top, policy, penalty)
+    rows = groups[name]
+    if "num_stages" in rows:
+        rows = rows[rows["num_stages"].notna()]  # models with per-stage widths
+    best = an.best_models(rows, top, policy, penalty)
+    _, counts = an.resolve_errors(groups[name], policy, penalty)
+    note = f"; {counts.note()}" if counts.note() else ""
     color = _colors(frame, colors)[name]
     with _style():
         fig, (ax,) = _figure(1, panel=(4.6, 3.4))
@@ -207,7 +212,7 @@ def plot_width_profiles(
             w = an.block_widths_of(row)
             jmax = max(jmax, w.size)
             ax.plot(np.arange(w.size), w, color=color, alpha=0.35, lw=1.0, drawstyle="steps-mid",
-                    label=f"top {len(best)} models of {name}" if i == 0 else None)
+                    label=f"top {len(best)} models of {name} (of n={counts.used}{note})" if i == 0 else None)
         if len(best):
             line = an.fit_width_line(best)
             j = np.arange(jmax)
@@ -285,6 +290,10 @@ def plot_trends(
     """The best models' parameters and complexity against `x` (flops), one point per sweep with its
     bootstrap 95% interval: the paper's trends across flop regimes."""
     table = an.trend_table(frame, params, x, frac, draws, seed, policy=policy, penalty=penalty)
+    labels = {}
+    for name, rows in an.space_groups(frame):
+        used, counts = an.resolve_errors(rows, policy, penalty)
+        labels[name] = f"{name} (n={counts.used}{'; ' + counts.note() if counts.note() else ''})"
     present = [p for p in params if (table["param"] == p).any()]
     col = _colors(frame, colors)
     with _style():
@@ -294,7 +303,7 @@ def plot_trends(
             ax.plot(part[x], part["median"], color="#999999", lw=0.8, zorder=1)
             for _, r in part.iterrows():
                 ax.errorbar(r[x], r["median"], yerr=[[r["median"] - r["low"]], [r["high"] - r["median"]]],
-                            fmt="o", ms=4, capsize=2, color=col.get(r["space"], "black"), label=r["space"], zorder=2)
+                            fmt="o", ms=4, capsize=2, color=col.get(r["space"], "black"), label=labels.get(r["space"], r["space"]), zorder=2)
             ax.set_xscale("log")
             _log_if_wide(ax, part[["low", "high"]].to_numpy().ravel(), "y")
             fitted = part["column"].str.startswith("fit_")
@@ -321,6 +330,9 @@ def plot_efit(
         fig, (ax0, ax1) = _figure(2, panel=(4.0, 3.2))
         kept = []
         for name, rows in an.space_groups(frame):
+            rows = rows[rows["e_fit"].notna()]  # models without per-stage widths have no fit
+            if rows.empty:
+                continue
             ef = rows["e_fit"].to_numpy(dtype=np.float64)
             f = an.edf(ef)
             _step(ax0, f.errors, f.mass, color=col[name],

@@ -47,6 +47,7 @@ class ReportSettings:
 
 # --- formatting --------------------------------------------------------------------------------------
 def _fmt(value: Any, digits: int = 3) -> str:
+    """Ints as ints; floats with `digits` decimals, very small or large ones in scientific notation."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "-"
     if isinstance(value, (bool, np.bool_)):
@@ -57,10 +58,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
         v = float(value)
         if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e6):
             return f"{v:.{digits}g}"
-        if float(v).is_integer() and abs(v) < 1e6:
-            return str(int(v))
-        return f"{v:.{digits}f}".rstrip("0").rstrip(".") if "." in f"{v:.{digits}f}" else f"{v:.{digits}f}"
+        return f"{v:.{digits}f}"
     return str(value)
+
+
+def _short(value: float) -> str:
+    """Four significant digits, no trailing zeros (parameter values)."""
+    return f"{float(value):.4g}"
 
 
 def markdown_table(frame: pd.DataFrame, digits: dict[str, int] | None = None) -> str:
@@ -111,10 +115,10 @@ class _Doc:
 
     def figure(self, number: int, caption: str, stem: str, formats: Sequence[str], csvs: Sequence[str]) -> None:
         img = f"figures/{stem}.png" if "png" in formats else f"figures/{stem}.{formats[0]}"
-        links = [f"[{f.upper()}](figures/{stem}.{f})" for f in formats] + [f"[CSV]({c})" for c in csvs]
+        links = [f"[{f.upper()}](figures/{stem}.{f})" for f in formats] + [f"[{Path(c).name}]({c})" for c in csvs]
         self.md.append(f"![Figure {number}: {caption}]({img})\n\n*Figure {number}.* {caption} ({', '.join(links)})\n")
         hl = ", ".join([f'<a href="figures/{stem}.{f}">{f.upper()}</a>' for f in formats]
-                       + [f'<a href="{html.escape(c)}">CSV</a>' for c in csvs])
+                       + [f'<a href="{html.escape(c)}">{html.escape(Path(c).name)}</a>' for c in csvs])
         self.html.append(f'<figure><img src="{html.escape(img)}" alt="Figure {number}"><figcaption><b>Figure '
                          f"{number}.</b> {html.escape(caption)} ({hl})</figcaption></figure>")
 
@@ -134,8 +138,8 @@ def _slug(name: str) -> str:
 def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSettings | None = None) -> Path:
     """Analyse `frame` (one or more spaces, column `space`) and write the report under `out`.
 
-    Returns the path of report.md. Figures are closed after saving; numbers in the tables and
-    figures come from `designspace.analysis` with `settings`.
+    Returns the path of report.md. Every number in the tables and figures comes from
+    `designspace.analysis` with `settings`; files already in `out` are overwritten, others kept.
     """
     s = settings or ReportSettings()
     out = Path(out)
@@ -204,6 +208,8 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
     for name in names:
         sub = frame[frame["space"].astype(str) == name] if "space" in frame else frame
         cols = [c for c, _ in an.param_columns(sub)]
+        if not cols:
+            continue
         figure(f"params_{_slug(name)}", f"{name}: error against each parameter; shaded: 95% interval, line: median "
                "of the best model's value (bootstrap).",
                lambda sub=sub, name=name, cols=cols: plots.plot_param_scatter(
@@ -223,6 +229,9 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
            lambda: plots.plot_efit(frame, colors=colors, **pol), {"efit": _efit_points(frame, s)})
     for name in names:
         sub = frame[frame["space"].astype(str) == name] if "space" in frame else frame
+        sub = sub[sub["e_fit"].notna()]  # models with per-stage widths
+        if sub.empty:
+            continue
         best = an.best_models(sub, s.top, **pol)
         figure(f"widths_{_slug(name)}", f"{name}: per-block widths of the {s.top} best models, the fitted line "
                "(dashed) and the paper's 48*(j+1) (dotted).",
@@ -299,7 +308,7 @@ def _ranges_wide(ranges: pd.DataFrame) -> pd.DataFrame:
     """param x space table of 'median [low, high]' cells."""
     if ranges.empty:
         return ranges
-    cell = ranges.assign(cell=[f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]"
+    cell = ranges.assign(cell=[f"{_short(m)} [{_short(lo)}, {_short(hi)}]"
                                for m, lo, hi in zip(ranges["median"], ranges["low"], ranges["high"])])
     wide = cell.pivot(index="param", columns="space", values="cell")
     order = list(dict.fromkeys(ranges["param"]))

@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -265,9 +266,11 @@ def run_sweep(
 ) -> SweepSummary:
     """Train every model of this shard of the sweep that has no result yet (see the module docstring).
 
-    The dataset is loaded (and validated) before any training. A model that raises is recorded as
-    `failed` with the reason and the sweep goes on; KeyboardInterrupt/SIGTERM stop the run with
-    no record written, leaving the model's checkpoint for the next run.
+    The dataset is loaded (and validated) before any training. With `progress`, a bar on a terminal
+    shows models done, the ETA and the current model's error; every model also logs one line. A
+    model that raises is recorded as `failed` with the reason and the sweep goes on;
+    KeyboardInterrupt/SIGTERM stop the run with no record written, leaving the model's checkpoint
+    for the next run.
     """
     t0 = time.perf_counter()
     sweep = sweep_dir if isinstance(sweep_dir, SweepDir) else SweepDir(sweep_dir)
@@ -295,7 +298,7 @@ def run_sweep(
     dev = resolve_device(device)
     log.info("data: %s (%d train / %d test images at %s); schedule %s; device %s, %d threads",
              data.name, data.train_size, data.test_size, data.root, schedule.name, dev, used)
-    bar = _progress_bar(len(mine), summary.already_done) if progress else None
+    bar = _progress_bar(len(mine), summary.already_done) if progress and sys.stderr.isatty() else None
     try:
         with _sigterm_as_interrupt(), _logs_around(bar):
             for _, row in todo.iterrows():
@@ -317,11 +320,16 @@ def run_sweep(
 
 
 def _remove_orphan_checkpoints(sweep: SweepDir, done: set[str]) -> None:
-    """Checkpoints of models that have a record (left by a kill between record and cleanup)."""
-    if sweep.checkpoints_dir.is_dir():
-        for path in sweep.checkpoints_dir.glob("*.pt"):
-            if path.stem in done:
-                with contextlib.suppress(FileNotFoundError):
+    """Delete checkpoints older than their model's record (left by a kill between record and cleanup).
+
+    A checkpoint newer than the record belongs to a retrain in progress (retry_failed) and stays.
+    """
+    if not sweep.checkpoints_dir.is_dir():
+        return
+    for path in sweep.checkpoints_dir.glob("*.pt"):
+        if path.stem in done:
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime <= sweep.result_path(path.stem).stat().st_mtime:
                     os.unlink(path)
 
 

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from designspace.regnet import QUANTUM, regnet_widths
 from designspace.spec import NetSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DEFAULT_WM_RANGE", "LineFit", "RegNetFit", "block_widths_of", "exact_regnet_params",
@@ -281,7 +284,7 @@ def _line_search(lw: np.ndarray, state: np.ndarray, lo: float, hi: float, axis: 
 
 
 def _search(
-    w: np.ndarray, lo: float, hi: float, n_wm: int = 8, starts: int = 2, rounds: int = 3
+    w: np.ndarray, lo: float, hi: float, n_wm: int = 8, starts: int = 3, rounds: int = 3
 ) -> tuple[int, float, float]:
     """Best (w0, wa, wm) found: a coarse (w0, wm) grid with the exact best wa for each, then
     alternating line searches over wm and w0 from the best `starts` points."""
@@ -324,10 +327,11 @@ def fit_regnet(
     return RegNetFit(w.size, w0, wa, wm, e, e == 0.0)
 
 
-def fit_regnet_many(models: Any, *, wm_range: tuple[float, float] = DEFAULT_WM_RANGE):
+def fit_regnet_many(models: Any, *, wm_range: tuple[float, float] = DEFAULT_WM_RANGE) -> pd.DataFrame:
     """`fit_regnet` of many models: a DataFrame (one row per model, in input order) with columns
     depth, w0, wa, wm, e_fit, exact. `models`: a to_row()-layout DataFrame or an iterable of
-    NetSpecs / width sequences. Identical width profiles are fitted once."""
+    NetSpecs / width sequences. Identical width profiles are fitted once; rows of a DataFrame
+    without per-stage widths get NaN."""
     import pandas as pd
 
     if isinstance(models, pd.DataFrame):
@@ -339,6 +343,9 @@ def fit_regnet_many(models: Any, *, wm_range: tuple[float, float] = DEFAULT_WM_R
     cache: dict[tuple, RegNetFit] = {}
     rows = []
     for prof in profiles:
+        if not prof:  # no per-stage widths (e.g. a NAS-cell model): no fit
+            rows.append((0, np.nan, np.nan, np.nan, np.nan, False))
+            continue
         if prof not in cache:
             cache[prof] = fit_regnet(prof, wm_range=wm_range)
         f = cache[prof]
@@ -350,7 +357,7 @@ def fit_regnet_many(models: Any, *, wm_range: tuple[float, float] = DEFAULT_WM_R
 
 
 def _frame_profiles(frame: Any) -> list[tuple]:
-    n = frame["num_stages"].to_numpy(dtype=np.int64) if "num_stages" in frame else None
+    n = frame["num_stages"].to_numpy(dtype=np.float64) if "num_stages" in frame else None
     cols = sorted((c for c in frame.columns if isinstance(c, str) and c[:1] == "d" and c[1:].isdigit()),
                   key=lambda c: int(c[1:]))
     if not cols:
@@ -359,8 +366,8 @@ def _frame_profiles(frame: Any) -> list[tuple]:
     w = frame[[f"w{c[1:]}" for c in cols]].to_numpy(dtype=np.float64)
     out = []
     for i in range(len(frame)):
-        s = int(n[i]) if n is not None else int(np.isfinite(d[i]).sum())
-        out.append(tuple(np.repeat(w[i, :s], d[i, :s].astype(np.int64)).tolist()))
+        s = int(n[i]) if n is not None and np.isfinite(n[i]) else int(np.isfinite(d[i]).sum())
+        out.append(tuple(np.repeat(w[i, :s], d[i, :s].astype(np.int64)).tolist()) if s else ())
     return out
 
 
@@ -389,7 +396,7 @@ def fit_width_line(models: Iterable[Any] | Any, *, relative: bool = False) -> Li
     import pandas as pd
 
     if isinstance(models, pd.DataFrame):
-        profiles = [np.asarray(p, dtype=np.float64) for p in _frame_profiles(models)]
+        profiles = [np.asarray(p, dtype=np.float64) for p in _frame_profiles(models) if p]
     else:
         profiles = [block_widths_of(m).astype(np.float64) for m in models]
     if not profiles:

@@ -16,7 +16,6 @@ import torch
 from train_helpers import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep
 
 from designspace import runner
-
 from designspace.complexity import complexity
 from designspace.results import (
     ResultsError,
@@ -222,3 +221,21 @@ def test_an_interrupt_records_nothing_and_releases_the_claim(tmp_path: Path, mon
     with pytest.raises(KeyboardInterrupt):
         run_sweep(sweep, bundled_fmnist(), QUICKEST, threads=1, progress=False)
     assert sweep.result_ids() == set() and not list((sweep.root / "claims").glob("*"))
+
+
+def test_checkpoints_left_behind_by_finished_models_are_removed(tmp_path: Path) -> None:
+    specs = TINY_SPECS[:2]
+    sweep = make_sweep(tmp_path / "s", specs)
+    for spec in specs:
+        write_record(sweep, _record(spec))
+    sweep.checkpoints_dir.mkdir()
+    stale, retrain = sweep.checkpoint_path(specs[0].id), sweep.checkpoint_path(specs[1].id)
+    stale.write_bytes(b"x")
+    retrain.write_bytes(b"x")
+    old = time.time() - 60
+    os.utime(stale, (old, old))  # written before the record: the model finished, cleanup was cut short
+    os.utime(retrain, (time.time() + 5, time.time() + 5))  # newer than the record: a retrain under way
+    summary = run_sweep(sweep, {"name": "nowhere", "format": "idx", "root": str(tmp_path / "none")}, QUICKEST,
+                        progress=False)
+    assert summary.already_done == 2 and summary.trained == 0  # nothing to train: the data is not even read
+    assert not stale.exists() and retrain.exists()

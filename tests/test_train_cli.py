@@ -30,6 +30,7 @@ def _curves(record: dict) -> list[tuple]:
     return [(e["epoch"], e["train_loss"], e["test_error"]) for e in record["epochs"]]
 
 
+@pytest.mark.slow
 def test_cli_trains_the_sweep_then_has_nothing_left(tmp_path: Path) -> None:
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:3])
     first = run_cli(f"sweep_dir={sweep.root}", *QUICK)
@@ -117,6 +118,7 @@ def _mid_model(sweep, done: int):
                     and bool({p.stem for p in sweep.checkpoints_dir.glob("*.pt")} - sweep.result_ids()))
 
 
+@pytest.mark.slow
 def test_sigterm_then_kill_9_then_resume_records_every_model_exactly_once(tmp_path: Path) -> None:
     specs = TINY_SPECS[:5]
     sweep = make_sweep(tmp_path / "sweep", specs)
@@ -158,6 +160,7 @@ def test_sigterm_then_kill_9_then_resume_records_every_model_exactly_once(tmp_pa
     assert not list(sweep.checkpoints_dir.glob("*.pt")) and not list((sweep.root / "claims").glob("*"))
 
 
+@pytest.mark.slow
 def test_submitit_local_shards_give_the_same_records_as_one_process(tmp_path: Path) -> None:
     sharded = make_sweep(tmp_path / "sharded", TINY_SPECS[:4])
     single = make_sweep(tmp_path / "single", TINY_SPECS[:4])
@@ -184,6 +187,7 @@ def test_submitit_local_shards_give_the_same_records_as_one_process(tmp_path: Pa
     assert (table["status"] == "ok").all()
 
 
+@pytest.mark.slow
 def test_overlapping_runs_never_train_a_model_twice(tmp_path: Path) -> None:
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:4])
     proc = subprocess.Popen(cli(f"sweep_dir={sweep.root}", *QUICK), cwd=REPO, env=_env(), stdout=subprocess.PIPE,

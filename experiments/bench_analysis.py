@@ -1,0 +1,71 @@
+"""Benchmark of the analysis statistics (a benchmark, not a test): python experiments/bench_analysis.py
+
+Times, on 500 models per space drawn with the real sampler (400MF regime, no training needed):
+the bootstrap of the best model (10^4 draws over 500 models, vectorized), e_fit of 500 models
+(exact recognition for RegNets, search otherwise), and EDF / KS / random-search efficiency.
+Errors are synthetic (a known function of depth plus noise): only the timings matter here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500, help="models per space")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from designspace import analysis as an
+    from designspace.sample import sample
+
+    rng = np.random.default_rng(0)
+    frames = {s: sample(s, args.n, 0, "400mf", progress=False) for s in ("anynetx_a", "anynetx_e", "regnetx")}
+    x = frames["anynetx_e"]["total_depth"].to_numpy(dtype=float)
+    errors = 30 + 5 * np.abs(np.log(x / 20)) + rng.normal(0, 1, x.size)
+
+    rows = []
+    t = _best_of(lambda: an.bootstrap_best(x, errors, 0.25, 10_000, 0), args.repeats)
+    rows.append((f"bootstrap_best: 10^4 draws x 25% of {args.n} models", t))
+    many = np.stack([x, x * 2, x * 3, x * 4, x * 5, x * 6, x * 7, x * 8], axis=1)
+    t = _best_of(lambda: an.bootstrap_best(many, errors, 0.25, 10_000, 0), args.repeats)
+    rows.append(("bootstrap_best: same, 8 parameters at once", t))
+    other = errors + rng.normal(0.5, 1, x.size)
+    rows.append(("edf + ks_distance + ks_test", _best_of(lambda: (an.edf(errors), an.ks_distance(errors, other),
+                                                                   an.ks_test(errors, other)), args.repeats)))
+    rows.append(("random_search_efficiency, k = 1..512",
+                 _best_of(lambda: an.random_search_efficiency(errors, 2 ** np.arange(10)), args.repeats)))
+    for space, frame in frames.items():
+        t0 = time.perf_counter()
+        fits = an.fit_regnet_many(frame)
+        t = time.perf_counter() - t0
+        rows.append((f"e_fit of {len(frame)} {space} models (exact {fits['exact'].mean():.0%}, "
+                     f"median e_fit {fits['e_fit'].median():.4f})", t))
+    raw = frames["regnetx"]
+    from designspace.regnet import regnet_widths
+
+    profiles = [regnet_widths(int(r.depth), int(r.w0), float(r.wa), float(r.wm)).block_widths for r in raw.itertuples()]
+    t0 = time.perf_counter()
+    fits = an.fit_regnet_many(profiles)
+    rows.append((f"e_fit of {len(profiles)} regnetx generator outputs (before compatibility; "
+                 f"exact {fits['exact'].mean():.0%})", time.perf_counter() - t0))
+    width = max(len(r[0]) for r in rows)
+    for name, seconds in rows:
+        print(f"{name:<{width}}  {seconds * 1000:9.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The notebooks run top to bottom (nbclient, this interpreter's ipykernel), so they never rot.
+
+Each builds its own small demo sweep (sampler + a seconds-long training on bundled Fashion-MNIST)
+when no sweep directories are given.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, figures", [("edf_comparison.ipynb", 3), ("width_rule.ipynb", 2)])
+def test_notebook_executes(name, figures, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the demo sweeps go to a temporary folder
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()  # raises CellExecutionError, with the cell and traceback, if a cell fails
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    pngs = sum("image/png" in o.get("data", {}) for o in outputs)
+    assert pngs >= figures
