@@ -31,6 +31,7 @@ lint: setup
 bench: setup
 	$(PY) experiments/bench_complexity.py
 	$(PY) experiments/bench_sampler.py
+	$(PY) experiments/bench_analysis.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -17,7 +17,7 @@ import math
 import os
 import pickle
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -548,17 +548,15 @@ class TensorLoader(BatchLoader):
             yield self.normalize(x), self.train_labels.index_select(0, idx)
 
     def _crop_flip(self, x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor | None) -> torch.Tensor:
-        """Per-sample crop of the padded images at `offsets` (and mirror where `flips`), as one gather."""
-        b, c = x.shape[:2]
+        """Per-sample crop of the padded images at `offsets` (mirrored where `flips`), as one gather."""
+        b, c, _, padded_w = x.shape
         ar = self.arange
+        r = ar.numel()
         rows = offsets[0, :, None] + ar  # (B, R)
-        cols = ar.expand(b, -1)
-        if flips is not None:
-            cols = torch.where(flips[:, None], ar.flip(0), ar)
+        cols = ar.expand(b, -1) if flips is None else torch.where(flips[:, None], ar.flip(0), ar)
         cols = offsets[1, :, None] + cols
-        bi = torch.arange(b, device=x.device)[:, None, None, None]
-        ci = torch.arange(c, device=x.device)[None, :, None, None]
-        return x[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
+        index = (rows[:, :, None] * padded_w + cols[:, None, :]).view(b, 1, r * r).expand(b, c, r * r)
+        return torch.gather(x.reshape(b, c, -1), 2, index).view(b, c, r, r)
 
     def test_batches(self, batch_size: int) -> Iterator[Batch]:
         for start in range(0, self.ds.test_size, batch_size):
@@ -619,12 +617,6 @@ def from_tensors(
     for split_name in ("train", "test"):
         _validate_split(ds, split_name, getattr(ds, split_name))
     return ds
-
-
-def config_dict(cfg: DatasetConfig) -> dict[str, Any]:
-    out = asdict(cfg)
-    out["mean"], out["std"] = list(cfg.mean), list(cfg.std)
-    return out
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> Path:

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from designspace.data import DatasetConfig, DatasetError
 from designspace.runner import Interrupted, run_sweep
 from designspace.sweep import SAMPLES_FILE, SweepDir
-from designspace.trainer import Schedule
+from designspace.trainer import Schedule, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             raise UsageError(f"{key}={cfg[key]!r} must be an integer")
     if not 0 <= cfg.shard < cfg.num_shards:
         raise UsageError(f"shard={cfg.shard} must be in [0, num_shards={cfg.num_shards})")
+    try:
+        resolve_device(str(cfg.device))
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(
+            f"device={cfg.device}: {exc}. (Under hydra/launcher=submitit_local, GPUs are hidden unless "
+            "hydra.launcher.gpus_per_node is set.)"
+        ) from None
     summary = run_sweep(
         sweep, dataset, schedule,
         shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=cfg.threads,
