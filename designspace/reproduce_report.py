@@ -20,6 +20,7 @@ from designspace import findings as fd
 from designspace.atomic import atomic_write_text
 from designspace.outcomes import ERROR, resolve_errors
 
+MIN_STABLE = 20  # models needed before "no significant trend" counts as "stable"
 PROGRESSION = ("anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnet")
 PAPER_NAMES = {"anynetx_a": "AnyNetX_A", "anynetx_b": "AnyNetX_B", "anynetx_c": "AnyNetX_C",
                "anynetx_d": "AnyNetX_D", "anynetx_e": "AnyNetX_E", "regnet": "RegNet",
@@ -101,14 +102,21 @@ def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -
                                   ("wm", "wm of the best models is stable across regimes", "flat")):
         if column not in top:
             continue
-        rho, p = stats.spearmanr(top["regime_gf"].to_numpy(), top[column].to_numpy(dtype=np.float64))
+        values = top[column].to_numpy(dtype=np.float64)
+        if np.ptp(values) == 0:  # a constant parameter has no trend
+            rho, p = 0.0, 1.0
+        else:
+            rho, p = stats.spearmanr(top["regime_gf"].to_numpy(), values)
         med = top.groupby("regime_rank")[column].median().to_numpy()
         text = (f"best quarter of each regime, n={len(top)} models over {len(rows)} regimes: Spearman rho = {rho:.3f}, "
                 f"p = {p:.3g}; medians per regime {', '.join(f'{m:.3g}' for m in med)}")
         if expect == "up":
             verdict = "reproduced" if (rho > 0 and p < alpha) else "not reproduced"
-        else:
-            verdict = "reproduced" if p >= alpha else "not reproduced"
+        elif p < alpha:
+            verdict = "not reproduced"
+        else:  # no significant trend is evidence of stability only with enough models
+            verdict = "reproduced" if len(top) >= MIN_STABLE else "inconclusive"
+            text += "" if len(top) >= MIN_STABLE else f"; fewer than {MIN_STABLE} models: no trend found, but too few to call it stable"
         out.append(fd.Finding(claim, verdict, text))
     return out
 

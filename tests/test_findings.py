@@ -68,3 +68,29 @@ def test_width_rule_detects_a_real_correlation():
     finding, line = fd.width_rule("E", frame, np.array(errs))
     assert finding.verdict == "reproduced", finding.evidence
     assert line["rho"] > 0.5
+
+
+def _regime_frame(n_per: int, w0_by_regime: list[int], depth_by_regime: list[int]) -> pd.DataFrame:
+    rows = []
+    rng = np.random.default_rng(8)
+    for budget, w0, depth in zip(["fmnist_50mf", "fmnist_100mf", "fmnist_200mf"], w0_by_regime, depth_by_regime):
+        for i in range(n_per):
+            good = i < n_per // 4  # the best quarter carries the regime's values
+            rows.append({"budget": budget, "status": "ok", "error": (20 if good else 50) + rng.normal(0, 1),
+                         "w0": w0 if good else int(rng.choice([8, 16, 24, 32])), "wa": 10.0, "g": 8,
+                         "wm": 2.5 + rng.normal(0, 0.1), "total_depth": depth + int(rng.integers(-1, 2))})
+    return pd.DataFrame(rows)
+
+
+def test_regime_trends_follow_the_data():
+    from designspace.reproduce_report import regime_findings
+
+    budgets = ["fmnist_50mf", "fmnist_100mf", "fmnist_200mf"]
+    found = {f.claim: f for f in regime_findings(_regime_frame(40, [8, 24, 64], [20, 20, 20]), budgets, 0.05)}
+    assert found["w0 of the best models grows with flops"].verdict == "reproduced"
+    assert found["depth of the best models is stable across regimes"].verdict == "reproduced"  # n = 30 >= 20
+    found = {f.claim: f for f in regime_findings(_regime_frame(40, [64, 24, 8], [10, 20, 30]), budgets, 0.05)}
+    assert found["w0 of the best models grows with flops"].verdict == "not reproduced"
+    assert found["depth of the best models is stable across regimes"].verdict == "not reproduced"
+    few = {f.claim: f for f in regime_findings(_regime_frame(12, [8, 24, 64], [20, 20, 20]), budgets, 0.05)}
+    assert few["depth of the best models is stable across regimes"].verdict == "inconclusive"
