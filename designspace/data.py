@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from designspace.validation import reject_unknown_keys
+
 BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
 BUNDLED_FASHION_MNIST = BUNDLED_ROOT / "fashion_mnist"
 """The embedded 10k-train / 2k-test Fashion-MNIST subset (MIT, Zalando), made by experiments/make_fmnist_subset.py."""
@@ -74,10 +76,7 @@ class DatasetConfig:
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> DatasetConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(f"dataset config: unknown key(s) {unknown}; known: {sorted(known)}")
+        reject_unknown_keys(cfg, (f.name for f in fields(cls)), "dataset config")
         kwargs = dict(cfg)
         for key in ("mean", "std"):
             if key in kwargs:

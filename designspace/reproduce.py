@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from designspace.sweep import SweepDir
+from designspace.validation import reject_unknown_keys
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 STAGES = ("all", "sample", "train", "analyze")
@@ -46,10 +47,11 @@ class Experiment:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Experiment:
-        known = {"name", "description", "spaces", "budgets", "n", "seed", "zoo_pick", "cost"}
-        unknown = set(cfg) - known
-        if unknown:
-            raise ExperimentError(f"experiment has unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        try:
+            reject_unknown_keys(cfg, ("name", "description", "spaces", "budgets", "n", "seed", "zoo_pick", "cost"),
+                                "experiment")
+        except ValueError as exc:
+            raise ExperimentError(str(exc)) from None
         for key in ("name", "spaces", "budgets", "n"):
             if cfg.get(key) in (None, "", []):
                 raise ExperimentError(f"experiment.{key} is required")

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from designspace.validation import reject_unknown_keys
+
 STAGE_FIELDS = {"depths": "d", "widths": "w", "bottleneck_ratios": "b", "group_widths": "g"}
 """Per-stage fields and the column prefix they take in flat tables (d1, d2, ..., w1, ...)."""
 
@@ -148,10 +150,7 @@ class NetSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NetSpec:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"NetSpec got unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        reject_unknown_keys(data, (f.name for f in dataclasses.fields(cls)), "NetSpec")
         return cls(**data)
 
     def to_row(self) -> dict[str, Any]:

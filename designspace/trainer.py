@@ -28,6 +28,7 @@ from torch import nn
 from designspace.atomic import atomic_write_bytes
 from designspace.data import Dataset
 from designspace.spec import NetSpec
+from designspace.validation import reject_unknown_keys
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,7 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> Schedule:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(f"schedule config: unknown key(s) {unknown}; known: {sorted(known)}")
+        reject_unknown_keys(cfg, (f.name for f in fields(cls)), "schedule config")
         out = cls(**cfg)
         out.validate()
         return out

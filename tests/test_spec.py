@@ -55,7 +55,7 @@ def test_round_trips_and_stable_id():
     assert NetSpec.from_row(s.to_row()) == s
     assert s.id == NetSpec(**GOOD, se_ratio=0.25, num_classes=10).id
     assert s.id != s.replace(num_classes=100).id
-    with pytest.raises(ValueError, match="unknown field"):
+    with pytest.raises(ValueError, match="unknown key"):
         NetSpec.from_dict(s.to_dict() | {"wdith": 3})
 
 
