@@ -87,7 +87,7 @@ def best_value(name: str, x: np.ndarray, err: np.ndarray, claim: str, test: str,
     """Bootstrap (25% with replacement, 10^4 draws) of x of the best model, judged by `test`.
 
     test: 'eq:V' (95% interval is exactly V), 'gt:V' (median > V), 'near:V' (interval contains V and
-    is at most V wide; a wider interval that contains V is 'inconclusive').
+    spans at most half the sampled range of x; a wider interval that contains V is 'inconclusive').
     """
     from designspace.bootstrap import bootstrap_best
 
@@ -98,7 +98,7 @@ def best_value(name: str, x: np.ndarray, err: np.ndarray, claim: str, test: str,
     v = float(value)
     ok = {"eq": res.low == v == res.high, "gt": res.median > v, "near": res.low <= v <= res.high}[kind]
     verdict = "reproduced" if ok else "not reproduced"
-    if kind == "near" and ok and res.high - res.low > v:
+    if kind == "near" and ok and res.high - res.low > 0.5 * float(np.ptp(x)):
         verdict = "inconclusive"
     return Finding(claim, verdict, f"{name}, n={x.size}: best model's value median {res.median:.3g}, "
                                    f"95% interval [{res.low:.3g}, {res.high:.3g}] (bootstrap, 25% x 10^4)")
