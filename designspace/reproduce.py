@@ -146,15 +146,15 @@ def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
     return lines
 
 
-def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    """Train this shard of every sweep (models with a record are skipped)."""
+def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, seed: int = 0, **kwargs: Any) -> list[dict[str, Any]]:
+    """Train this shard of every sweep (models with a record are skipped); `seed`: initialisation and data order."""
     from designspace.runner import run_sweep
 
     summaries = []
     for job in jobs:
         job.sweep.require()
         print(f"training {job.label} @ {job.budget} ({job.sweep.root})", file=sys.stderr)
-        summaries.append(run_sweep(job.sweep, dataset, schedule, seed=0, **kwargs).as_dict())
+        summaries.append(run_sweep(job.sweep, dataset, schedule, seed=seed, **kwargs).as_dict())
     return summaries
 
 
@@ -180,7 +180,7 @@ def run(cfg: Any) -> str:
             dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
         dataset = DatasetConfig.from_dict(dataset_cfg)
         schedule = Schedule.from_dict(OmegaConf.to_container(cfg.schedule, resolve=True))
-        train_all(jobs, dataset, schedule, shard=cfg.shard, num_shards=cfg.num_shards, device=str(cfg.device),
+        train_all(jobs, dataset, schedule, seed=exp.seed, shard=cfg.shard, num_shards=cfg.num_shards, device=str(cfg.device),
                   threads=cfg.threads, progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
                   claim_timeout_s=float(cfg.claim_timeout_s))
         lines.append(f"trained shard {cfg.shard}/{cfg.num_shards} of {len(jobs)} sweeps")
