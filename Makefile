@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch (this pin takes a local CPU wheel on the project machines; never the CUDA build in CI).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test lint bench clean
+# The full Fashion-MNIST (60k/10k) from Debian's package, unpacked without root or installing.
+DATA_DIR ?= $(if $(XDG_DATA_HOME),$(XDG_DATA_HOME),$(HOME)/.local/share)/designspace
+
+.PHONY: setup demo test lint bench clean data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +35,15 @@ bench: setup
 	$(PY) experiments/bench_complexity.py
 	$(PY) experiments/bench_sampler.py
 	$(PY) experiments/bench_analysis.py
+
+data: $(DATA_DIR)/fashion_mnist/train-images-idx3-ubyte.gz
+
+$(DATA_DIR)/fashion_mnist/train-images-idx3-ubyte.gz:
+	rm -rf $(DATA_DIR)/.deb && mkdir -p $(DATA_DIR)/.deb $(DATA_DIR)/fashion_mnist
+	cd $(DATA_DIR)/.deb && apt-get download dataset-fashion-mnist && dpkg -x dataset-fashion-mnist_*.deb x
+	cp $(DATA_DIR)/.deb/x/usr/share/datasets/fashion-mnist/*.gz $(DATA_DIR)/fashion_mnist/
+	rm -rf $(DATA_DIR)/.deb
+	@echo "Fashion-MNIST (full) in $(DATA_DIR)/fashion_mnist"
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

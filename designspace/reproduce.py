@@ -35,6 +35,16 @@ class ZooPick:
 
 
 @dataclass(frozen=True)
+class Fidelity:
+    """The proxy's fidelity protocol: the first `models` rows of each space's sweep trained again with
+    seed + `seed_offset` and with a schedule `long_factor` times longer (design-spec 6b)."""
+
+    models: int = 8
+    seed_offset: int = 1
+    long_factor: int = 4
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     description: str
@@ -44,12 +54,13 @@ class Experiment:
     seed: int = 0
     zoo_pick: ZooPick | None = None
     cost: str = ""
+    fidelity: Fidelity | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> Experiment:
         try:
-            reject_unknown_keys(cfg, ("name", "description", "spaces", "budgets", "n", "seed", "zoo_pick", "cost"),
-                                "experiment")
+            reject_unknown_keys(cfg, ("name", "description", "spaces", "budgets", "n", "seed", "zoo_pick", "cost",
+                                      "fidelity"), "experiment")
         except ValueError as exc:
             raise ExperimentError(str(exc)) from None
         for key in ("name", "spaces", "budgets", "n"):
@@ -71,6 +82,7 @@ class Experiment:
                           float(pick.get("tolerance", 0.01)))
             if zoo.candidates < 1 or not 0 < zoo.tolerance < 1:
                 raise ExperimentError(f"experiment.zoo_pick={dict(pick)} needs candidates >= 1 and 0 < tolerance < 1")
+        fidelity = _fidelity(cfg.get("fidelity"), n)
         from designspace import budgets as budget_lib
         from designspace import spaces as space_lib
 
@@ -79,7 +91,26 @@ class Experiment:
         for b in budgets:
             budget_lib.load_budget(b)
         return cls(str(cfg["name"]), str(cfg.get("description", "")), spaces, budgets, n, seed, zoo,
-                   str(cfg.get("cost", "")))
+                   str(cfg.get("cost", "")), fidelity)
+
+
+def _fidelity(cfg: Any, n: int) -> Fidelity | None:
+    if not cfg:
+        return None
+    try:
+        reject_unknown_keys(cfg, ("models", "seed_offset", "long_factor"), "experiment.fidelity")
+    except ValueError as exc:
+        raise ExperimentError(str(exc)) from None
+    out = Fidelity(**{k: cfg[k] for k in cfg})
+    for key in ("models", "seed_offset", "long_factor"):
+        value = getattr(out, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ExperimentError(f"experiment.fidelity.{key}={value!r} must be a positive integer")
+    if out.models > n:
+        raise ExperimentError(f"experiment.fidelity.models={out.models} exceeds experiment.n={n}")
+    if out.long_factor < 2:
+        raise ExperimentError(f"experiment.fidelity.long_factor={out.long_factor} must be >= 2")
+    return out
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:
@@ -90,7 +121,8 @@ def _names(value: Any, key: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Job:
-    """One sweep of the experiment: a space in a budget (kind 'space') or zoo candidates ('zoo')."""
+    """One sweep of the experiment: a space in a budget (kind 'space'), zoo candidates ('zoo'), or the
+    fidelity subset of a space sweep trained with another seed ('seed') or a longer schedule ('long')."""
 
     kind: str
     space: str
@@ -99,10 +131,23 @@ class Job:
     n: int
     seed: int
     sweep: SweepDir
+    source: SweepDir | None = None  # fidelity jobs: the space sweep whose first n rows they retrain
+    seed_offset: int = 0  # added to the training seed
+    schedule_factor: int = 1  # epochs (and warm-up) multiplied by this
 
     @property
     def label(self) -> str:
-        return self.space if self.kind == "space" else f"zoo {self.budget}"
+        return {"space": self.space, "zoo": f"zoo {self.budget}"}.get(self.kind, f"{self.kind} {self.space}")
+
+    def schedule_of(self, schedule: Any) -> Any:
+        """The schedule this job trains with: the experiment's, or it `schedule_factor` times longer."""
+        if self.schedule_factor == 1:
+            return schedule
+        from dataclasses import replace
+
+        f = self.schedule_factor
+        return replace(schedule, name=f"{schedule.name}_x{f}", epochs=schedule.epochs * f,
+                       warmup_epochs=schedule.warmup_epochs * f)
 
 
 def plan(exp: Experiment, out: Path) -> list[Job]:
@@ -121,6 +166,14 @@ def plan(exp: Experiment, out: Path) -> list[Job]:
             spec = {"name": b, "flops": [target * (1 - tol), target * (1 + tol)], "regime_gf": budget.regime}
             jobs.append(Job("zoo", exp.zoo_pick.space, b, spec, exp.zoo_pick.candidates, exp.seed + 1,
                             SweepDir(out / "zoo" / b)))
+    if exp.fidelity:
+        fid = exp.fidelity
+        for job in [j for j in jobs if j.kind == "space"]:
+            name = job.sweep.root.name
+            jobs.append(Job("seed", job.space, job.budget, job.budget_spec, fid.models, job.seed,
+                            SweepDir(out / "fidelity" / "seed" / name), job.sweep, seed_offset=fid.seed_offset))
+            jobs.append(Job("long", job.space, job.budget, job.budget_spec, fid.models, job.seed,
+                            SweepDir(out / "fidelity" / "long" / name), job.sweep, schedule_factor=fid.long_factor))
     return jobs
 
 
@@ -136,9 +189,15 @@ def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
         if job.sweep.exists():
             lines.append(f"{job.label:>12} @ {job.budget}: samples exist ({job.sweep.root})")
             continue
-        result = draw(job.space, job.n, job.seed, job.budget_spec, progress=progress)
         config = {"space": job.space, "budget": load_budget(job.budget_spec).to_dict(), "n": job.n,
                   "seed": job.seed, "kind": job.kind}
+        if job.source is not None:  # a fidelity subset: the same models as the first rows of its space sweep
+            frame = job.source.read_samples().head(job.n)
+            config.update(source=str(job.source.root), seed_offset=job.seed_offset, schedule_factor=job.schedule_factor)
+            job.sweep.write_samples(frame, OmegaConf.to_yaml(config))
+            lines.append(f"{job.label:>12} @ {job.budget}: the first {len(frame)} models of {job.source.root.name}")
+            continue
+        result = draw(job.space, job.n, job.seed, job.budget_spec, progress=progress)
         job.sweep.write_samples(result.frame, OmegaConf.to_yaml(config))
         rate = result.stats.get("acceptance_rate")
         lines.append(f"{job.label:>12} @ {job.budget}: sampled {len(result.frame)} models"
@@ -154,7 +213,8 @@ def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, seed: int = 0, *
     for job in jobs:
         job.sweep.require()
         print(f"training {job.label} @ {job.budget} ({job.sweep.root})", file=sys.stderr)
-        summaries.append(run_sweep(job.sweep, dataset, schedule, seed=seed, **kwargs).as_dict())
+        summaries.append(run_sweep(job.sweep, dataset, job.schedule_of(schedule), seed=seed + job.seed_offset,
+                                   **kwargs).as_dict())
     return summaries
 
 

@@ -32,17 +32,81 @@ def _errors(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return rows, rows[ERROR].to_numpy(dtype=np.float64)
 
 
+STEPS = (("anynetx_a", "anynetx_b", "no_loss"), ("anynetx_b", "anynetx_c", "no_loss"),
+         ("anynetx_c", "anynetx_d", "improves"), ("anynetx_d", "anynetx_e", "improves"),
+         ("anynetx_e", "regnet", "improves"))
+
+
+def power_table(by_space: dict[str, pd.DataFrame], alpha: float) -> pd.DataFrame:
+    """Per space comparison: n, m, the observed one-sided KS distance in the claim's direction (improves:
+    b better; no_loss: b worse), the smallest distance detectable at alpha, and the bootstrap power at it."""
+    from designspace.power import power_row
+
+    rows = []
+    for a, b, kind in STEPS:
+        if a not in by_space or b not in by_space:
+            continue
+        ea, eb = _errors(by_space[a])[1], _errors(by_space[b])[1]
+        if min(ea.size, eb.size) < 2:
+            continue
+        # 'greater' on (x, y): x's EDF above y's. improves: b better than a; no_loss: a better than b (b worse).
+        x, y = (eb, ea) if kind == "improves" else (ea, eb)
+        row = power_row(x, y, alpha, "greater")
+        rows.append({"comparison": f"{PAPER_NAMES[b]} vs {PAPER_NAMES[a]}",
+                     "tested": "b better" if kind == "improves" else "b worse",
+                     "n_a": row["n_b"], "n_b": row["n_a"], "d_observed": row["d_observed"],
+                     "d_detectable": row["d_detectable"], "power": row["power"]})
+    return pd.DataFrame(rows)
+
+
+def fidelity_of(jobs: Sequence[Any]) -> pd.DataFrame:
+    """fidelity.csv: per space, the proxy's errors on its fidelity subset against a second seed and a longer run."""
+    from designspace.collect import load_sweep
+    from designspace.fidelity import fidelity_table
+
+    def errors(sweep: Any) -> pd.DataFrame | None:
+        if sweep is None or not sweep.exists():
+            return None
+        rows, e = _errors(load_sweep(sweep.root))
+        return pd.DataFrame({"model_id": rows["model_id"].to_numpy(), "error": e})
+
+    subsets = {}
+    for job in jobs:
+        if job.kind != "space":
+            continue
+        seed = next((j.sweep for j in jobs if j.kind == "seed" and j.source == job.sweep), None)
+        long = next((j.sweep for j in jobs if j.kind == "long" and j.source == job.sweep), None)
+        base = errors(job.sweep)
+        if base is None or (seed is None and long is None):
+            continue
+        label = PAPER_NAMES.get(job.space, job.space) + (f"@{job.budget}" if len({j.budget for j in jobs}) > 1 else "")
+        subsets[label] = (base, errors(seed), errors(long))
+    return fidelity_table(subsets) if subsets else pd.DataFrame()
+
+
+def gate_by_fidelity(found: list[fd.Finding], fidelity: pd.DataFrame, factor: int) -> list[fd.Finding]:
+    """A verdict the proxy cannot carry (pooled long-schedule tau below MIN_TAU) becomes inconclusive."""
+    from designspace.fidelity import fidelity_note
+
+    ok, note = fidelity_note(fidelity, factor)
+    out = []
+    for f in found:
+        if ok or f.verdict == "inconclusive" or "orders of magnitude" in f.claim:
+            out.append(f)
+        else:
+            out.append(fd.Finding(f.claim, "inconclusive", f"{note} (the statistics alone say: {f.verdict}). {f.evidence}"))
+    return out
+
+
 def progression_findings(by_space: dict[str, pd.DataFrame], alpha: float) -> list[fd.Finding]:
     """B ~ A, C ~ B, D > C, E > D, RegNet > E, size, and where the best models are."""
     from designspace import spaces
 
     out: list[fd.Finding] = []
     err = {s: _errors(f) for s, f in by_space.items()}
-    steps = [("anynetx_a", "anynetx_b", fd.no_loss), ("anynetx_b", "anynetx_c", fd.no_loss),
-             ("anynetx_c", "anynetx_d", fd.improves), ("anynetx_d", "anynetx_e", fd.improves),
-             ("anynetx_e", "regnet", fd.improves)]
-    for a, b, test in steps:
+    for a, b, kind in STEPS:
         if a in err and b in err:
+            test = fd.improves if kind == "improves" else fd.no_loss
             out.append(test(PAPER_NAMES[a], err[a][1], PAPER_NAMES[b], err[b][1], alpha))
     if "anynetx_a" in by_space and "regnet" in by_space:
         cards = {PAPER_NAMES[s]: spaces.load(s).cardinality() for s in ("anynetx_a", "regnet")}
@@ -170,10 +234,16 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
                      f"Models: {len(frame)} sampled, {trained} trained "
                      f"({len(exp.spaces)} space(s) x {len(exp.budgets)} budget(s) x n = {exp.n}). Cost: {exp.cost}.\n"]
 
+    by_space = {j.space: frame[frame["space_key"] == j.space] for j in space_jobs}
     if multi_budget:
         found = regime_findings(frame, [j.budget for j in space_jobs], alpha)
     else:
-        found = progression_findings({j.space: frame[frame["space_key"] == j.space] for j in space_jobs}, alpha)
+        found = progression_findings(by_space, alpha)
+    fidelity = fidelity_of(jobs)
+    if len(fidelity):
+        fidelity.to_csv(out / "fidelity.csv", index=False)
+    factor = exp.fidelity.long_factor if getattr(exp, "fidelity", None) else 4
+    found = gate_by_fidelity(found, fidelity, factor)
     verdicts = pd.DataFrame([f.as_dict() for f in found])
     md += ["## The paper's findings at this scale\n",
            f"Tests at level alpha = {alpha}: two-sample KS tests on top-1 errors for space comparisons, bootstrap "
@@ -182,7 +252,21 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
            "not support the claim at this sample size, or contradict it.\n",
            markdown_table(verdicts) if len(verdicts) else "(no findings could be tested)", ""]
     n_ok = sum(f.verdict == "reproduced" for f in found)
-    md.append(f"**{n_ok} of {len(found)} findings reproduced.**\n")
+    n_unclear = sum(f.verdict == "inconclusive" for f in found)
+    md.append(f"**{n_ok} of {len(found)} findings reproduced, {n_unclear} inconclusive, "
+              f"{len(found) - n_ok - n_unclear} not reproduced.**\n")
+    md += _fidelity_section(fidelity, exp, factor)
+    if not multi_budget:
+        power = power_table(by_space, alpha)
+        if len(power):
+            power.to_csv(out / "power.csv", index=False)
+            md += ["## Power of the space comparisons\n",
+                   f"For each comparison, the one-sided KS distance observed in the direction tested, the smallest "
+                   f"distance the test detects at alpha = {alpha} with these n (asymptotic critical value "
+                   "c(alpha) * sqrt((n+m)/(n*m)), c = 1.224 one-sided), and the power to detect the observed effect "
+                   "(bootstrap: both samples resampled, 2000 draws). A non-significant result with low power is "
+                   "'too few models to tell', not evidence of no effect.\n",
+                   markdown_table(power.round(3)), ""]
 
     fig = plots.plot_edfs(frame.drop(columns=["space_key"]))
     for fmt in ("png", "pdf"):
@@ -200,7 +284,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     md += ["## Full analysis\n", "Every figure (PNG, PDF) and the numbers behind it (CSV): "
            "[analysis/report.md](analysis/report.md) ([HTML](analysis/report.html)).\n"]
     if config_text:
-        md += ["## Configuration\n", "```yaml\n" + config_text.strip() + "\n```\n"]
+        md += ["## Configuration\n", _training_note(config_text), "```yaml\n" + config_text.strip() + "\n```\n"]
     settings = ReportSettings(title=f"{exp.name}: full analysis", sources=tuple(str(j.sweep.root) for j in space_jobs))
     write_analysis(frame.drop(columns=["space_key"]), out / "analysis", settings)
     verdicts.to_csv(out / "findings.csv", index=False)
@@ -208,6 +292,38 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     atomic_write_text(out / "REPORT.md", text)
     atomic_write_text(out / "REPORT.html", _html(text, exp.name))
     return out / "REPORT.md"
+
+
+def _fidelity_section(fidelity: pd.DataFrame, exp: Any, factor: int) -> list[str]:
+    from designspace.fidelity import MIN_TAU
+
+    if fidelity is None or len(fidelity) == 0:
+        return ["## Proxy fidelity\n", "Not measured in this run (the experiment has no `fidelity` section).\n"]
+    fid = exp.fidelity
+    text = ["## Proxy fidelity\n",
+            f"The first {fid.models} models of each space, trained again with seed + {fid.seed_offset} (seed noise) and "
+            f"with a schedule {factor}x longer (schedule fidelity): Kendall and Spearman rank correlations of the errors, "
+            "median absolute difference (percentage points) and the median shift of the long run. The 'all' row pools "
+            f"every space's subset. A long-schedule Kendall tau below {MIN_TAU} means the proxy ranks something other than "
+            "the architecture; the space comparisons are then marked inconclusive. With n = "
+            f"{fid.models} per space a single space's tau has a standard error of about "
+            f"{np.sqrt(2 * (2 * fid.models + 5) / (9 * fid.models * (fid.models - 1))):.2f}; the pooled row is the one to read. "
+            "([fidelity.csv](fidelity.csv))\n",
+            _md_table(fidelity.round(3)), ""]
+    return text
+
+
+def _training_note(config_text: str) -> str:
+    zero = "zero_init_last_bn: true" in config_text
+    return ("Training: the last BN scale of every residual block starts at 0 (`zero_init_last_bn: true`, a proxy "
+            "setting; the paper's models were trained without it).\n" if zero else
+            "Training: reference initialisation (`zero_init_last_bn: false`, as the paper trained its models).\n")
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    from designspace.report import markdown_table
+
+    return markdown_table(frame)
 
 
 def _html(markdown: str, title: str) -> str:

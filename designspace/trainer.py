@@ -33,6 +33,7 @@ from designspace.validation import reject_unknown_keys
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
+LR_POLICIES = ("cos", "lin")
 PRECISE_BN_EPOCHS = 1 << 20
 """Precise-BN batches of epoch k are drawn as those of 'epoch' PRECISE_BN_EPOCHS + k: a stream of their own."""
 
@@ -46,7 +47,8 @@ class Schedule:
     batch_size: int = 128
     lr: float = 0.1
     lr_reference_batch: int | None = None  # effective lr = lr * batch_size / lr_reference_batch
-    final_lr_ratio: float = 0.0  # cosine ends at lr * final_lr_ratio
+    final_lr_ratio: float = 0.0  # the decay ends at lr * final_lr_ratio (0: reaches zero at the end of the budget)
+    lr_policy: str = "cos"  # cos: half-period cosine; lin: linear decay
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-5
@@ -58,6 +60,8 @@ class Schedule:
     test_subset: int | None = None  # evaluate on a fixed random subset of this many images
     eval_batch_size: int = 256
     precise_bn_samples: int = 0  # >0: before each test, recompute BN statistics on this many training images
+    zero_init_last_bn: bool = False  # last BN scale of every block starts at 0 (proxies only; the paper: off)
+    no_wd_bn_bias: bool = False  # no weight decay on BN scales/shifts and biases (the paper: decays them)
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> Schedule:
@@ -76,7 +80,7 @@ class Schedule:
             ("warmup_epochs", 0 <= self.warmup_epochs <= self.epochs), ("warmup_factor", 0 < self.warmup_factor <= 1),
             ("label_smoothing", 0 <= self.label_smoothing < 1), ("ema_decay", 0 <= self.ema_decay < 1),
             ("final_lr_ratio", 0 <= self.final_lr_ratio <= 1), ("eval_batch_size", self.eval_batch_size >= 1),
-            ("precise_bn_samples", self.precise_bn_samples >= 0),
+            ("precise_bn_samples", self.precise_bn_samples >= 0), ("lr_policy", self.lr_policy in LR_POLICIES),
         ]
         bad = [name for name, ok in checks if not ok]
         if bad:
@@ -88,8 +92,10 @@ class Schedule:
         return self.lr * scale
 
     def lr_at(self, t: float) -> float:
-        """Learning rate after t epochs (fractional): half-cosine to final_lr_ratio, linear warm-up."""
-        ratio = self.final_lr_ratio + (1 - self.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t / self.epochs))
+        """Learning rate after t epochs (fractional): half-cosine or linear to final_lr_ratio, linear warm-up."""
+        frac = min(max(t / self.epochs, 0.0), 1.0)
+        decay = 0.5 * (1 + math.cos(math.pi * frac)) if self.lr_policy == "cos" else 1.0 - frac
+        ratio = self.final_lr_ratio + (1 - self.final_lr_ratio) * decay
         if t < self.warmup_epochs:
             alpha = t / self.warmup_epochs
             ratio *= self.warmup_factor * (1 - alpha) + alpha
@@ -122,6 +128,17 @@ class TrainOutcome:
     reason: str | None = None
     resumed_from_epoch: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def param_groups(model: nn.Module, weight_decay: float, no_wd_bn_bias: bool) -> list[dict[str, Any]]:
+    """SGD parameter groups: one with `weight_decay`, or (no_wd_bn_bias) 1-D tensors - BN scales and
+    shifts, biases - apart with none."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not no_wd_bn_bias:
+        return [{"params": params, "weight_decay": weight_decay}]
+    decay = [p for p in params if p.ndim > 1]
+    rest = [p for p in params if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -208,11 +225,11 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            model = build_model(spec)
+            model = build_model(spec, zero_init_last_bn=schedule.zero_init_last_bn)
         self.model = model.to(self.device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=schedule.base_lr, momentum=schedule.momentum,
-            nesterov=schedule.nesterov and schedule.momentum > 0, weight_decay=schedule.weight_decay,
+            param_groups(self.model, schedule.weight_decay, schedule.no_wd_bn_bias), lr=schedule.base_lr,
+            momentum=schedule.momentum, nesterov=schedule.nesterov and schedule.momentum > 0,
         )
         self.criterion = nn.CrossEntropyLoss(label_smoothing=schedule.label_smoothing)
         self.ema = EMA(self.model, schedule.ema_decay) if schedule.ema_decay > 0 else None

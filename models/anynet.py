@@ -65,7 +65,7 @@ class Bottleneck(nn.Module):
 class AnyNet(nn.Module):
     """Stem -> stages s1..sN of bottleneck blocks -> global average pool -> linear classifier."""
 
-    def __init__(self, spec: NetSpec) -> None:
+    def __init__(self, spec: NetSpec, zero_init_last_bn: bool = False) -> None:
         super().__init__()
         self.spec = spec
         self.stem = Stem(spec.in_channels, spec.stem_width, spec.stem_stride)
@@ -79,6 +79,8 @@ class AnyNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(w_in, spec.num_classes)
         reset_parameters(self)
+        if zero_init_last_bn:
+            zero_last_bn(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
@@ -103,8 +105,23 @@ def reset_parameters(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build_model(spec: NetSpec) -> AnyNet:
-    """The PyTorch AnyNet of `spec`, freshly initialised (seed torch for reproducibility)."""
+def zero_last_bn(model: nn.Module) -> None:
+    """Set the scale of the last BN of every residual branch to 0, so each block starts as its shortcut.
+
+    Goyal et al. 2017 (arXiv 1706.02677); pycls `BN.ZERO_INIT_FINAL_GAMMA`, timm `zero_init_last`.
+    Only the branch's final BN (before the add) changes; the projection's BN keeps scale 1.
+    """
+    for m in model.modules():
+        if isinstance(m, Bottleneck):
+            nn.init.zeros_(m.c[1].weight)
+
+
+def build_model(spec: NetSpec, zero_init_last_bn: bool = False) -> AnyNet:
+    """The PyTorch AnyNet of `spec`, freshly initialised (seed torch for reproducibility).
+
+    `zero_init_last_bn`: start every block as the identity (last BN scale 0); the short proxy schedules
+    use it, the paper's protocol does not. Off, the initialisation is the reference one, bit for bit.
+    """
     if not isinstance(spec, NetSpec):
         raise TypeError(f"build_model expects a NetSpec, got {type(spec).__name__}")
-    return AnyNet(spec)
+    return AnyNet(spec, zero_init_last_bn=zero_init_last_bn)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_helpers import bundled_fmnist, make_image_folder
+import yaml
+from train_helpers import REPO, bundled_fmnist, make_image_folder
 
 from designspace import data as data_mod
 from designspace.data import (
@@ -196,11 +197,14 @@ def test_bundled_subset() -> None:
     assert 2e6 < size < 8e6
 
 
-@pytest.mark.skipif(not (SYSTEM_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file(),
-                    reason="the full Fashion-MNIST (dataset-fashion-mnist) is not installed")
+FULL_SETS = [p for p in (data_mod.user_data_dir() / "fashion_mnist", SYSTEM_FASHION_MNIST)
+             if (p / "t10k-images-idx3-ubyte.gz").is_file()]
+
+
+@pytest.mark.skipif(not FULL_SETS, reason="the full Fashion-MNIST is not there (`make data` unpacks it)")
 def test_bundled_subset_is_real_fashion_mnist() -> None:
-    full = read_idx(SYSTEM_FASHION_MNIST / "t10k-images-idx3-ubyte.gz")
-    full_labels = read_idx(SYSTEM_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz")
+    full = read_idx(FULL_SETS[0] / "t10k-images-idx3-ubyte.gz")
+    full_labels = read_idx(FULL_SETS[0] / "t10k-labels-idx1-ubyte.gz")
     index = {hashlib.sha1(img.tobytes()).digest(): int(lab) for img, lab in zip(full, full_labels)}
     ds = load_dataset(bundled_fmnist())
     for img, lab in zip(ds.test.images[:, 0].numpy(), ds.test.labels.tolist()):
@@ -210,11 +214,29 @@ def test_bundled_subset_is_real_fashion_mnist() -> None:
 def test_default_root_prefers_full_set_then_bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = {**bundled_fmnist(), "root": None}
     monkeypatch.delenv(data_mod.DATA_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(data_mod, "SYSTEM_FASHION_MNIST", tmp_path / "not-installed")
     assert load_dataset(cfg).root == str(BUNDLED_FASHION_MNIST)
+    _write_fmnist(tmp_path / "xdg" / "designspace" / "fashion_mnist", seed=1)  # where `make data` unpacks
+    assert load_dataset(cfg).root == str(tmp_path / "xdg" / "designspace" / "fashion_mnist")
     _write_fmnist(tmp_path / "fashion_mnist")
     monkeypatch.setenv(data_mod.DATA_ENV, str(tmp_path))
     assert load_dataset(cfg).root == str(tmp_path / "fashion_mnist")
+
+
+def test_fashion_mnist_on_a_32px_canvas(tmp_path: Path) -> None:
+    arrays = _write_fmnist(tmp_path)
+    ds = load_dataset({**FMNIST, "root": str(tmp_path), "resolution": 32})
+    images = ds.train.images[:, 0].numpy()
+    assert images.shape == (40, 32, 32)
+    assert np.array_equal(images[:, 2:30, 2:30], arrays["train-images-idx3-ubyte"])
+    border = np.ones((32, 32), bool)
+    border[2:30, 2:30] = False
+    assert not images[:, border].any()
+    with pytest.raises(DatasetError, match="1x28x28 .* resolution=24"):
+        load_dataset({**FMNIST, "root": str(tmp_path), "resolution": 24})
+    shipped = yaml.safe_load((REPO / "configs" / "dataset" / "fashion_mnist_32.yaml").read_text())
+    assert (shipped["resolution"], shipped["stem_stride"]) == (32, 1)
 
 
 def _tiny_set(pad: int, flip: bool) -> data_mod.Dataset:

@@ -38,6 +38,7 @@ def test_smoke_writes_every_record_and_the_report(smoke_run):
         assert all(r["status"] in ("ok", "diverged", "failed") for r in records.values())
     report = (smoke_run / "report" / "REPORT.md").read_text()
     assert "## The paper's findings at this scale" in report and "## Proxy model zoo" in report
+    assert "## Proxy fidelity" in report
     findings = pd.read_csv(smoke_run / "report" / "findings.csv")
     assert set(findings["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
     zoo = pd.read_csv(smoke_run / "report" / "proxy_zoo.csv")
@@ -48,6 +49,59 @@ def test_smoke_writes_every_record_and_the_report(smoke_run):
     assert zoo_samples["flops"].between(5e6 * 0.95, 5e6 * 1.05).all()
     assert (smoke_run / "report" / "analysis" / "report.md").is_file()
     assert (smoke_run / "report" / "edf_progression.png").stat().st_size > 10_000
+
+
+def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
+    from designspace.trainer import Schedule
+
+    for space in ("anynetx_a-fmnist_tiny", "regnetx-fmnist_tiny"):
+        base = pd.read_parquet(smoke_run / "sweeps" / space / "samples.parquet")
+        for kind in ("seed", "long"):
+            sub = smoke_run / "fidelity" / kind / space
+            assert list(pd.read_parquet(sub / "samples.parquet")["model_id"]) == list(base["model_id"][:3])
+            records = [json.loads(p.read_text()) for p in (sub / "results").glob("*.json")]
+            assert len(records) == 3
+            sched = Schedule.from_dict(records[0]["schedule"])
+            assert (records[0]["seed"], sched.epochs) == ((1, 1) if kind == "seed" else (0, 2))
+    fid = pd.read_csv(smoke_run / "report" / "fidelity.csv")
+    assert list(fid["space"]) == ["AnyNetX_A", "RegNetX", "all"]
+    assert {"n", "seed_kendall", "seed_spearman", "seed_mad", "long_kendall", "long_spearman"} <= set(fid.columns)
+    assert list(fid["n"]) == [3, 3, 6]
+    # The seed-noise column recomputed from the records themselves.
+    from scipy import stats
+
+    def errors(path):
+        return {r["model_id"]: r["final_error"] for r in
+                (json.loads(p.read_text()) for p in (path / "results").glob("*.json"))}
+
+    a = errors(smoke_run / "sweeps" / "anynetx_a-fmnist_tiny")
+    s = errors(smoke_run / "fidelity" / "seed" / "anynetx_a-fmnist_tiny")
+    ids = sorted(s)
+    x, y = [a[i] for i in ids], [s[i] for i in ids]
+    expected = stats.kendalltau(x, y).statistic
+    got = fid.iloc[0]["seed_kendall"]
+    assert (pd.isna(got) and pd.isna(expected)) or got == pytest.approx(expected)
+
+
+def test_power_table_of_the_progression():
+    import numpy as np
+
+    from designspace.power import ks_critical
+    from designspace.reproduce_report import power_table
+
+    rng = np.random.default_rng(0)
+
+    def space(mean: float, n: int) -> pd.DataFrame:
+        return pd.DataFrame({"error": rng.normal(mean, 3, n), "status": "ok"})
+
+    frames = {"anynetx_c": space(35, 40), "anynetx_d": space(30, 30), "anynetx_e": space(30, 50)}
+    table = power_table(frames, 0.05).set_index("comparison")
+    assert list(table.index) == ["AnyNetX_D vs AnyNetX_C", "AnyNetX_E vs AnyNetX_D"]
+    d_vs_c = table.loc["AnyNetX_D vs AnyNetX_C"]
+    assert (d_vs_c["n_a"], d_vs_c["n_b"]) == (40, 30)
+    assert d_vs_c["d_detectable"] == pytest.approx(ks_critical(30, 40, 0.05, "greater"))
+    assert d_vs_c["d_observed"] > 0.4 and d_vs_c["power"] > 0.9  # a 5-point shift at sd 3 is plain
+    assert table.loc["AnyNetX_E vs AnyNetX_D", "power"] < 0.5  # no shift: power near alpha
 
 
 def test_rerun_trains_only_what_is_missing(smoke_run):
@@ -79,3 +133,16 @@ def test_every_shipped_experiment_plans(tmp_path):
         exp = Experiment.from_config(OmegaConf.to_container(OmegaConf.load(path).experiment))
         jobs = plan(exp, tmp_path)
         assert len([j for j in jobs if j.kind == "space"]) == len(exp.spaces) * len(exp.budgets), path
+        if exp.fidelity:
+            for kind in ("seed", "long"):
+                assert len([j for j in jobs if j.kind == kind]) == len(exp.spaces) * len(exp.budgets), path
+
+
+def test_fidelity_config_is_validated():
+    base = {"name": "x", "spaces": ["anynetx_a"], "budgets": ["400mf"], "n": 5}
+    with pytest.raises(ExperimentError, match="fidelity.models=6 exceeds"):
+        Experiment.from_config({**base, "fidelity": {"models": 6}})
+    with pytest.raises(ExperimentError, match="unknown key"):
+        Experiment.from_config({**base, "fidelity": {"model": 2}})
+    with pytest.raises(ExperimentError, match="long_factor=1"):
+        Experiment.from_config({**base, "fidelity": {"models": 2, "long_factor": 1}})
