@@ -1,4 +1,8 @@
-"""Atomic file writes: temp file in the same folder, fsync, rename. A reader never sees half a file."""
+"""Atomic file writes: temp file in the same folder, fsync, rename. A reader never sees half a file.
+
+The file gets the permissions `open` would give it (0666 less the process umask), not mkstemp's 0600,
+so collaborators on a shared filesystem can read a sweep.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,20 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it: Python 3.11 has no getter)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -17,6 +32,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

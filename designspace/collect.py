@@ -60,6 +60,12 @@ def load_sweeps(sweep_dirs: Sequence[str | os.PathLike], names: Sequence[str] | 
         raise ValueError("no sweep directories given")
     if names is not None and len(names) != len(sweep_dirs):
         raise ValueError(f"{len(names)} names for {len(sweep_dirs)} sweep directories")
+    seen: dict[Path, str] = {}
+    for d in sweep_dirs:
+        key = Path(d).resolve()
+        if key in seen:
+            raise ValueError(f"sweep directory {d} is given twice (as {seen[key]} too): every model would count twice")
+        seen[key] = str(d)
     frames = [load_sweep(d, names[i] if names else None) for i, d in enumerate(sweep_dirs)]
     if names is None:
         labels = [f["space"].iat[0] if len(f) else Path(d).name for f, d in zip(frames, sweep_dirs)]

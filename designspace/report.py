@@ -135,6 +135,18 @@ def _slug(name: str) -> str:
 
 
 # --- the report -----------------------------------------------------------------------------------------
+def _damaged_note(frame: pd.DataFrame) -> str:
+    """'N damaged records set aside' per sweep directory that has any (their models count as untrained)."""
+    from designspace.results import DAMAGED_DIR, damaged_count
+
+    if "sweep_dir" not in frame:
+        return ""
+    counts = {d: damaged_count(d) for d in frame["sweep_dir"].dropna().unique()}
+    parts = [f"{n} in {d}/results/{DAMAGED_DIR}" for d, n in counts.items() if n]
+    return ("Damaged result records set aside (kept; their models count as not trained): " + ", ".join(parts)
+            if parts else "")
+
+
 def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSettings | None = None) -> Path:
     """Analyse `frame` (one or more spaces, column `space`) and write the report under `out`.
 
@@ -167,6 +179,9 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
     doc.heading(s.title, 1)
     if s.sources:
         doc.para("Sources: " + ", ".join(s.sources))
+    damaged = _damaged_note(frame)
+    if damaged:
+        doc.para(damaged)
     doc.heading("Methods", 2)
     doc.bullets(_methods(s, frame))
 

@@ -129,12 +129,62 @@ def read_record(path: str | Path) -> dict[str, Any]:
     return record
 
 
+DAMAGED_DIR = "damaged"
+"""DIR/results/damaged/: unreadable records, moved aside (kept, never deleted); their models train again."""
+
+
 def read_records(sweep: SweepDir | str | Path) -> dict[str, dict[str, Any]]:
-    """Every record of the sweep, by model id."""
+    """Every readable record of the sweep, by model id; damaged ones are set aside (see `set_aside`)."""
     sweep = sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)
     if not sweep.results_dir.is_dir():
         return {}
-    return {p.stem: read_record(p) for p in sorted(sweep.results_dir.glob("*.json"))}
+    out = {}
+    for p in sorted(sweep.results_dir.glob("*.json")):
+        record = read_record_or_set_aside(p)
+        if record is not None:
+            out[p.stem] = record
+    return out
+
+
+def read_record_or_set_aside(path: Path) -> dict[str, Any] | None:
+    """The record at `path`, or None when it is unreadable: then it is moved to results/damaged/."""
+    try:
+        return read_record(path)
+    except ResultsError as exc:
+        if path.is_file():
+            set_aside(path, str(exc))
+        return None
+
+
+def set_aside(path: Path, reason: str) -> Path | None:
+    """Move a damaged record into results/damaged/ with a warning naming it; None if it cannot move.
+
+    On a read-only directory the file stays where it is; it is skipped all the same (with the warning).
+    """
+    import os
+    import time
+
+    target_dir = path.parent / DAMAGED_DIR
+    target = target_dir / path.name
+    try:
+        target_dir.mkdir(exist_ok=True)
+        if target.exists():
+            target = target_dir / f"{path.stem}.{time.time_ns()}{path.suffix}"
+        os.replace(path, target)
+    except FileNotFoundError:  # another process set it aside (or retrained it) first
+        return None
+    except OSError as exc:
+        warnings.warn(f"{reason}; skipped (cannot move it aside: {exc.strerror})", stacklevel=3)
+        return None
+    warnings.warn(f"{reason}; moved to {target}, and the model counts as not trained", stacklevel=3)
+    return target
+
+
+def damaged_count(sweep: SweepDir | str | Path) -> int:
+    """How many records of the sweep have been set aside as damaged."""
+    sweep = sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)
+    folder = sweep.results_dir / DAMAGED_DIR
+    return sum(1 for _ in folder.glob("*.json")) if folder.is_dir() else 0
 
 
 def _columns(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -191,6 +241,7 @@ def load(sweep_dir: str | Path | SweepDir, *, completed_only: bool = False) -> p
     out[status] = out[status].fillna("pending")
     if completed_only:
         out = out[out[status] != "pending"].reset_index(drop=True)
+    out.attrs["damaged_records"] = damaged_count(sweep)
     return out
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from designspace.data import Dataset, DatasetConfig, load_dataset
-from designspace.results import build_record, now_iso, read_record, write_record
+from designspace.results import build_record, now_iso, read_record_or_set_aside, read_records, write_record
 from designspace.spec import NetSpec
 from designspace.sweep import SweepDir
 from designspace.trainer import (
@@ -242,10 +242,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _done_ids(sweep: SweepDir, retry_failed: bool) -> set[str]:
-    done = sweep.result_ids()
-    if retry_failed:
-        done = {mid for mid in done if read_record(sweep.result_path(mid))["status"] != "failed"}
-    return done
+    """Models with a readable record (damaged records are set aside, and their models train again)."""
+    records = read_records(sweep)
+    return {mid for mid, rec in records.items() if not (retry_failed and rec["status"] == "failed")}
 
 
 def run_sweep(
@@ -404,7 +403,8 @@ def _done_ids_one(sweep: SweepDir, model_id: str, retry_failed: bool) -> set[str
     path = sweep.result_path(model_id)
     if not path.is_file():
         return set()
-    if retry_failed and read_record(path)["status"] == "failed":
+    record = read_record_or_set_aside(path)
+    if record is None or (retry_failed and record["status"] == "failed"):
         return set()
     return {model_id}
 

@@ -38,6 +38,8 @@ from designspace.spec import SCALAR_FIELDS, NetSpec, stage_columns
 if TYPE_CHECKING:
     import pandas as pd
 
+    from designspace.sweep import SweepDir
+
 MAX_DRAWS = 20_000_000
 MIN_BATCH = 4096
 METRICS = ("flops", "params", "acts")
@@ -385,18 +387,47 @@ def run(cfg: Any, space_source: str = "<config>", overrides: tuple[str, ...] = (
     result = draw(space, cfg.n, cfg.seed, budget, max_draws=cfg.max_draws, progress=cfg.progress)
     wrote = []
     if sweep is not None:
-        if sweep.exists() and not cfg.overwrite:
-            if not sweep.read_samples().equals(result.frame):
-                raise FileExistsError(f"{sweep.root} already holds different samples; choose another "
-                                      "sweep_dir= or pass overwrite=true (results there belong to the old samples)")
-            wrote.append(f"sweep directory already holds these samples, left unchanged:\n{sweep.root}")
-        else:
-            sweep.write_samples(result.frame, OmegaConf.to_yaml(cfg))
-            wrote.append(f"sweep directory (samples.parquet, config.yaml):\n{sweep.root}")
+        wrote.append(_write_sweep(sweep, result.frame, OmegaConf.to_yaml(cfg), bool(cfg.overwrite)))
     if out is not None:
         _write_table(result.frame, out)
         wrote.insert(0, f"wrote {out}")
     return summary(result, budget, "\n".join(wrote))
+
+
+def _write_sweep(sweep: SweepDir, frame: pd.DataFrame, config_yaml: str, overwrite: bool) -> str:
+    """Write the samples into the sweep directory: unchanged, grown, or (overwrite) replaced.
+
+    A table for a larger n with the same space, budget and seed starts with the same models (the
+    sampler guarantees it), so it extends the sweep and every result stays. With overwrite=true the
+    records of models that are not in the new table move to results/superseded/ (kept, not deleted).
+    """
+    if sweep.exists() and not overwrite:
+        old = sweep.read_samples()
+        if old.equals(frame):
+            return f"sweep directory already holds these samples, left unchanged:\n{sweep.root}"
+        if len(old) < len(frame) and frame.head(len(old)).reset_index(drop=True).equals(old.reset_index(drop=True)):
+            sweep.write_samples(frame, config_yaml)
+            return (f"sweep directory grown from {len(old)} to {len(frame)} models (the first {len(old)} are the same "
+                    f"models; their results are kept):\n{sweep.root}")
+        raise FileExistsError(f"{sweep.root} already holds different samples ({len(old)} models, not the first rows "
+                              "of this table); choose another sweep_dir= or pass overwrite=true (records of models "
+                              "not in the new table then move to results/superseded/)")
+    moved = _supersede_records(sweep, set(frame["model_id"])) if sweep.exists() else 0
+    sweep.write_samples(frame, config_yaml)
+    return (f"sweep directory (samples.parquet, config.yaml):\n{sweep.root}"
+            + (f"\n{moved} result records of models not in the new table moved to results/superseded/" if moved else ""))
+
+
+def _supersede_records(sweep: SweepDir, keep: set[str]) -> int:
+    if not sweep.results_dir.is_dir():
+        return 0
+    stale = [p for p in sweep.results_dir.glob("*.json") if p.stem not in keep]
+    if stale:
+        target = sweep.results_dir / "superseded"
+        target.mkdir(exist_ok=True)
+        for p in stale:
+            os.replace(p, target / p.name)
+    return len(stale)
 
 
 def main() -> None:

@@ -28,6 +28,10 @@ RESULTS_DIR = "results"
 CHECKPOINTS_DIR = "checkpoints"
 
 
+class SamplesError(ValueError):
+    """A sweep's samples table cannot be read."""
+
+
 @dataclass(frozen=True)
 class SweepDir:
     root: Path
@@ -70,9 +74,19 @@ class SweepDir:
         return self
 
     def read_samples(self) -> pd.DataFrame:
+        """The samples table; a damaged file raises SamplesError naming it and what to do."""
         import pandas as pd
 
-        return pd.read_parquet(self.require().samples_path)
+        path = self.require().samples_path
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for truncated or foreign files
+            raise SamplesError(
+                f"{path} is damaged or not a parquet table ({type(exc).__name__}: {str(exc)[:200]}). The results in "
+                f"{self.results_dir} are kept; rewrite the table with the command in {self.config_path} "
+                "(`python -m designspace.sample ... sweep_dir=DIR overwrite=true`, same space, budget, n and seed: "
+                "the sampler reproduces the same models bit for bit)"
+            ) from None
 
     def write_samples(self, samples: pd.DataFrame, config_yaml: str) -> None:
         """Write the samples table and its config atomically (config first, samples last)."""

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from designspace.data import DatasetConfig, DatasetError
 from designspace.runner import Interrupted, run_sweep
-from designspace.sweep import SAMPLES_FILE, SweepDir
+from designspace.sweep import SAMPLES_FILE, SamplesError, SweepDir
 from designspace.trainer import Schedule, resolve_device
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> dict[str, Any]:
     try:
         return run(cfg)
-    except (UsageError, DatasetError) as exc:
+    except (UsageError, DatasetError, SamplesError) as exc:
         log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
