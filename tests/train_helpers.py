@@ -29,6 +29,7 @@ TINY_SPECS = [
 TINY_SCHEDULE = {
     "name": "test_tiny", "epochs": 1, "batch_size": 64, "lr": 0.1, "warmup_epochs": 0.0, "weight_decay": 5e-5,
     "train_subset": 2048, "test_subset": 500, "eval_batch_size": 500, "precise_bn_samples": 512,
+    "zero_init_last_bn": False, "no_wd_bn_bias": False,  # the reference training, whatever fmnist_tiny.yaml sets
 }
 """Schedule fields used by the fast tests: 32 steps, about a second per tiny model, ~50% error."""
 
