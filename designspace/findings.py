@@ -24,6 +24,7 @@ class Finding:
     claim: str
     verdict: str  # "reproduced" | "not reproduced" | "inconclusive"
     evidence: str
+    from_training: bool = True  # False: judged without trained errors (a count), so proxy fidelity cannot touch it
 
     def as_dict(self) -> dict[str, str]:
         return {"claim": self.claim, "verdict": self.verdict, "evidence": self.evidence}
@@ -40,14 +41,14 @@ def _summary(name: str, e: np.ndarray) -> str:
     return f"{name}: n={e.size}, median {np.median(e):.2f}%, best quartile mean {np.mean(np.sort(e)[: max(1, e.size // 4)]):.2f}%"
 
 
-def _power_text(err_hi: np.ndarray, err_lo: np.ndarray, alpha: float, what: str) -> tuple[str, float]:
+def _power_text(err_hi: np.ndarray, err_lo: np.ndarray, alpha: float, what: str) -> str:
     """Power of the one-sided test 'err_hi better than err_lo' (its EDF above), as evidence text."""
     from designspace.power import ks_critical, ks_power
 
     d_min = ks_critical(err_hi.size, err_lo.size, alpha, "greater")
     power = ks_power(err_hi, err_lo, alpha, "greater")
     return (f"with n={err_hi.size} and m={err_lo.size} the smallest detectable one-sided KS distance is "
-            f"{d_min:.3f}; power to detect the observed {what} {power:.2f} (bootstrap)"), power
+            f"{d_min:.3f}; power to detect the observed {what} {power:.2f} (bootstrap)")
 
 
 def no_loss(name_a: str, err_a: np.ndarray, name_b: str, err_b: np.ndarray, alpha: float = ALPHA) -> Finding:
@@ -57,7 +58,7 @@ def no_loss(name_a: str, err_a: np.ndarray, name_b: str, err_b: np.ndarray, alph
         return Finding(claim, "inconclusive", f"too few models ({err_a.size}, {err_b.size})")
     d2, p2 = _ks(err_a, err_b, "two-sided")
     _, p_worse = _ks(err_b, err_a, "less")  # H1: b's EDF lies below a's somewhere (b worse)
-    power, _ = _power_text(err_a, err_b, alpha, "loss")
+    power = _power_text(err_a, err_b, alpha, "loss")
     stats_text = (f"KS D={d2:.3f}, two-sided p={p2:.3g}; one-sided p(b worse)={p_worse:.3g}; {power}. "
                   f"{_summary(name_a, err_a)}; {_summary(name_b, err_b)}")
     if p_worse < alpha:
@@ -81,7 +82,7 @@ def improves(name_a: str, err_a: np.ndarray, name_b: str, err_b: np.ndarray, alp
         return Finding(claim, "inconclusive", f"too few models ({err_a.size}, {err_b.size})")
     d_better, p_better = _ks(err_b, err_a, "greater")  # H1: b's EDF lies above a's (b better)
     d_worse, p_worse = _ks(err_b, err_a, "less")
-    power, _ = _power_text(err_b, err_a, alpha, "improvement")
+    power = _power_text(err_b, err_a, alpha, "improvement")
     stats_text = (f"one-sided KS D+={d_better:.3f}, p={p_better:.3g} (b better); D-={d_worse:.3f}, "
                   f"p={p_worse:.3g} (b worse); {power}. {_summary(name_a, err_a)}; {_summary(name_b, err_b)}")
     if p_better < alpha and p_worse >= alpha:
@@ -107,7 +108,8 @@ def smaller_space(cardinalities: Mapping[str, int], big: str, small: str, orders
     ratio = math.log10(cardinalities[big]) - math.log10(cardinalities[small])
     verdict = "reproduced" if ratio >= orders else "not reproduced"
     return Finding(claim, verdict, f"|{big}| = {cardinalities[big]:.3g}, |{small}| = {cardinalities[small]:.3g}: "
-                                   f"{ratio:.1f} orders of magnitude (exact counts on the spaces' grids)")
+                                   f"{ratio:.1f} orders of magnitude (exact counts on the spaces' grids)",
+                   from_training=False)
 
 
 def best_value(name: str, x: np.ndarray, err: np.ndarray, claim: str, test: str, seed: int = 0) -> Finding:

@@ -39,6 +39,9 @@ def ks_critical(n: int, m: int, alpha: float = 0.05, alternative: str = "two-sid
 def ks_distances(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> np.ndarray:
     """KS distance of each row pair: a (draws, n), b (draws, m) -> (draws,).
 
+    Not `designspace.edf.ks_distance` (one weighted two-sided pair) or scipy (one pair per call): the
+    bootstrap needs thousands of one-sided distances at once, so this sorts all draws in one call.
+
     'greater': sup (F_a - F_b), a's EDF above b's (a's values smaller); 'less': sup (F_b - F_a).
     Ties (errors are quantized) are handled by evaluating the EDFs only after the last of equal values.
     """

@@ -248,7 +248,8 @@ def run(cfg: Any) -> str:
         from designspace.reproduce_report import write_report
 
         config_text = OmegaConf.to_yaml(cfg)
-        report = write_report(exp, jobs, out / "report", alpha=float(cfg.alpha), config_text=config_text)
+        report = write_report(exp, jobs, out / "report", alpha=float(cfg.alpha), config_text=config_text,
+                              zero_init_last_bn=bool(cfg.schedule.get("zero_init_last_bn", False)))
         lines.append(f"report: {report}")
     return "\n".join(lines)
 

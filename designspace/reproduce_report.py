@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def power_table(by_space: dict[str, pd.DataFrame], alpha: float) -> pd.DataFrame
         row = power_row(x, y, alpha, "greater")
         rows.append({"comparison": f"{PAPER_NAMES[b]} vs {PAPER_NAMES[a]}",
                      "tested": "b better" if kind == "improves" else "b worse",
-                     "n_a": row["n_b"], "n_b": row["n_a"], "d_observed": row["d_observed"],
+                     "n_a": ea.size, "n_b": eb.size, "d_observed": row["d_observed"],
                      "d_detectable": row["d_detectable"], "power": row["power"]})
     return pd.DataFrame(rows)
 
@@ -91,7 +92,7 @@ def gate_by_fidelity(found: list[fd.Finding], fidelity: pd.DataFrame, factor: in
     ok, note = fidelity_note(fidelity, factor)
     out = []
     for f in found:
-        if ok or f.verdict == "inconclusive" or "orders of magnitude" in f.claim:
+        if ok or f.verdict == "inconclusive" or not f.from_training:
             out.append(f)
         else:
             out.append(fd.Finding(f.claim, "inconclusive", f"{note} (the statistics alone say: {f.verdict}). {f.evidence}"))
@@ -111,8 +112,8 @@ def progression_findings(by_space: dict[str, pd.DataFrame], alpha: float) -> lis
     if "anynetx_a" in by_space and "regnet" in by_space:
         cards = {PAPER_NAMES[s]: spaces.load(s).cardinality() for s in ("anynetx_a", "regnet")}
         f = fd.smaller_space(cards, "AnyNetX_A", "RegNet")
-        out.append(fd.Finding(f.claim, f.verdict, f.evidence + "; RegNet is counted as distinct parameter tuples on "
-                              "its grid (wa step 0.1, wm step 0.001), which over-counts distinct networks"))
+        out.append(replace(f, evidence=f.evidence + "; RegNet is counted as distinct parameter tuples on "
+                           "its grid (wa step 0.1, wm step 0.001), which over-counts distinct networks"))
 
     def pooled(names: Sequence[str], column: str) -> tuple[np.ndarray, np.ndarray, str]:
         used = [(s, err[s]) for s in names if s in err and column in err[s][0]]
@@ -213,7 +214,8 @@ def sizes_table(names: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, config_text: str = "") -> Path:
+def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, config_text: str = "",
+                 zero_init_last_bn: bool = False) -> Path:
     """Write report/REPORT.md + REPORT.html and the full analysis under report/analysis/."""
     from designspace import plots
     from designspace.collect import load_sweep
@@ -284,7 +286,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     md += ["## Full analysis\n", "Every figure (PNG, PDF) and the numbers behind it (CSV): "
            "[analysis/report.md](analysis/report.md) ([HTML](analysis/report.html)).\n"]
     if config_text:
-        md += ["## Configuration\n", _training_note(config_text), "```yaml\n" + config_text.strip() + "\n```\n"]
+        md += ["## Configuration\n", _training_note(zero_init_last_bn), "```yaml\n" + config_text.strip() + "\n```\n"]
     settings = ReportSettings(title=f"{exp.name}: full analysis", sources=tuple(str(j.sweep.root) for j in space_jobs))
     write_analysis(frame.drop(columns=["space_key"]), out / "analysis", settings)
     verdicts.to_csv(out / "findings.csv", index=False)
@@ -296,6 +298,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
 
 def _fidelity_section(fidelity: pd.DataFrame, exp: Any, factor: int) -> list[str]:
     from designspace.fidelity import MIN_TAU
+    from designspace.report import markdown_table
 
     if fidelity is None or len(fidelity) == 0:
         return ["## Proxy fidelity\n", "Not measured in this run (the experiment has no `fidelity` section).\n"]
@@ -309,21 +312,14 @@ def _fidelity_section(fidelity: pd.DataFrame, exp: Any, factor: int) -> list[str
             f"{fid.models} per space a single space's tau has a standard error of about "
             f"{np.sqrt(2 * (2 * fid.models + 5) / (9 * fid.models * (fid.models - 1))):.2f}; the pooled row is the one to read. "
             "([fidelity.csv](fidelity.csv))\n",
-            _md_table(fidelity.round(3)), ""]
+            markdown_table(fidelity.round(3)), ""]
     return text
 
 
-def _training_note(config_text: str) -> str:
-    zero = "zero_init_last_bn: true" in config_text
+def _training_note(zero: bool) -> str:
     return ("Training: the last BN scale of every residual block starts at 0 (`zero_init_last_bn: true`, a proxy "
             "setting; the paper's models were trained without it).\n" if zero else
             "Training: reference initialisation (`zero_init_last_bn: false`, as the paper trained its models).\n")
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    from designspace.report import markdown_table
-
-    return markdown_table(frame)
 
 
 def _html(markdown: str, title: str) -> str:

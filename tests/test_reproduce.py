@@ -146,3 +146,15 @@ def test_fidelity_config_is_validated():
         Experiment.from_config({**base, "fidelity": {"model": 2}})
     with pytest.raises(ExperimentError, match="long_factor=1"):
         Experiment.from_config({**base, "fidelity": {"models": 2, "long_factor": 1}})
+
+
+def test_fidelity_gate_spares_findings_judged_without_training():
+    from designspace import findings as fd
+    from designspace.reproduce_report import gate_by_fidelity
+
+    low = pd.DataFrame([{"space": "all", "n": 30, "long_kendall": 0.3}])
+    size = fd.smaller_space({"A": 10**18, "R": 10**8}, "A", "R")
+    trained = fd.Finding("D improves on C", "reproduced", "KS ...")
+    gated = gate_by_fidelity([size, trained], low, 4)
+    assert gated[0] == size
+    assert gated[1].verdict == "inconclusive" and "statistics alone say: reproduced" in gated[1].evidence
