@@ -86,9 +86,10 @@ def anynet_cardinality(space: Space) -> int:
     def free(name: str) -> int:
         return p[name].size if space.is_shared(name) else p[name].size ** S
 
-    n_depth = depth_count(p["d"].values.tolist(), S, space.is_shared("d"), "d" in space.non_decreasing,
+    ordered = (*space.non_decreasing, *space.non_increasing)  # reversing the stages maps one order onto the other
+    n_depth = depth_count(p["d"].values.tolist(), S, space.is_shared("d"), "d" in ordered,
                           space.bounds.get("total_depth", (None, None)))
-    if "w" in space.non_decreasing and not space.is_shared("w"):
+    if "w" in ordered and not space.is_shared("w"):
         return n_depth * _ordered_width_count(space)
     return n_depth * free("w") * free("b") * free("g")
 

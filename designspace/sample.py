@@ -32,7 +32,7 @@ import numpy as np
 from designspace.budgets import Budget, load_budget
 from designspace.candidates import Batch, draws_for
 from designspace.complexity import complexity_arrays
-from designspace.spaces import Space, load
+from designspace.spaces import FIT_BOUNDS, Space, load
 from designspace.spec import SCALAR_FIELDS, NetSpec, stage_columns
 
 if TYPE_CHECKING:
@@ -137,6 +137,16 @@ def _judge(space: Space, budget: Budget, batch: Batch) -> tuple[np.ndarray, dict
         gf = budget.regime if budget.regime is not None else metrics["flops"] / 1e9
         for m, rule in space.scaled_max.items():
             keep &= metrics[m] < rule.limit(gf)
+    for name in space.non_increasing:  # judged on the final network, by rejection (exact)
+        keep &= (np.diff((batch.depths if name == "d" else batch.widths)[idx], axis=1) <= 0).all(axis=1)
+    fit_bounds = [k for k in FIT_BOUNDS if k in space.bounds]
+    if fit_bounds and keep.any():  # the quantized-linear fit, only for the candidates still in
+        from designspace.widthfit import fit_regnet_many
+
+        rows = np.flatnonzero(keep)
+        fits = fit_regnet_many([np.repeat(w, d) for d, w in zip(batch.depths[idx[rows]], batch.widths[idx[rows]])])
+        for k in fit_bounds:
+            keep[rows] &= _within(fits[k.removeprefix("fit_")].to_numpy(dtype=np.float64), space.bounds[k])
     return idx[keep], {k: v[keep] for k, v in metrics.items()}
 
 
@@ -435,14 +445,18 @@ def main() -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
 
+    from designspace.usage import exit_usage, is_user_error
+
     @hydra.main(version_base="1.3", config_path="../configs", config_name="sample")
     def _main(cfg: DictConfig) -> None:
         hc = HydraConfig.get()
         try:
             choices = hc.runtime.choices
             print(run(cfg, choices.get("space") or "<config>", tuple(hc.overrides.task), choices.get("budget")))
-        except (ValueError, SamplingError, FileExistsError) as exc:
-            sys.exit(f"designspace.sample: {exc}")
+        except Exception as exc:
+            if not (isinstance(exc, SamplingError) or is_user_error(exc)):
+                raise
+            exit_usage("designspace.sample", exc)
 
     _main()
 

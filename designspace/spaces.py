@@ -8,7 +8,9 @@ constraints as data::
     constraints:
       shared: [b, g]             # one value for all stages (AnyNet)
       non_decreasing: [w, d]     # judged on the final (compatible) network (AnyNet: d, w)
+      non_increasing: [d]        # the same, w_{i+1} <= w_i (judged by rejection)
       bounds: {total_depth: [12, 28], params: [null, 5.0e+6]}   # inclusive; null = open
+                                 # also e_fit, fit_w0, fit_wa, fit_wm: the model's quantized-linear fit
       scaled_max:                # metric < base + coef * F**power, F = the budget's regime in GF
         params: {base: 3.0e+6, coef: 5.5e+6, power: 1}
 
@@ -43,8 +45,9 @@ TOP_KEYS = ("name", "description", "family", "num_stages", "width_quantum", "par
             "constraints")
 PARAM_KEYS = ("dist", "low", "high", "quantum", "values")
 FIXED_DEFAULTS = {"se_ratio": 0.0, "stem_width": 32}
-CONSTRAINT_KEYS = ("shared", "non_decreasing", "bounds", "scaled_max")
-BOUND_KEYS = ("total_depth", "flops", "params", "acts")
+CONSTRAINT_KEYS = ("shared", "non_decreasing", "non_increasing", "bounds", "scaled_max")
+FIT_BOUNDS = ("e_fit", "fit_w0", "fit_wa", "fit_wm")  # AnyNet: bounds on `widthfit.fit_regnet` of the final widths
+BOUND_KEYS = ("total_depth", "flops", "params", "acts", *FIT_BOUNDS)
 SCALED_KEYS = ("params", "acts")
 SCALED_FIELDS = ("base", "coef", "power")
 ORDERABLE = ("d", "w")
@@ -88,6 +91,7 @@ class Space:
     scaled_max: dict[str, ScaledMax] = field(default_factory=dict)
     source: str = "<dict>"
     config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    non_increasing: tuple[str, ...] = ()
 
     def is_shared(self, name: str) -> bool:
         """Drawn once per model: listed as shared, a RegNet parameter, or single-valued."""
@@ -112,7 +116,7 @@ class Space:
 
     def cardinality(self) -> int:
         """Exact number of configurations satisfying the structural constraints (before the budget)."""
-        key = (self.family, self.num_stages, self.width_quantum, self.shared, self.non_decreasing,
+        key = (self.family, self.num_stages, self.width_quantum, self.shared, self.non_decreasing, self.non_increasing,
                self.bounds.get("total_depth"), *((k, g.values.tobytes()) for k, g in self.parameters.items()))
         if key not in _COUNTS:
             from designspace import cardinality
@@ -378,7 +382,8 @@ def from_config(cfg: Mapping[str, Any], source: str = "<dict>", chain: Chain | N
 
     cons = _mapping(chk, "constraints", cfg.get("constraints") or {}, CONSTRAINT_KEYS)
     lists = {}
-    for key, allowed in (("shared", FAMILY_PARAMS["anynet"]), ("non_decreasing", ORDERABLE)):
+    for key, allowed in (("shared", FAMILY_PARAMS["anynet"]), ("non_decreasing", ORDERABLE),
+                         ("non_increasing", ORDERABLE)):
         value = cons.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise chk.fail(f"constraints.{key}", f"must be a list of parameter names, got {value!r}")
@@ -389,6 +394,9 @@ def from_config(cfg: Mapping[str, Any], source: str = "<dict>", chain: Chain | N
         elif value:
             raise chk.fail(f"constraints.{key}", "applies to family anynet only (RegNet draws each parameter once)")
         lists[key] = tuple(dict.fromkeys(value))
+    both = sorted(set(lists["non_decreasing"]) & set(lists["non_increasing"]))
+    if both:
+        raise chk.fail("constraints.non_increasing", f"{both[0]!r} is also non_decreasing (constant: use shared)")
     bounds = {k: _bound(chk, f"constraints.bounds.{k}", v)
               for k, v in _mapping(chk, "constraints.bounds", cons.get("bounds") or {}, BOUND_KEYS).items()}
     scaled = {}
@@ -405,7 +413,7 @@ def from_config(cfg: Mapping[str, Any], source: str = "<dict>", chain: Chain | N
     if not isinstance(description, str):
         raise chk.fail("description", f"must be a string, got {description!r}")
     return Space(name, description, family, stages, grids, float(se), stem, quantum, lists["shared"],
-                 lists["non_decreasing"], bounds, scaled, source, dict(cfg))
+                 lists["non_decreasing"], bounds, scaled, source, dict(cfg), lists["non_increasing"])
 
 
 # --- Table 1 -------------------------------------------------------------------------------------
