@@ -436,7 +436,7 @@ def space_config(candidate: Candidate, space: Space, base: str | Mapping[str, An
         head.update(name=name, description=description or f"{space.name} + {candidate.label()}")
         return head
     head = {"defaults": [str(base), "_self_"], "name": name,
-            "description": description or f"{space.description} + {candidate.label()}".removeprefix("none + ")}
+            "description": description or f"{space.name} + {candidate.label()}"}
     head.update(frag)
     return head
 
