@@ -16,7 +16,13 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from designspace.bootstrap import BootstrapResult, best_rank_distribution, bootstrap_best
+from designspace.bootstrap import (
+    MIN_PER_DRAW,
+    BootstrapResult,
+    best_rank_distribution,
+    bootstrap_best,
+    per_draw,
+)
 from designspace.collect import load_sweep, load_sweeps, sweep_info
 from designspace.edf import (
     EDF,
@@ -192,23 +198,31 @@ def ks_table(
 def best_ranges(
     frame: pd.DataFrame, params: Sequence[str] | None = None, frac: float = 0.25, draws: int = 10_000,
     seed: int = 0, ci: float = 0.95, policy: Policy = "penalize", penalty: float = PENALTY,
+    min_per_draw: int = MIN_PER_DRAW,
 ) -> pd.DataFrame:
-    """Bootstrap of the best model's parameter values per space: space, param, median, low, high.
+    """Bootstrap of the best model's parameter values per space: space, param, n, per_draw, median, low, high.
 
     `params` defaults to `param_columns` of each space. Rows where a parameter is missing are left
-    out of that parameter's bootstrap (their number is in column n)."""
-    rows = []
+    out of that parameter's bootstrap (their number is in column n). A space whose draws would hold
+    fewer than `min_per_draw` models is skipped: attrs["too_few"] maps it to its n."""
+    rows, too_few = [], {}
     for name, used, _ in _resolved(frame, policy, penalty):
+        if per_draw(len(used), frac) < min_per_draw:
+            too_few[name] = len(used)
+            continue
         cols = list(params) if params is not None else [c for c, _ in param_columns(used)]
         for col in cols:
             if col not in used:
                 continue
             sub = used[used[col].notna()]
-            if len(sub) == 0:
+            if per_draw(len(sub), frac) < min_per_draw:
                 continue
             res = bootstrap_best(sub[col].to_numpy(dtype=np.float64), sub[ERROR].to_numpy(), frac, draws, seed, ci)
-            rows.append({"space": name, "param": col, "n": len(sub), "median": res.median, "low": res.low, "high": res.high})
-    return pd.DataFrame(rows, columns=["space", "param", "n", "median", "low", "high"])
+            rows.append({"space": name, "param": col, "n": len(sub), "per_draw": per_draw(len(sub), frac),
+                         "median": res.median, "low": res.low, "high": res.high})
+    out = pd.DataFrame(rows, columns=["space", "param", "n", "per_draw", "median", "low", "high"])
+    out.attrs["too_few"] = too_few
+    return out
 
 
 def random_search_table(
@@ -261,23 +275,39 @@ TREND_PARAMS = ("total_depth", "w0", "wa", "wm", "g", "b", "params", "acts")
 def trend_table(
     frame: pd.DataFrame, params: Sequence[str] = TREND_PARAMS, x: str = "flops", frac: float = 0.25,
     draws: int = 10_000, seed: int = 0, ci: float = 0.95, policy: Policy = "penalize", penalty: float = PENALTY,
+    min_per_draw: int = MIN_PER_DRAW,
 ) -> pd.DataFrame:
     """The best models' parameters against complexity, one point per sweep (space label): the
     median `x` of the sweep, and the bootstrap median / interval of each parameter. w0, wa, wm
-    fall back to the fitted values where a sweep has no sampled ones."""
-    rows = []
+    fall back to the fitted values where a sweep has no sampled ones. Column `family` is the design
+    space the sweep drew from (`space_name`, else the label): trends run within a family only.
+    Sweeps with fewer than `min_per_draw` models per draw are skipped (attrs["too_few"])."""
+    rows, too_few = [], {}
     for name, used, _ in _resolved(frame, policy, penalty):
         if len(used) == 0 or x not in used:
             continue
+        if per_draw(len(used), frac) < min_per_draw:
+            too_few[name] = len(used)
+            continue
+        family = _family(used, name)
         xv = float(np.median(used[x].to_numpy(dtype=np.float64)))
         for p in params:
             col = p if p in used and used[p].notna().any() else f"fit_{p}" if f"fit_{p}" in used else None
             if col is None:
                 continue
             sub = used[used[col].notna()]
-            if len(sub) == 0:
+            if per_draw(len(sub), frac) < min_per_draw:
                 continue
             res = bootstrap_best(sub[col].to_numpy(dtype=np.float64), sub[ERROR].to_numpy(), frac, draws, seed, ci)
-            rows.append({"space": name, x: xv, "param": p, "column": col, "median": res.median,
-                         "low": res.low, "high": res.high})
-    return pd.DataFrame(rows, columns=["space", x, "param", "column", "median", "low", "high"])
+            rows.append({"space": name, "family": family, x: xv, "param": p, "column": col, "n": len(sub),
+                         "median": res.median, "low": res.low, "high": res.high})
+    out = pd.DataFrame(rows, columns=["space", "family", x, "param", "column", "n", "median", "low", "high"])
+    out.attrs["too_few"] = too_few
+    return out
+
+
+def _family(rows: pd.DataFrame, label: str) -> str:
+    """The design space a sweep's rows were drawn from (column space_name), else its label."""
+    if "space_name" in rows and rows["space_name"].notna().any():
+        return str(rows["space_name"].dropna().iat[0])
+    return label

@@ -9,7 +9,6 @@ Options: configs/analyze.yaml.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,21 @@ def run(cfg: Any) -> Path:
 
     matplotlib.use("Agg")
     import pandas as pd
+    from omegaconf import OmegaConf
 
     from designspace.collect import load_sweeps
     from designspace.report import ReportSettings, write_report
+    from designspace.usage import UsageError
 
+    if OmegaConf.is_missing(cfg, "out") or cfg.out is None:
+        raise UsageError("out=DIR is required: the folder the report is written to")
+    if Path(str(cfg.out)).exists() and not Path(str(cfg.out)).is_dir():
+        raise UsageError(f"out={cfg.out} is a file, not a folder: give a folder for the report")
     sweep_dirs = _list(cfg.sweep_dirs)
     names = _list(cfg.names) or None
     frames, sources = [], list(sweep_dirs)
     if sweep_dirs:
-        frames.append(load_sweeps(sweep_dirs, names))
+        frames.append(load_sweeps(sweep_dirs, names, cfg.get("setup")))
     nds = cfg.get("nds") or {}
     if nds.get("dir"):
         from designspace.nds import read_nds
@@ -50,7 +55,8 @@ def run(cfg: Any) -> Path:
     frame = pd.concat(frames, ignore_index=True, sort=False)
     settings = ReportSettings(
         policy=cfg.policy, penalty=float(cfg.penalty), bins=int(cfg.bins), normalize=tuple(_list(cfg.normalize)),
-        empty=cfg.empty_bins, frac=float(cfg.frac), draws=int(cfg.draws), seed=int(cfg.seed), top=int(cfg.top),
+        empty=cfg.empty_bins, frac=float(cfg.frac), min_per_draw=int(cfg.min_per_draw), draws=int(cfg.draws),
+        seed=int(cfg.seed), top=int(cfg.top),
         formats=tuple(_list(cfg.formats)), wm_range=(float(cfg.wm_range[0]), float(cfg.wm_range[1])),
         title=str(cfg.title), sources=tuple(sources),
     )
@@ -63,10 +69,15 @@ def main() -> None:
 
     @hydra.main(version_base="1.3", config_path="../configs", config_name="analyze")
     def _main(cfg: DictConfig) -> None:
+        from designspace.results import ResultsError
+        from designspace.usage import exit_usage, is_user_error
+
         try:
             path = run(cfg)
-        except (ValueError, FileNotFoundError) as exc:
-            sys.exit(f"analyze: {exc}")
+        except Exception as exc:
+            if not (isinstance(exc, ResultsError) or is_user_error(exc)):
+                raise
+            exit_usage("analyze", exc)
         print(f"wrote {path} and {path.with_suffix('.html')}")
         print(f"figures: {path.parent / 'figures'}  data: {path.parent / 'data'}")
 

@@ -41,20 +41,27 @@ def sweep_info(sweep_dir: str | os.PathLike) -> dict[str, Any]:
     return info
 
 
-def load_sweep(sweep_dir: str | os.PathLike, name: str | None = None) -> pd.DataFrame:
-    """One sweep's models joined with their results, plus columns space, budget, sweep_dir."""
+def load_sweep(sweep_dir: str | os.PathLike, name: str | None = None, setup: str | None = None) -> pd.DataFrame:
+    """One sweep's models joined with their results (of one training setup, see `results.load`),
+    plus columns space, budget, sweep_dir and setup (the setup id; None while nothing is trained)."""
     from designspace import results
 
     sweep = SweepDir(sweep_dir).require()
-    frame = results.load(sweep).copy()
+    loaded = results.load(sweep, setup=setup)
+    frame = loaded.copy()
+    frame.attrs = dict(loaded.attrs)
+    frame["setup"] = loaded.attrs.get("setup_id")
+    frame["setup_desc"] = loaded.attrs.get("setup")
     info = sweep_info(sweep.root)
     frame["space"] = name or info["space"] or sweep.root.name
+    frame["space_name"] = info["space"]  # the design space itself (labels may add the budget)
     frame["budget"] = info["budget"]
     frame["sweep_dir"] = str(sweep.root)
     return frame
 
 
-def load_sweeps(sweep_dirs: Sequence[str | os.PathLike], names: Sequence[str] | None = None) -> pd.DataFrame:
+def load_sweeps(sweep_dirs: Sequence[str | os.PathLike], names: Sequence[str] | None = None,
+                setup: str | None = None) -> pd.DataFrame:
     """Several sweeps in one table, `space` labels made unique (space@budget, then the folder name)."""
     if not sweep_dirs:
         raise ValueError("no sweep directories given")
@@ -66,7 +73,7 @@ def load_sweeps(sweep_dirs: Sequence[str | os.PathLike], names: Sequence[str] | 
         if key in seen:
             raise ValueError(f"sweep directory {d} is given twice (as {seen[key]} too): every model would count twice")
         seen[key] = str(d)
-    frames = [load_sweep(d, names[i] if names else None) for i, d in enumerate(sweep_dirs)]
+    frames = [load_sweep(d, names[i] if names else None, setup) for i, d in enumerate(sweep_dirs)]
     if names is None:
         labels = [f["space"].iat[0] if len(f) else Path(d).name for f, d in zip(frames, sweep_dirs)]
         if len(set(labels)) < len(labels):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from designspace import zoo
 from designspace.complexity import Complexity, complexity, complexity_breakdown, format_count
 from designspace.spec import NetSpec, se_width
@@ -73,7 +71,9 @@ def main() -> None:
             spec = zoo.get(cfg.model, num_classes=cfg.num_classes, stem_stride=cfg.stem_stride,
                            in_channels=cfg.in_channels)
         except (KeyError, ValueError) as exc:
-            sys.exit(f"describe: {exc.args[0]}")
+            from designspace.usage import exit_usage
+
+            exit_usage("describe", ValueError(exc.args[0]))
         e = zoo.entry(cfg.model)
         title = (f"{e.name}: d={e.depth} w0={e.w0} wa={e.wa} wm={e.wm} g={e.group_width}"
                  f"{' SE=' + format(e.se_ratio, 'g') if e.se_ratio else ''}  "

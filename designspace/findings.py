@@ -118,10 +118,12 @@ def best_value(name: str, x: np.ndarray, err: np.ndarray, claim: str, test: str,
     test: 'eq:V' (95% interval is exactly V), 'gt:V' (median > V), 'near:V' (interval contains V and
     spans at most half the sampled range of x; a wider interval that contains V is 'inconclusive').
     """
-    from designspace.bootstrap import bootstrap_best
+    from designspace.bootstrap import MIN_PER_DRAW, bootstrap_best, per_draw
 
-    if x.size < MIN_MODELS:
-        return Finding(claim, "inconclusive", f"too few models in {name} ({x.size})")
+    if x.size < MIN_MODELS or per_draw(x.size, 0.25) < MIN_PER_DRAW:
+        return Finding(claim, "inconclusive", f"too few models to tell: {name} has n={x.size}, "
+                                              f"{per_draw(x.size, 0.25)} per 25% draw; the best-model bootstrap "
+                                              f"needs {MIN_PER_DRAW} per draw")
     res = bootstrap_best(x, err, seed=seed)
     kind, value = test.split(":")
     v = float(value)

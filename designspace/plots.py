@@ -74,6 +74,57 @@ def legend_label(name: str, errors: np.ndarray, counts: Counts | None = None) ->
     return f"{text}\n  {note}" if note else text
 
 
+def _legend_outside(fig: Figure, axes: Sequence[Any], **kw: Any) -> None:
+    """One legend for all panels, right of them (never over data); labels shown once each."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    if seen:
+        fig.legend(list(seen.values()), list(seen.keys()), loc="outside right upper", frameon=False, **kw)
+
+
+def readable_ticks(fig: Figure) -> Figure:
+    """Make tick labels that overlap readable: drop minor labels, then rotate, then keep every other."""
+    from matplotlib.ticker import NullFormatter
+
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis in (ax.xaxis, ax.yaxis):
+            for fix in ("minor", "rotate", "thin", "thin"):
+                if not _ticks_overlap(fig, axis):
+                    break
+                if fix == "minor":
+                    axis.set_minor_formatter(NullFormatter())
+                elif fix == "rotate" and axis is ax.xaxis:
+                    for t in axis.get_ticklabels(which="both"):
+                        t.set_rotation(30)
+                        t.set_horizontalalignment("right")
+                elif fix == "thin":
+                    ticks = [t for t in axis.get_majorticklocs()]
+                    axis.set_ticks(ticks[::2])
+    return fig
+
+
+def tick_label_boxes(fig: Figure, axis: Any) -> list[Any]:
+    """Window extents of the visible, non-empty tick labels of `axis` (major and minor) inside its view."""
+    fig.canvas.draw()
+    lo, hi = sorted(axis.get_view_interval())
+    boxes = []
+    for which in ("major", "minor"):
+        locs = axis.get_majorticklocs() if which == "major" else axis.get_minorticklocs()
+        for loc, t in zip(locs, axis.get_ticklabels(which=which)):
+            if t.get_visible() and t.get_text().strip() and lo - 1e-12 <= loc <= hi + 1e-12:
+                boxes.append(t.get_window_extent())
+    return boxes
+
+
+def _ticks_overlap(fig: Figure, axis: Any) -> bool:
+    boxes = tick_label_boxes(fig, axis)
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
 def _log_if_wide(ax: Any, values: np.ndarray, axis: str = "x", base: float = 10) -> None:
     """Log scale (base `base`, no minor labels) when the positive values span more than 8x."""
     from matplotlib.ticker import NullFormatter
@@ -114,6 +165,7 @@ def plot_edfs(
     ax: Any = None, title: str | None = None,
 ) -> Figure:
     """EDF of each space's errors (normalized by a complexity column if `normalize`), one line per space."""
+    own = ax is None
     with _style():
         fig, axes = (ax.figure, [ax]) if ax is not None else _figure(1, panel=(4.6, 3.3))
         ax = axes[0]
@@ -133,8 +185,11 @@ def plot_edfs(
         ax.set_ylabel("cumulative probability")
         ax.set_ylim(0, 1.02)
         ax.set_title(title or ("error EDF" if not normalize else f"normalized error EDF ({bins} {normalize} bins)"))
-        ax.legend(loc="lower right", frameon=False)
-    return fig
+        if own:
+            _legend_outside(fig, [ax])
+        else:  # a panel of the caller's figure: its legend beside the panel, outside the data
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    return readable_ticks(fig) if own else fig
 
 
 def plot_normalized_edfs(
@@ -147,7 +202,10 @@ def plot_normalized_edfs(
         plot_edfs(frame, None, bins, empty, policy, penalty, colors, ax=axes[0], title="error EDF")
         for ax, b in zip(axes[1:], by):
             plot_edfs(frame, b, bins, empty, policy, penalty, colors, ax=ax, title=f"normalized by {b} ({bins} bins)")
-    return fig
+        for ax in axes:
+            ax.get_legend().remove()
+        _legend_outside(fig, axes)
+    return readable_ticks(fig)
 
 
 # --- where the good models are -----------------------------------------------------------------------
@@ -155,16 +213,21 @@ def plot_param_scatter(
     frame: pd.DataFrame, space: str | None = None, params: Sequence[str] | None = None,
     frac: float = 0.25, draws: int = 10_000, seed: int = 0, policy: Policy = "penalize",
     penalty: float = PENALTY, colors: Mapping[str, str] | None = None, ncols: int = 4,
+    ranges: pd.DataFrame | None = None,
 ) -> Figure:
     """Error against each structural parameter of one space, with the bootstrap band of the best
-    model's value (shaded: 95% interval, line: median), one panel per parameter."""
+    model's value (shaded: 95% interval, line: median), one panel per parameter. `ranges`: the
+    `analysis.best_ranges` table already computed (else it is computed here); no band where it has no row."""
     groups = dict(an.space_groups(frame))
     name = space if space is not None else next(iter(groups))
     rows = groups[name]
     used, counts = an.resolve_errors(rows, policy, penalty)
     labels = dict(an.param_columns(used))
     cols = [p for p in (params or list(labels)) if p in used and used[p].notna().any()]
-    ranges = an.best_ranges(rows, cols, frac, draws, seed, policy=policy, penalty=penalty)
+    if ranges is None:
+        ranges = an.best_ranges(rows, cols, frac, draws, seed, policy=policy, penalty=penalty)
+    if "space" in ranges:
+        ranges = ranges[ranges["space"].astype(str) == name]
     color = _colors(frame, colors)[name]
     with _style():
         fig, axes = _figure(max(1, len(cols)), ncols=min(ncols, max(1, len(cols))), panel=(2.9, 2.4))
@@ -186,8 +249,9 @@ def plot_param_scatter(
             ax.set_ylabel(ERROR_LABEL)
             _clip_penalized(ax, [used], "y")
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, frameon=False)
-        fig.suptitle(f"{name}: error vs parameters, with the bootstrap of the best model ({frac:.0%} subsamples)")
-    return fig
+        fig.suptitle(f"{name}: error vs parameters, with the bootstrap of the best model ({frac:.0%} subsamples)"
+                     if len(ranges) else f"{name}: error vs parameters (too few models for the best-model bootstrap)")
+    return readable_ticks(fig)
 
 
 def plot_width_profiles(
@@ -226,8 +290,8 @@ def plot_width_profiles(
         ax.set_xlabel("block index j")
         ax.set_ylabel("width w_j (channels)")
         ax.set_title(f"{name}: per-block widths of the best models")
-        ax.legend(loc="upper left", frameon=False)
-    return fig
+        _legend_outside(fig, [ax])
+    return readable_ticks(fig)
 
 
 # --- search efficiency and complexity ------------------------------------------------------------------
@@ -252,8 +316,8 @@ def plot_random_search(
         ax.set_xlabel("models drawn k")
         ax.set_ylabel(f"expected min {ERROR_LABEL}")
         ax.set_title("random search efficiency")
-        ax.legend(loc="upper right", frameon=False)
-    return fig
+        _legend_outside(fig, [ax])
+    return readable_ticks(fig)
 
 
 def plot_complexity_scatter(
@@ -276,46 +340,45 @@ def plot_complexity_scatter(
             _clip_penalized(ax, kept, "y")
             ax.set_xlabel(UNITS.get(m, m))
             ax.set_ylabel(ERROR_LABEL)
-        if axes:
-            axes[0].legend(loc="upper right", frameon=False, fontsize=6)
+        _legend_outside(fig, axes[:1], fontsize=6)
         fig.suptitle("error vs complexity")
-    return fig
+    return readable_ticks(fig)
 
 
 def plot_trends(
     frame: pd.DataFrame, params: Sequence[str] = an.TREND_PARAMS, x: str = "flops", frac: float = 0.25,
     draws: int = 10_000, seed: int = 0, policy: Policy = "penalize", penalty: float = PENALTY,
-    colors: Mapping[str, str] | None = None, ncols: int = 4,
+    colors: Mapping[str, str] | None = None, ncols: int = 4, table: pd.DataFrame | None = None,
 ) -> Figure:
     """The best models' parameters and complexity against `x` (flops), one point per sweep with its
-    bootstrap 95% interval: the paper's trends across flop regimes."""
-    table = an.trend_table(frame, params, x, frac, draws, seed, policy=policy, penalty=penalty)
-    labels = {}
-    for name, rows in an.space_groups(frame):
-        used, counts = an.resolve_errors(rows, policy, penalty)
-        labels[name] = f"{name} (n={counts.used}{'; ' + counts.note() if counts.note() else ''})"
+    bootstrap 95% interval: the paper's trends across flop regimes. A line joins the sweeps of one
+    design space (`family`) only, one color per family. `table`: `analysis.trend_table` already computed."""
+    if table is None:
+        table = an.trend_table(frame, params, x, frac, draws, seed, policy=policy, penalty=penalty)
+    families = list(dict.fromkeys(table["family"])) if "family" in table else []
+    col = {**space_colors(families), **(colors or {})} if len(families) > 1 else _colors(frame, colors)
+    n_of = table.groupby("family")["n"].apply(lambda v: ", ".join(str(int(k)) for k in v.unique())) if len(table) else {}
     present = [p for p in params if (table["param"] == p).any()]
-    col = _colors(frame, colors)
     with _style():
         fig, axes = _figure(max(1, len(present)), ncols=min(ncols, max(1, len(present))), panel=(2.9, 2.4))
         for ax, p in zip(axes, present):
             part = table[table["param"] == p].sort_values(x)
-            ax.plot(part[x], part["median"], color="#999999", lw=0.8, zorder=1)
-            for _, r in part.iterrows():
-                ax.errorbar(r[x], r["median"], yerr=[[r["median"] - r["low"]], [r["high"] - r["median"]]],
-                            fmt="o", ms=4, capsize=2, color=col.get(r["space"], "black"), label=labels.get(r["space"], r["space"]), zorder=2)
+            for fam, rows in part.groupby("family", sort=False):
+                c = col.get(fam, col.get(rows["space"].iat[0], "black"))
+                if len(rows) > 1:
+                    ax.plot(rows[x], rows["median"], color=c, lw=0.9, alpha=0.7, zorder=1)
+                ax.errorbar(rows[x], rows["median"], yerr=[rows["median"] - rows["low"], rows["high"] - rows["median"]],
+                            fmt="o", ms=4, capsize=2, color=c, zorder=2,
+                            label=f"{fam} (n per sweep: {n_of[fam]})" if len(n_of) else fam)
             ax.set_xscale("log")
             _log_if_wide(ax, part[["low", "high"]].to_numpy().ravel(), "y")
             fitted = part["column"].str.startswith("fit_")
             how = " (fitted)" if fitted.all() else " (sampled or fitted)" if fitted.any() else ""
             ax.set_ylabel(p.replace("_", " ") + how)
             ax.set_xlabel(UNITS.get(x, x))
-        if axes:
-            handles, labels = axes[0].get_legend_handles_labels()
-            uniq = dict(zip(labels, handles))
-            axes[0].legend(uniq.values(), uniq.keys(), loc="best", frameon=False, fontsize=6)
+        _legend_outside(fig, axes[:1], fontsize=6)
         fig.suptitle(f"best models across regimes (bootstrap median and 95% interval, {frac:.0%} subsamples)")
-    return fig
+    return readable_ticks(fig)
 
 
 def plot_efit(
@@ -344,10 +407,9 @@ def plot_efit(
         ax0.set_xlabel("e_fit (mean |ln w_hat / w| per block)")
         ax0.set_ylabel("cumulative probability")
         ax0.set_title("quantized-linear fit quality")
-        ax0.legend(loc="lower right", frameon=False, fontsize=6)
         _clip_penalized(ax1, kept, "y")
         ax1.set_xlabel("e_fit")
         ax1.set_ylabel(ERROR_LABEL)
         ax1.set_title("error vs e_fit")
-        ax1.legend(loc="upper right", frameon=False, fontsize=6)
-    return fig
+        _legend_outside(fig, [ax0, ax1], fontsize=6)
+    return readable_ticks(fig)

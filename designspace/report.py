@@ -22,6 +22,7 @@ import pandas as pd
 from designspace import analysis as an
 from designspace import plots
 from designspace.atomic import atomic_write_text
+from designspace.bootstrap import MIN_PER_DRAW
 from designspace.outcomes import ERROR, PENALTY, Policy
 
 __all__ = ["ReportSettings", "markdown_table", "write_report"]
@@ -34,6 +35,7 @@ class ReportSettings:
     bins: int = 10
     normalize: tuple[str, ...] = ("params", "flops")
     empty: str = "merge"
+    min_per_draw: int = MIN_PER_DRAW
     frac: float = 0.25
     draws: int = 10_000
     seed: int = 0
@@ -109,7 +111,12 @@ class _Doc:
         self.md.append("\n".join(f"- {i}" for i in items) + "\n")
         self.html.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
 
-    def table(self, frame: pd.DataFrame, csv: str, digits: dict[str, int] | None = None) -> None:
+    def table(self, frame: pd.DataFrame, csv: str, digits: dict[str, int] | None = None,
+              empty: str = "No rows.") -> None:
+        """The table with a link to its CSV; a table without rows is never drawn: `empty` says why."""
+        if frame.empty:
+            self.para(empty)
+            return
         self.md.append(markdown_table(frame, digits) + f"\n\n([CSV]({csv}))\n")
         self.html.append(_html_table(frame, digits) + f'<p class="src"><a href="{html.escape(csv)}">CSV</a></p>')
 
@@ -179,21 +186,36 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
     doc.heading(s.title, 1)
     if s.sources:
         doc.para("Sources: " + ", ".join(s.sources))
+    setup_note = _setup_note(frame)
+    if setup_note:
+        doc.para(setup_note)
     damaged = _damaged_note(frame)
     if damaged:
         doc.para(damaged)
+    untrained = [str(r["space"]) for _, r in summary.iterrows() if int(r["n"]) == 0]
+    if len(untrained) == len(summary):
+        doc.heading("Spaces", 2)
+        doc.table(summary, csv("summary", summary))
+        doc.para("No trained models yet, so there is nothing to analyse: train the sweeps with "
+                 "`python -m designspace.train sweep_dir=DIR`, then rerun this command.")
+        return _write_pages(doc, out, s)
+    if untrained:
+        frame = frame[~frame["space"].astype(str).isin(untrained)]
+        names = [n for n in names if n not in untrained]
     doc.heading("Methods", 2)
     doc.bullets(_methods(s, frame))
 
     doc.heading("Spaces", 2)
     doc.table(summary, csv("summary", summary), {"min_error": 2, "median_error": 2, "mean_error": 2})
+    if untrained:
+        doc.para(f"Not trained yet, so left out of everything below: {', '.join(untrained)}.")
 
     if len(names) >= 2:
         ks = an.ks_table(frame, s.normalize[-1] if s.normalize else None, s.bins, s.empty, **pol)
         doc.heading("KS distances between spaces", 2)
         doc.para("D = sup |F_a - F_b| of the error EDFs; p from scipy's two-sample KS test (unweighted); "
                  f"D_normalized_{s.normalize[-1] if s.normalize else ''} between the complexity-normalized EDFs.")
-        doc.table(ks, csv("ks", ks), {"D": 3, "p_value": 3})
+        doc.table(ks, csv("ks", ks), {"D": 3, "p_value": 3}, empty="No pair of spaces with trained models.")
 
     doc.heading("Error distributions", 2)
     figure("edf", "Error EDFs, F(e) = share of models with error < e. Legend: n, min and mean error; "
@@ -216,10 +238,14 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
            {"random_search": rs})
 
     doc.heading("Where the good models are", 2)
-    ranges = an.best_ranges(frame, None, s.frac, s.draws, s.seed, **pol)
+    ranges = an.best_ranges(frame, None, s.frac, s.draws, s.seed, min_per_draw=s.min_per_draw, **pol)
     doc.para(f"Bootstrap of the best model: {s.draws} draws of {s.frac:.0%} of the models with replacement; "
-             "median [2.5%, 97.5%] of the parameter value of the lowest-error model of each draw.")
-    doc.table(_ranges_wide(ranges), csv("best_ranges", ranges))
+             "median [2.5%, 97.5%] of the parameter value of the lowest-error model of each draw."
+             + (f" n and models per draw: {_n_per_draw(ranges)}." if not ranges.empty else ""))
+    too_few = _too_few_note(ranges, s.frac, s.min_per_draw)
+    doc.table(_ranges_wide(ranges), csv("best_ranges", ranges), empty=too_few)
+    if too_few and not ranges.empty:
+        doc.para(too_few)
     for name in names:
         sub = frame[frame["space"].astype(str) == name] if "space" in frame else frame
         cols = [c for c, _ in an.param_columns(sub)]
@@ -228,7 +254,7 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
         figure(f"params_{_slug(name)}", f"{name}: error against each parameter; shaded: 95% interval, line: median "
                "of the best model's value (bootstrap).",
                lambda sub=sub, name=name, cols=cols: plots.plot_param_scatter(
-                   sub, name, cols, s.frac, s.draws, s.seed, colors=colors, **pol),
+                   sub, name, cols, s.frac, s.draws, s.seed, colors=colors, ranges=ranges, **pol),
                {f"params_{_slug(name)}": _param_points(sub, cols, s),
                 f"params_{_slug(name)}_best": ranges[ranges["space"] == name]})
 
@@ -254,19 +280,59 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
                {f"widths_{_slug(name)}": _profiles(best)})
 
     if len(names) >= 2 and "flops" in frame:
-        trends = an.trend_table(frame, frac=s.frac, draws=s.draws, seed=s.seed, **pol)
+        trends = an.trend_table(frame, frac=s.frac, draws=s.draws, seed=s.seed, min_per_draw=s.min_per_draw, **pol)
         doc.heading("Trends across sweeps", 2)
-        figure("trends", "Best models' parameters and complexity against flops, one point per sweep (median flops), "
-               "bootstrap median and 95% interval.",
-               lambda: plots.plot_trends(frame, frac=s.frac, draws=s.draws, seed=s.seed, colors=colors, **pol),
-               {"trends": trends})
+        if trends.empty:
+            doc.para(_too_few_note(trends, s.frac, s.min_per_draw) or "No sweep has the columns for trends.")
+        else:
+            figure("trends", "Best models' parameters and complexity against flops, one point per sweep (median "
+                   "flops), bootstrap median and 95% interval; lines join the sweeps of one design space.",
+                   lambda: plots.plot_trends(frame, frac=s.frac, seed=s.seed, colors=colors, table=trends, **pol),
+                   {"trends": trends})
+            if trends.attrs.get("too_few"):
+                doc.para(_too_few_note(trends, s.frac, s.min_per_draw))
 
+    return _write_pages(doc, out, s)
+
+
+def _write_pages(doc: _Doc, out: Path, s: ReportSettings) -> Path:
     md = "\n".join(doc.md)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(s.title)}</title>"
             f"<style>{_CSS}</style></head><body>{''.join(doc.html)}</body></html>\n")
     atomic_write_text(out / "report.md", md)
     atomic_write_text(out / "report.html", page)
     return out / "report.md"
+
+
+def _n_per_draw(table: pd.DataFrame) -> str:
+    """'A: n=50, 12 per draw; B: ...' from a best_ranges table."""
+    first = table.groupby("space", sort=False)[["n", "per_draw"]].max()
+    return "; ".join(f"{sp}: n={int(r['n'])}, {int(r['per_draw'])} per draw" for sp, r in first.iterrows())
+
+
+def _too_few_note(table: pd.DataFrame, frac: float, min_per_draw: int) -> str:
+    """Which spaces the best-model bootstrap skipped, and the n it needs."""
+    from designspace.bootstrap import per_draw
+
+    skipped = table.attrs.get("too_few") or {}
+    if not skipped:
+        return ""
+    need = next(n for n in range(1, 10**7) if per_draw(n, frac) >= min_per_draw)
+    parts = [f"{sp} (n={n}, {per_draw(n, frac) if n else 0} per draw)" for sp, n in skipped.items()]
+    return (f"Too few models for the best-model bootstrap, not estimated: {', '.join(parts)}. With {frac:.0%} "
+            f"subsamples it needs at least {min_per_draw} models per draw, so n >= {need} per space; with fewer, "
+            "'the best model of a draw' is close to a random model.")
+
+
+def _setup_note(frame: pd.DataFrame) -> str:
+    """The training setup of each sweep's records (one per sweep: `results.load` never mixes them)."""
+    if "setup" not in frame or "sweep_dir" not in frame:
+        return ""
+    seen = frame.drop_duplicates("sweep_dir")
+    parts = [f"{r['space']}: setup {r['setup']}" + (f" ({r['setup_desc']})" if isinstance(r.get("setup_desc"), str)
+                                                      else "")
+             for _, r in seen.iterrows() if isinstance(r["setup"], str)]
+    return "Training setups (dataset, schedule, seed): " + "; ".join(parts) + "." if parts else ""
 
 
 def _methods(s: ReportSettings, frame: pd.DataFrame) -> list[str]:

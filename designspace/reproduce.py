@@ -267,8 +267,13 @@ def main() -> None:
     def _main(cfg: DictConfig) -> None:
         try:
             print(run(cfg))
-        except (ExperimentError, DatasetError, FileNotFoundError, ValueError) as exc:
-            sys.exit(f"designspace.reproduce: {exc}")
+        except Exception as exc:
+            from designspace.results import ResultsError
+            from designspace.usage import exit_usage, is_user_error
+
+            if not (isinstance(exc, (ExperimentError, DatasetError, ResultsError)) or is_user_error(exc)):
+                raise
+            exit_usage("designspace.reproduce", exc)
 
     _main()
 

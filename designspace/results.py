@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from designspace import setups
 from designspace.atomic import atomic_write_json
 from designspace.complexity import complexity
 from designspace.spec import NetSpec
@@ -89,6 +90,7 @@ def build_record(
         "started_at": started_at,
         "finished_at": now_iso(),
     }
+    record["setup_id"] = setups.setup_id(setups.record_setup(record))
     validate_record(record)
     return record
 
@@ -215,12 +217,14 @@ def _num(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
-def load(sweep_dir: str | Path | SweepDir, *, completed_only: bool = False) -> pd.DataFrame:
+def load(sweep_dir: str | Path | SweepDir, *, completed_only: bool = False, setup: str | None = None) -> pd.DataFrame:
     """The samples table joined with the results: one row per sample, in sample order.
 
     Adds RESULT_COLUMNS; `error` is the final top-1 test error (percent) of models with status `ok`,
     NaN otherwise. Samples without a record get status 'pending' (dropped when completed_only).
-    Records of models absent from the samples are ignored with a warning.
+    Records of models absent from the samples are ignored with a warning. Records of several
+    training setups are never mixed: `setup` (an id, its prefix or a schedule name) picks one, and
+    without it such a sweep raises `setups.SetupMismatch`. attrs: damaged_records, setup_id, setup.
     """
     import pandas as pd
 
@@ -229,6 +233,9 @@ def load(sweep_dir: str | Path | SweepDir, *, completed_only: bool = False) -> p
     if "model_id" not in samples.columns:
         raise ResultsError(f"{sweep.samples_path}: the samples table has no model_id column")
     records = read_records(sweep)
+    groups = setups.group(records)
+    chosen = setups.select(groups, setup, str(sweep.root))
+    records = {mid: rec for mid, rec in records.items() if chosen is not None and mid in chosen}
     known = set(samples["model_id"])
     stray = sorted(set(records) - known)
     if stray:
@@ -242,6 +249,9 @@ def load(sweep_dir: str | Path | SweepDir, *, completed_only: bool = False) -> p
     if completed_only:
         out = out[out[status] != "pending"].reset_index(drop=True)
     out.attrs["damaged_records"] = damaged_count(sweep)
+    sid = next((k for k, g in groups.items() if chosen is not None and set(g["ids"]) == chosen), None)
+    out.attrs["setup_id"] = sid
+    out.attrs["setup"] = setups.describe(groups[sid]["setup"]) if sid else None
     return out
 
 

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from designspace import setups
 from designspace.data import Dataset, DatasetConfig, load_dataset
 from designspace.results import build_record, now_iso, read_record_or_set_aside, read_records, write_record
 from designspace.spec import NetSpec
@@ -241,10 +242,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _done_ids(sweep: SweepDir, retry_failed: bool) -> set[str]:
+def _done_ids(records: Mapping[str, Mapping[str, Any]], retry_failed: bool) -> set[str]:
     """Models with a readable record (damaged records are set aside, and their models train again)."""
-    records = read_records(sweep)
     return {mid for mid, rec in records.items() if not (retry_failed and rec["status"] == "failed")}
+
+
+def _config_identity(dataset: Dataset | DatasetConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The dataset identity known before reading the data (name, resolution)."""
+    if isinstance(dataset, Mapping):  # not validated here: the data is read (and checked) only if needed
+        return {"name": dataset.get("name"), "resolution": dataset.get("resolution", DatasetConfig.resolution)}
+    return {"name": dataset.name, "resolution": dataset.resolution}
 
 
 def run_sweep(
@@ -279,7 +286,13 @@ def run_sweep(
     schedule = schedule if isinstance(schedule, Schedule) else Schedule.from_dict(schedule)
     mine = shard_rows(samples, shard, num_shards)
     mine = mine[~mine["model_id"].duplicated()]
-    done = _done_ids(sweep, retry_failed)
+    records = read_records(sweep)
+    groups = setups.group(records)
+    # Records of another setup are refused before anything runs: first on what the configs say, then
+    # (once the data is read) on the image counts too.
+    wanted = setups.make_setup(_config_identity(dataset), schedule.to_dict(), seed)
+    setups.check_compatible(groups, wanted, str(sweep.root), setups.CONFIG_IDENTITY)
+    done = _done_ids(records, retry_failed)
     _remove_orphan_checkpoints(sweep, done)
     is_done = mine["model_id"].isin(done)
     todo = mine[~is_done]
@@ -292,7 +305,9 @@ def run_sweep(
         summary.seconds = time.perf_counter() - t0
         return summary
 
+    sweep.require_writable(f"{len(todo)} model(s) of this shard still need training")
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    setups.check_compatible(groups, setups.make_setup(data.info(), schedule.to_dict(), seed), str(sweep.root))
     used = configure_threads(threads)
     dev = resolve_device(device)
     log.info("data: %s (%d train / %d test images at %s); schedule %s; device %s, %d threads",
@@ -327,7 +342,7 @@ def _remove_orphan_checkpoints(sweep: SweepDir, done: set[str]) -> None:
         return
     for path in sweep.checkpoints_dir.glob("*.pt"):
         if path.stem in done:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone already, or a read-only sweep: left for a writable run
                 if path.stat().st_mtime <= sweep.result_path(path.stem).stat().st_mtime:
                     os.unlink(path)
 

@@ -32,6 +32,10 @@ class SamplesError(ValueError):
     """A sweep's samples table cannot be read."""
 
 
+class SweepNotWritable(ValueError):
+    """A sweep directory (or a folder in it) cannot be written, and something must be written there."""
+
+
 @dataclass(frozen=True)
 class SweepDir:
     root: Path
@@ -99,6 +103,25 @@ class SweepDir:
             f.write(buf.getvalue())
 
         atomic_write(self.samples_path, write)
+
+    def require_writable(self, why: str) -> SweepDir:
+        """Raise SweepNotWritable naming the folder unless a file can be created in the sweep's folders.
+
+        Tried for real (a temp file, removed at once): permission bits do not tell root or a
+        read-only mount apart.
+        """
+        import tempfile
+
+        for folder in (self.root, self.results_dir, self.root / "claims", self.checkpoints_dir):
+            if not folder.is_dir():
+                continue
+            try:
+                with tempfile.TemporaryFile(dir=folder):
+                    pass
+            except OSError as exc:
+                raise SweepNotWritable(f"cannot write in {folder} ({exc.strerror}): {why}. Make it writable, or "
+                                       "copy the sweep directory somewhere writable and run there") from None
+        return self
 
     def read_config_text(self) -> str:
         return self.config_path.read_text() if self.config_path.is_file() else ""

@@ -24,21 +24,25 @@ from omegaconf import DictConfig, OmegaConf
 
 from designspace.data import DatasetConfig, DatasetError
 from designspace.runner import Interrupted, run_sweep
-from designspace.sweep import SAMPLES_FILE, SamplesError, SweepDir
+from designspace.setups import SetupMismatch
+from designspace.sweep import SAMPLES_FILE, SamplesError, SweepDir, SweepNotWritable
 from designspace.trainer import Schedule, resolve_device
+from designspace.usage import UsageError, exit_usage, is_user_error
 
 log = logging.getLogger(__name__)
 
 
-class UsageError(ValueError):
-    """A problem with the command line or configs, reported as one message (exit status 2)."""
-
-
 def log_dir(sweep_dir: str | None) -> str:
-    """Hydra's output folder: DIR/logs for a sweep directory, else a temp folder (never the cwd)."""
+    """Hydra's output folder: DIR/logs for a writable sweep directory, else a per-user temp folder
+    (never the cwd; a finished sweep on a read-only mount gets no write)."""
+    import os
+
     if sweep_dir is not None and SweepDir(sweep_dir).exists():
-        return str(Path(sweep_dir).resolve() / "logs")
-    return str(Path(tempfile.gettempdir()) / "designspace-logs")
+        root = Path(sweep_dir).resolve()
+        logs = root / "logs"
+        if os.access(logs if logs.is_dir() else root, os.W_OK):
+            return str(logs)
+    return str(Path(tempfile.gettempdir()) / f"designspace-logs-{os.getuid()}")
 
 
 OmegaConf.register_new_resolver("ds_logdir", log_dir, replace=True)
@@ -97,10 +101,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> dict[str, Any]:
     try:
         return run(cfg)
-    except (UsageError, DatasetError, SamplesError) as exc:
+    except (UsageError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable, OSError) as exc:
+        if not is_user_error(exc) and not isinstance(exc, DatasetError):
+            raise
         log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_usage("error", exc)
     except KeyboardInterrupt as exc:
         what = "SIGTERM" if isinstance(exc, Interrupted) else "an interrupt"
         log.warning("stopped by %s: nothing was recorded for the model in training; run the same command "

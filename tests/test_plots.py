@@ -29,8 +29,9 @@ def _visible_axes(fig: Figure) -> list:
 
 
 def _legend_texts(ax) -> list[str]:
-    leg = ax.get_legend()
-    return [t.get_text() for t in leg.get_texts()] if leg else []
+    """Texts of the axes' legend, or of the figure's (legends sit beside the panels)."""
+    legends = [ax.get_legend()] if ax.get_legend() else list(ax.figure.legends)
+    return [t.get_text() for leg in legends for t in leg.get_texts()]
 
 
 def test_edf_figure_lines_and_legend(frame, tmp_path):
@@ -67,11 +68,12 @@ def test_normalized_edfs_panels(frame):
 
 def test_param_scatter_has_a_panel_and_a_band_per_parameter(frame):
     params = ["d1", "w4", "total_depth", "fit_wm"]
-    fig = plots.plot_param_scatter(frame, "anynetx_e", params, draws=1000)
+    ranges = an.best_ranges(frame[frame["space"] == "anynetx_e"], params, draws=1000, min_per_draw=1)
+    fig = plots.plot_param_scatter(frame, "anynetx_e", params, draws=1000, ranges=ranges)
     axes = _visible_axes(fig)
     assert len(axes) == 4
     assert [ax.get_xlabel() for ax in axes] == ["d1 (blocks)", "w4 (channels)", "total depth (blocks)", "wm, fitted"]
-    ranges = an.best_ranges(frame[frame["space"] == "anynetx_e"], params, draws=1000).set_index("param")
+    ranges = ranges.set_index("param")
     for ax, p in zip(axes, params):
         assert len(ax.patches) == 1 and len(ax.get_lines()) == 1  # band + median line
         assert ax.get_lines()[0].get_xdata()[0] == pytest.approx(ranges.loc[p, "median"])
@@ -101,7 +103,8 @@ def test_random_search_and_complexity_and_trends_and_efit(frame):
     axes = _visible_axes(fig)
     assert [a.get_xlabel() for a in axes] == ["flops (multiply-adds)", "params", "activations"]
     assert all(len(a.collections) == 3 for a in axes)
-    fig = plots.plot_trends(frame, params=("total_depth", "wm", "params"), draws=500)
+    table = an.trend_table(frame, ("total_depth", "wm", "params"), draws=500, min_per_draw=1)
+    fig = plots.plot_trends(frame, params=("total_depth", "wm", "params"), table=table)
     axes = _visible_axes(fig)
     assert len(axes) == 3 and axes[1].get_ylabel() == "wm (sampled or fitted)"
     assert all(len(a.containers) == 3 for a in axes)  # one errorbar per sweep

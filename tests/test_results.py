@@ -235,7 +235,8 @@ def test_checkpoints_left_behind_by_finished_models_are_removed(tmp_path: Path) 
     old = time.time() - 60
     os.utime(stale, (old, old))  # written before the record: the model finished, cleanup was cut short
     os.utime(retrain, (time.time() + 5, time.time() + 5))  # newer than the record: a retrain under way
-    summary = run_sweep(sweep, {"name": "nowhere", "format": "idx", "root": str(tmp_path / "none")}, QUICKEST,
-                        progress=False)
+    nowhere = {"name": DATA_INFO["name"], "resolution": DATA_INFO["resolution"], "format": "idx",
+               "root": str(tmp_path / "none")}  # the records' setup, but no data there
+    summary = run_sweep(sweep, nowhere, TINY_SCHEDULE, progress=False)
     assert summary.already_done == 2 and summary.trained == 0  # nothing to train: the data is not even read
     assert not stale.exists() and retrain.exists()

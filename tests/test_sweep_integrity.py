@@ -61,7 +61,7 @@ def test_a_truncated_record_is_set_aside_and_its_model_trains_again(tmp_path: Pa
     text = bad.read_text()
     bad.write_text(text[: len(text) // 2])  # truncated mid-file
     with pytest.warns(UserWarning, match=f"{ids[1]}.json.*moved to"):
-        done = _done_ids(sweep, retry_failed=False)
+        done = _done_ids(read_records(sweep), retry_failed=False)
     assert done == {ids[0]} and good.is_file() and not bad.exists()
     kept = sweep.results_dir / DAMAGED_DIR / f"{ids[1]}.json"
     assert kept.read_text() == text[: len(text) // 2]  # kept, byte for byte
