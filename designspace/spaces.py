@@ -126,6 +126,19 @@ class Space:
         return _COUNTS[key]
 
 
+    def networks(self, progress: bool = False) -> int | None:
+        """Exact number of distinct networks (RegNet family; None for AnyNet, not counted)."""
+        if self.family != "regnet":
+            return None
+        key = ("networks", self.num_stages, self.width_quantum, self.bounds.get("total_depth"),
+               *((k, g.values.tobytes()) for k, g in self.parameters.items()))
+        if key not in _COUNTS:
+            from designspace.network_count import regnet_networks
+
+            _COUNTS[key] = regnet_networks(self, progress)
+        return _COUNTS[key]
+
+
 _COUNTS: dict[tuple, int] = {}  # cardinality by everything it depends on (RegNet's takes seconds)
 
 
@@ -420,24 +433,28 @@ def from_config(cfg: Mapping[str, Any], source: str = "<dict>", chain: Chain | N
 def table(spaces: Sequence[str | os.PathLike | Space] = TABLE1) -> str:
     """The paper's Table 1: restriction, degrees of freedom and exact size of each space."""
     loaded = [load(s) for s in spaces]
-    rows = [("space", "restriction", "dim.", "size", "exact count", "paper")]
+    rows = [("space", "restriction", "dim.", "size", "exact count", "networks", "paper")]
     notes = []
     for sp in loaded:
         n = sp.cardinality()
+        nets = sp.networks(progress=sys.stderr.isatty())
         mark = "*" if sp.grid_note() else ""
         rows.append((sp.name, sp.description, str(sp.dims), f"{n:.2e}{mark}" if n else "0", f"{n:,}",
+                     "-" if nets is None else f"{nets:.2e} ({nets:,})",
                      PAPER_SIZES.get(sp.name, "") if sp.source.startswith(str(SPACE_DIR)) else ""))
         if mark and sp.grid_note() not in notes:
             notes.append(sp.grid_note())
-    cols = 6 if any(r[5] for r in rows[1:]) else 5
+    cols = 7 if any(r[6] for r in rows[1:]) else 6
     widths = [max(len(r[i]) for r in rows) for i in range(cols)]
     lines = ["  ".join(c.rjust(w) if i >= 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("\nsize: configurations of the sampled parameters that satisfy the space's structural constraints")
     lines.append("(judged on the final, compatible network), before any complexity budget or limit.")
+    lines.append("networks: distinct networks they build (per-stage d, w, b, g after compatibility), counted exactly")
+    lines.append("for RegNet spaces (designspace.network_count); '-': not counted (AnyNet).")
     lines += [f"* counted {note}" for note in notes]
-    if cols == 6:
+    if cols == 7:
         lines.append("paper: its approximations, (16*128)^4*3*6/(4!)^k for D/E and ~64 values per RegNet parameter;")
         lines.append("the exact counts are larger: orders allow ties, compatibility merges raw widths into")
         lines.append("ordered ones, and RegNet's wa/wm grid is finer.")
