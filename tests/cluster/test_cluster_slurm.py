@@ -1,0 +1,145 @@
+"""Sweeps on a real (one-node) SLURM cluster through `hydra/launcher=submitit_slurm`, as the README runs them:
+a job array of shards, one task requeued mid-model (`scontrol requeue`), another cancelled (`scancel`)
+and the command run again; `designspace.reproduce ... stage=train` the same way."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from cluster_helpers import (
+    assert_one_record_per_model,
+    finish,
+    launch,
+    mid_model,
+    release_requeued,
+    sacct_states,
+    scancel,
+    scontrol,
+    squeue,
+    tail,
+    wait_until,
+)
+from train_helpers import BUNDLED_FASHION_MNIST, TINY_SCHEDULE, TINY_SPECS, cli, make_sweep
+
+from designspace.results import read_records
+from designspace.sweep import SweepDir
+
+pytestmark = pytest.mark.cluster
+
+EPOCHS = 4
+SCHEDULE = [f"schedule.{k}={v}" for k, v in {**TINY_SCHEDULE, "epochs": EPOCHS, "train_subset": 4096}.items()]
+"""Tiny models, 4 epochs of 64 steps (a few seconds each), so that a kill lands inside a model."""
+
+
+def slurm_args(partition: str, name: str, shards: int) -> list[str]:
+    """The README's submitit_slurm overrides, sized for the one-node test cluster."""
+    return [f"shard=range(0,{shards})", f"num_shards={shards}", "hydra/launcher=submitit_slurm",
+            f"hydra.launcher.partition={partition}", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=10",
+            "hydra.launcher.max_num_timeout=2", f"hydra.launcher.array_parallelism={shards}",
+            f"hydra.launcher.name={name}"]
+
+
+def running_task(name: str, index: int) -> dict | None:
+    return next((t for t in squeue(name) if t["index"] == str(index) and t["state"] == "RUNNING"), None)
+
+
+def test_job_array_survives_requeue_and_scancel_with_one_record_per_model(slurm, tmp_path: Path) -> None:
+    sweep = make_sweep(tmp_path / "sweep", TINY_SPECS)
+    shards = 3
+    order = list(sweep.read_samples()["model_id"])
+    shard_of = {model_id: j % shards for j, model_id in enumerate(order)}  # shard i owns rows j % N == i
+    name = f"ds-test-{uuid.uuid4().hex[:8]}"
+    argv = cli("-m", f"sweep_dir={sweep.root}", *SCHEDULE, "checkpoint_every_s=0",
+               *slurm_args(slurm.partition, name, shards))
+    log = tmp_path / "launcher.log"
+    proc = launch(argv, log)
+    try:
+        # 1. preemption: requeue the array task of a shard while its model is between epochs
+        def requeue_target():
+            model = mid_model(sweep)
+            task = running_task(name, shard_of[model]) if model else None
+            return (model, task) if task else None
+
+        requeued_model, requeued = wait_until("a model to checkpoint inside a running task", requeue_target, 240,
+                                              log, proc)
+        scontrol("requeue", requeued["task"])
+        # SLURM kills it (SIGTERM, which submitit ignores, then SIGKILL after KillWait) and holds it ~120 s
+        # (Reason=BeginTime) before it may start again: let it start now
+        wait_until("the requeued task to wait for its BeginTime", lambda: release_requeued(name), 60, log, proc)
+
+        # 2. a lost task: scancel another shard's running task inside its model
+        def cancel_target():
+            skip = {m for m, s in shard_of.items() if s == shard_of[requeued_model]}
+            model = mid_model(sweep, exclude=skip)
+            task = running_task(name, shard_of[model]) if model else None
+            return (model, task) if task else None
+
+        cancelled_model, cancelled = wait_until("a model of another shard to checkpoint", cancel_target, 240,
+                                                log, proc)
+        scancel(cancelled["task"])
+        text = finish(proc, log, 300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, "the launcher succeeded although a task was cancelled:\n" + tail(log)
+    assert "CANCELLED" in text, tail(log)  # submitit: the task has no result, state CANCELLED
+    wait_until("the other tasks to finish", lambda: not squeue(name), 300, poll=1.0)
+
+    assert "REQUEUED" in sacct_states(requeued["task"])  # the first run, before the requeue
+    before = read_records(sweep)
+    by_model = {r["model_id"]: r for r in before.values()}
+    assert requeued_model in by_model, "the requeued task did not finish its model after it restarted"
+    assert by_model[requeued_model]["resumed_from_epoch"] >= 1  # from its checkpoint, not from scratch
+    assert cancelled_model not in by_model
+
+    # 3. the same command again finishes the cancelled shard, resuming its model; nothing is trained twice
+    rerun_log = tmp_path / "rerun.log"
+    rerun = launch(argv, rerun_log)
+    text = finish(rerun, rerun_log, 300)
+    assert rerun.returncode == 0, text[-4000:]
+    after = assert_one_record_per_model(sweep, epochs=EPOCHS)
+    assert after[cancelled_model]["resumed_from_epoch"] >= 1
+    for record in before.values():
+        assert after[record["model_id"]] == record  # finished models were not retrained
+
+
+def test_reproduce_train_stage_as_a_job_array(slurm, tmp_path: Path) -> None:
+    out = tmp_path / "smoke"
+    base = ["experiment=smoke", f"out={out}", f"dataset.root={BUNDLED_FASHION_MNIST}", "progress=false",
+            "threads=1"]
+    python = cli()[0]
+    sample_log = tmp_path / "sample.log"
+    sample = launch([python, "-m", "designspace.reproduce", *base, "stage=sample"], sample_log)
+    finish(sample, sample_log, 300)
+    assert sample.returncode == 0, tail(sample_log)
+
+    name = f"ds-test-{uuid.uuid4().hex[:8]}"
+    train_log = tmp_path / "train.log"
+    train = launch([python, "-m", "designspace.reproduce", "-m", *base, "stage=train",
+                    f"hydra.sweep.dir={out}/logs/train-multirun", *slurm_args(slurm.partition, name, 2)], train_log)
+    sweeps = [SweepDir(p.parent) for p in sorted(out.glob("**/samples.parquet"))]
+    assert len(sweeps) >= 7  # 2 spaces, the zoo, and 2 x 2 fidelity sweeps
+    try:  # requeue shard 0 once it has recorded a model: the restarted task finishes the rest
+        wait_until("a first record", lambda: any(read_records(s) for s in sweeps) and running_task(name, 0),
+                   300, train_log, train)
+        task = running_task(name, 0)
+        if task is not None:
+            scontrol("requeue", task["task"])
+            wait_until("the requeued task to wait for its BeginTime", lambda: release_requeued(name), 60, train_log,
+                       train)
+        text = finish(train, train_log, 600)
+    finally:
+        if train.poll() is None:
+            train.kill()
+    assert train.returncode == 0, text[-4000:]
+    for sweep in sweeps:
+        assert_one_record_per_model(sweep)
+    assert len(list((out / "logs" / "train-multirun").glob(".submitit/*/*_result.pkl"))) == 2
+
+    analyze_log = tmp_path / "analyze.log"
+    analyze = launch([python, "-m", "designspace.reproduce", *base, "stage=analyze"], analyze_log)
+    finish(analyze, analyze_log, 600)
+    assert analyze.returncode == 0, tail(analyze_log)
+    assert (out / "report" / "REPORT.md").is_file()
