@@ -67,18 +67,21 @@ def main() -> None:
         if cfg.list:
             print(describe_zoo(cfg.resolution))
             return
+        from designspace.usage import exit_usage
+
         try:
+            if not isinstance(cfg.resolution, int) or isinstance(cfg.resolution, bool) or cfg.resolution < 1:
+                raise ValueError(f"resolution={cfg.resolution!r} must be a positive integer (pixels)")
             spec = zoo.get(cfg.model, num_classes=cfg.num_classes, stem_stride=cfg.stem_stride,
                            in_channels=cfg.in_channels)
+            e = zoo.entry(cfg.model)
+            title = (f"{e.name}: d={e.depth} w0={e.w0} wa={e.wa} wm={e.wm} g={e.group_width}"
+                     f"{' SE=' + format(e.se_ratio, 'g') if e.se_ratio else ''}  "
+                     f"({cfg.resolution}x{cfg.resolution}, {cfg.num_classes} classes)\n")
+            text = describe(spec, cfg.resolution, title)
         except (KeyError, ValueError) as exc:
-            from designspace.usage import exit_usage
-
             exit_usage("describe", ValueError(exc.args[0]))
-        e = zoo.entry(cfg.model)
-        title = (f"{e.name}: d={e.depth} w0={e.w0} wa={e.wa} wm={e.wm} g={e.group_width}"
-                 f"{' SE=' + format(e.se_ratio, 'g') if e.se_ratio else ''}  "
-                 f"({cfg.resolution}x{cfg.resolution}, {cfg.num_classes} classes)\n")
-        print(describe(spec, cfg.resolution, title))
+        print(text)
 
     run()
 

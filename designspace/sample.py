@@ -447,6 +447,15 @@ def main() -> None:
 
     from designspace.usage import exit_usage, is_user_error
 
+    if {"--help", "-h"} & set(sys.argv[1:]) and not any(a.startswith("space=") for a in sys.argv[1:]):
+        # Hydra's --help composes the config, and space is mandatory (???): show the usage instead.
+        from designspace.spaces import names as space_names
+
+        print(__doc__.split("\n\n")[1].strip("\n"))
+        print(f"\nspaces (configs/space/): {', '.join(space_names())}; options: configs/sample.yaml, "
+              "or add space=NAME to --help for the composed config")
+        return
+
     @hydra.main(version_base="1.3", config_path="../configs", config_name="sample")
     def _main(cfg: DictConfig) -> None:
         hc = HydraConfig.get()

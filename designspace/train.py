@@ -79,6 +79,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for key in ("shard", "num_shards", "seed"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
             raise UsageError(f"{key}={cfg[key]!r} must be an integer")
+    for key, least in (("threads", 1), ("limit", 0)):
+        value = cfg[key]
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            raise UsageError(f"{key}={value!r} must be an integer >= {least}, or null")
     if not 0 <= cfg.shard < cfg.num_shards:
         raise UsageError(f"shard={cfg.shard} must be in [0, num_shards={cfg.num_shards})")
     try:
@@ -104,7 +108,6 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     except (UsageError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable, OSError) as exc:
         if not is_user_error(exc) and not isinstance(exc, DatasetError):
             raise
-        log.error("%s", exc)
         exit_usage("error", exc)
     except KeyboardInterrupt as exc:
         what = "SIGTERM" if isinstance(exc, Interrupted) else "an interrupt"
