@@ -21,7 +21,7 @@ __all__ = ["load_sweep", "load_sweeps", "sweep_info"]
 def sweep_info(sweep_dir: str | os.PathLike) -> dict[str, Any]:
     """Space and budget names (and the budget's flops band) from DIR/config.yaml, where present."""
     text = SweepDir(sweep_dir).read_config_text()
-    info: dict[str, Any] = {"space": None, "budget": None, "flops_band": None}
+    info: dict[str, Any] = {"space": None, "budget": None, "flops_band": None, "regime_gf": None}
     if not text:
         return info
     try:
@@ -38,6 +38,8 @@ def sweep_info(sweep_dir: str | os.PathLike) -> dict[str, Any]:
     budget = cfg.get("budget")
     if isinstance(budget, dict) and isinstance(budget.get("flops"), list):
         info["flops_band"] = budget["flops"]
+    if isinstance(budget, dict) and isinstance(budget.get("regime_gf"), (int, float)):
+        info["regime_gf"] = float(budget["regime_gf"])
     return info
 
 
@@ -56,6 +58,7 @@ def load_sweep(sweep_dir: str | os.PathLike, name: str | None = None, setup: str
     frame["space"] = name or info["space"] or sweep.root.name
     frame["space_name"] = info["space"]  # the design space itself (labels may add the budget)
     frame["budget"] = info["budget"]
+    frame["regime_gf"] = info["regime_gf"]  # as recorded when the sweep was sampled
     frame["sweep_dir"] = str(sweep.root)
     return frame
 

@@ -177,6 +177,16 @@ def plan(exp: Experiment, out: Path) -> list[Job]:
     return jobs
 
 
+def _composed_space(space: str) -> dict[str, Any]:
+    """The space's definition as composed now (defaults merged), recorded with its samples so that the
+    report reads what was sampled, not a YAML file edited since."""
+    from designspace import spaces
+
+    path = spaces.find_file(space, spaces.SPACE_DIR, "space")
+    cfg, _ = spaces.compose(spaces.read_yaml(path), str(path), path.parent)
+    return cfg
+
+
 def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
     """Write the samples of every job that has none yet; returns one line per job."""
     from omegaconf import OmegaConf
@@ -189,8 +199,8 @@ def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
         if job.sweep.exists():
             lines.append(f"{job.label:>12} @ {job.budget}: samples exist ({job.sweep.root})")
             continue
-        config = {"space": job.space, "budget": load_budget(job.budget_spec).to_dict(), "n": job.n,
-                  "seed": job.seed, "kind": job.kind}
+        config = {"space": job.space, "space_config": _composed_space(job.space),
+                  "budget": load_budget(job.budget_spec).to_dict(), "n": job.n, "seed": job.seed, "kind": job.kind}
         if job.source is not None:  # a fidelity subset: the same models as the first rows of its space sweep
             frame = job.source.read_samples().head(job.n)
             config.update(source=str(job.source.root), seed_offset=job.seed_offset, schedule_factor=job.schedule_factor)

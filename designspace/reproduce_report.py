@@ -9,7 +9,7 @@ figure as PNG and PDF, the numbers behind each as CSV).
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -154,7 +154,9 @@ def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -
         if len(sub) == 0:
             continue
         top = sub.iloc[np.argsort(e, kind="stable")[: max(1, len(sub) // 4)]].copy()
-        top["regime_gf"] = load_budget(b).regime
+        recorded = top["regime_gf"].dropna() if "regime_gf" in top else top.iloc[:0]
+        # the regime recorded in the sweep's config.yaml; today's budget file only for sweeps without one
+        top["regime_gf"] = float(recorded.iat[0]) if len(recorded) else load_budget(b).regime
         top["regime_rank"] = rank
         rows.append(top)
     if len(rows) < 3:
@@ -205,15 +207,37 @@ def zoo_table(zoo_frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sizes_table(names: Sequence[str]) -> pd.DataFrame:
+def sizes_table(names: Sequence[str], recorded: Mapping[str, Mapping[str, Any] | None] | None = None) -> pd.DataFrame:
+    """Exact sizes of the spaces, from the definitions recorded with their samples (`recorded`: name ->
+    the `space_config` of a sweep's config.yaml); today's YAML only for sweeps that recorded none."""
     from designspace import spaces
 
     rows = []
     for s in names:
-        sp = spaces.load(s)
+        definition = (recorded or {}).get(s)
+        sp = spaces.load(definition if definition else s)
         rows.append({"space": PAPER_NAMES.get(s, s), "dims": sp.dims, "size": f"{sp.cardinality():.3g}",
-                     "exact": str(sp.cardinality()), "note": sp.grid_note()})
+                     "exact": str(sp.cardinality()),
+                     "note": "; ".join(x for x in (sp.grid_note(), "" if definition else
+                                                   "definition from today's YAML (none recorded)") if x)})
     return pd.DataFrame(rows)
+
+
+def recorded_space(sweep: Any) -> dict[str, Any] | None:
+    """The composed space definition a sweep recorded in its config.yaml (None for older sweeps)."""
+    from omegaconf import OmegaConf
+
+    text = sweep.read_config_text()
+    if not text:
+        return None
+    try:
+        cfg = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
+    except Exception:  # an unreadable config: fall back to the YAML files
+        return None
+    value = cfg.get("space_config") if isinstance(cfg, dict) else None
+    if value is None and isinstance(cfg, dict) and isinstance(cfg.get("space"), dict):
+        value = cfg["space"]  # sweeps written by `python -m designspace.sample` hold the composed space there
+    return value if isinstance(value, dict) else None
 
 
 def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, config_text: str = "",
@@ -277,7 +301,9 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
         fig.savefig(out / f"edf_progression.{fmt}")
     md += ["## Error EDFs\n", "![EDF progression](edf_progression.png)\n"]
 
-    md += ["## Design-space sizes\n", markdown_table(sizes_table(list(dict.fromkeys(j.space for j in space_jobs)))), ""]
+    recorded = {j.space: recorded_space(j.sweep) for j in reversed(space_jobs)}
+    md += ["## Design-space sizes\n", markdown_table(sizes_table(list(dict.fromkeys(j.space for j in space_jobs)),
+                                                                 recorded)), ""]
     if zoo_jobs:
         zt = zoo_table({j.budget: load_sweep(j.sweep.root, f"zoo {j.budget}") for j in zoo_jobs})
         zt.to_csv(out / "proxy_zoo.csv", index=False)

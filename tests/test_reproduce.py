@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from designspace.reproduce import Experiment, ExperimentError, plan
 
@@ -158,3 +159,20 @@ def test_fidelity_gate_spares_findings_judged_without_training():
     gated = gate_by_fidelity([size, trained], low, 4)
     assert gated[0] == size
     assert gated[1].verdict == "inconclusive" and "statistics alone say: reproduced" in gated[1].evidence
+
+
+def test_the_sizes_table_reads_the_recorded_space_not_todays_yaml(tmp_path: Path) -> None:
+    from designspace import spaces
+    from designspace.reproduce import _composed_space
+    from designspace.reproduce_report import recorded_space, sizes_table
+    from designspace.sweep import SweepDir
+
+    recorded = _composed_space("anynetx_a")
+    recorded["parameters"]["w"]["high"] = 512  # the YAML as it was when this sweep was sampled
+    sweep = SweepDir(tmp_path / "s")
+    sweep.root.mkdir()
+    sweep.config_path.write_text(OmegaConf.to_yaml({"space": "anynetx_a", "space_config": recorded}))
+    table = sizes_table(["anynetx_a"], {"anynetx_a": recorded_space(sweep)})
+    assert int(table["exact"].iat[0]) == (16 * 64 * 3 * 6) ** 4  # w in 8..512 step 8: 64 values, not 128
+    assert int(table["exact"].iat[0]) != spaces.load("anynetx_a").cardinality()
+    assert "today's YAML" in sizes_table(["anynetx_a"], {"anynetx_a": None})["note"].iat[0]
