@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The full Fashion-MNIST (60k/10k) from Debian's package, unpacked without root or installing.
 DATA_DIR ?= $(if $(XDG_DATA_HOME),$(XDG_DATA_HOME),$(HOME)/.local/share)/designspace
 
-.PHONY: setup demo test lint bench clean data
+.PHONY: setup demo test test-cluster lint bench clean data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,18 @@ demo: setup
 
 test: setup
 	$(PY) -m ruff check designspace models tests experiments
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not cluster"
+
+# Sweeps on real engines (tests/cluster, marker `cluster`, ~7 min): the `cluster` extras (Ray, the Hydra Ray
+# launcher), then the tests, which start a one-node SLURM cluster (.ci/cluster/slurm-up.sh: apt-get, root) and a
+# local Ray head on 127.0.0.1, and stop both at the end.
+CLUSTER_STAMP := $(VENV)/.cluster-installed
+$(CLUSTER_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[dev,cluster]'
+	touch $(CLUSTER_STAMP)
+
+test-cluster: $(CLUSTER_STAMP)
+	$(PY) -m pytest -q -m cluster tests/cluster --durations=0
 
 lint: setup
 	$(PY) -m ruff check designspace models tests experiments

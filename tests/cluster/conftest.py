@@ -53,7 +53,7 @@ def slurm() -> Iterator[Slurm]:
 
 
 @pytest.fixture(scope="session")
-def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
+def ray_head() -> Iterator[RayHead]:
     """`ray start --head` on 127.0.0.1 (2 CPUs, no dashboard); `ray stop --force` at the end whatever happened."""
     try:
         import hydra_plugins.hydra_ray_launcher  # noqa: F401
@@ -78,4 +78,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
         yield head
     finally:
         stop = run_cmd([str(ray_bin), "stop", "--force"], timeout=120)
-        print(stop.stdout.strip().splitlines()[-1:] if stop.stdout.strip() else "ray stop: no output")
+        print((stop.stdout.strip() or stop.stderr.strip() or "ray stop: no output").splitlines()[-1])
+        status = run_cmd([str(ray_bin), "status", f"--address=127.0.0.1:{port}"], timeout=60)
+        assert stop.returncode == 0 and status.returncode != 0, f"the Ray head still answers after ray stop --force: " \
+            f"{stop.stderr.strip()[-500:]}"

@@ -14,6 +14,7 @@ from cluster_helpers import (
     launch,
     mid_model,
     release_requeued,
+    run_cmd,
     sacct_states,
     scancel,
     scontrol,
@@ -42,7 +43,9 @@ def slurm_args(partition: str, name: str, shards: int) -> list[str]:
 
 
 def running_task(name: str, index: int) -> dict | None:
-    return next((t for t in squeue(name) if t["index"] == str(index) and t["state"] == "RUNNING"), None)
+    """The running array task `index` of this job name (submitit submits a single job, index N/A, for one shard)."""
+    wanted = {str(index), "N/A"} if index == 0 else {str(index)}
+    return next((t for t in squeue(name) if t["index"] in wanted and t["state"] == "RUNNING"), None)
 
 
 def test_job_array_survives_requeue_and_scancel_with_one_record_per_model(slurm, tmp_path: Path) -> None:
@@ -143,3 +146,35 @@ def test_reproduce_train_stage_as_a_job_array(slurm, tmp_path: Path) -> None:
     finish(analyze, analyze_log, 600)
     assert analyze.returncode == 0, tail(analyze_log)
     assert (out / "report" / "REPORT.md").is_file()
+
+
+def test_timeout_signal_checkpoints_requeues_and_resumes(slurm, tmp_path: Path) -> None:
+    """What SLURM does `signal_delay_s` before a job's time limit (USR2), sent now with `scancel --signal`:
+    submitit calls the Hydra launcher's checkpoint, requeues the task (max_num_timeout) and exits; the task
+    starts again by itself and resumes its model from the epoch checkpoint."""
+    sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:3])
+    name = f"ds-test-{uuid.uuid4().hex[:8]}"
+    argv = cli("-m", f"sweep_dir={sweep.root}", *SCHEDULE, "checkpoint_every_s=0",
+               *slurm_args(slurm.partition, name, 1))
+    log = tmp_path / "launcher.log"
+    proc = launch(argv, log)
+    try:
+        def target():
+            model = mid_model(sweep)
+            task = running_task(name, 0) if model else None
+            return (model, task) if task else None
+
+        model, task = wait_until("a model to checkpoint inside the task", target, 240, log, proc)
+        res = run_cmd(["scancel", "--signal=USR2", task["task"]])
+        assert res.returncode == 0 and "error" not in res.stderr, res.stderr
+        wait_until("submitit to requeue the task", lambda: release_requeued(name), 120, log, proc)
+        text = finish(proc, log, 400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, text[-4000:]
+    assert "REQUEUED" in sacct_states(task["task"])
+    job_log = "\n".join(p.read_text() for p in (sweep.root / "logs").glob("train-multirun/*/.submitit/*/*_log.*"))
+    assert "this job is timed-out" in job_log and "Exiting gracefully after preemption/timeout" in job_log
+    records = assert_one_record_per_model(sweep, epochs=EPOCHS)
+    assert records[model]["resumed_from_epoch"] >= 1
