@@ -30,6 +30,7 @@ from designspace.edf import (
     KSResult,
     complexity_bins,
     complexity_weights,
+    default_ks,
     edf,
     ks_distance,
     ks_test,
@@ -235,7 +236,7 @@ def random_search_table(
         if len(used) == 0:
             continue
         e = used[ERROR].to_numpy()
-        k = np.asarray(ks if ks is not None else 2 ** np.arange(int(np.log2(len(e))) + 1))
+        k = np.asarray(ks if ks is not None else default_ks(len(e)))
         quant = random_search_quantiles(e, k, q)
         parts.append(pd.DataFrame({"space": name, "k": k, "expected_min_error": random_search_efficiency(e, k),
                                    "low": quant[:, 0], "high": quant[:, 1]}))

@@ -171,21 +171,25 @@ def _mass_at_or_below(f: EDF, x: np.ndarray) -> np.ndarray:
     return np.where(i > 0, f.mass[np.maximum(i - 1, 0)], 0.0)
 
 
-def ks_test(a: Any, b: Any) -> KSResult:
-    """Two-sample KS test of unweighted samples: (D, p-value) from `scipy.stats.ks_2samp`."""
+def ks_test(a: Any, b: Any, alternative: str = "two-sided") -> KSResult:
+    """Two-sample KS test of unweighted samples: (D, p-value) from `scipy.stats.ks_2samp`.
+
+    alternative 'greater': H1 is that a's EDF lies above b's somewhere (a has lower errors); 'less':
+    below; D is then the one-sided distance in that direction."""
     from scipy import stats
 
-    res = stats.ks_2samp(_as_errors(a, "a"), _as_errors(b, "b"))
+    res = stats.ks_2samp(_as_errors(a, "a"), _as_errors(b, "b"), alternative=alternative)
     return KSResult(float(res.statistic), float(res.pvalue))
 
 
 # --- random search efficiency -----------------------------------------------------------------
-def _default_ks(n: int) -> np.ndarray:
+def default_ks(n: int) -> np.ndarray:
+    """The default k grid of random-search efficiency: 1, 2, 4, ... up to n."""
     return 2 ** np.arange(int(np.floor(np.log2(max(n, 1)))) + 1)
 
 
 def _as_ks(ks: Sequence[int] | None, n: int) -> np.ndarray:
-    k = _default_ks(n) if ks is None else np.asarray(ks, dtype=np.int64).ravel()
+    k = default_ks(n) if ks is None else np.asarray(ks, dtype=np.int64).ravel()
     if k.size == 0 or (k < 1).any():
         raise ValueError(f"ks={ks!r} must be positive integers")
     return k

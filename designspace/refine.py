@@ -10,7 +10,6 @@ and seed, and its EDF compared with the sweep's (one-sided KS, power). Options: 
 
 from __future__ import annotations
 
-import html
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,7 +118,7 @@ def refine_sweep(src: SweepSource, out: Path, s: Any) -> dict[str, Any]:
     from designspace import spaces, suggest
     from designspace.atomic import atomic_write_text
     from designspace.outcomes import ERROR, resolve_errors
-    from designspace.report import _CSS, _Doc
+    from designspace.report import Document
 
     space = spaces.load(src.space_ref)
     ranked = suggest.suggest(src.table, space, policy=s.policy, penalty=float(s.penalty), alpha=float(s.alpha),
@@ -156,7 +155,7 @@ def refine_sweep(src: SweepSource, out: Path, s: Any) -> dict[str, Any]:
     top["file"] = [f"spaces/{p.name}" for p in files]
     ranked.drop(columns=["tested"]).to_csv(out / "data" / "candidates.csv", index=False)
 
-    doc = _Doc()
+    doc = Document()
     budget = _budget_name(src.budget)
     doc.heading(f"Refining {space.name}: hypotheses from {src.root.name}", 1)
     doc.para(f"Source: {src.root} (space {space.name}, budget {budget or '-'}). Models used: {counts.used} of "
@@ -203,19 +202,13 @@ def refine_sweep(src: SweepSource, out: Path, s: Any) -> dict[str, Any]:
                + (f" budget={budget}" if budget else "") + f" sweep_dir=sweeps/{path.stem} && "
                f"python -m designspace.train sweep_dir=sweeps/{path.stem} dataset=<as the sweep> "
                f"schedule={_schedule_name(src) or '<as the sweep>'}")
-        doc.md.append(f"**{i + 1}. {top['label'].iat[i]}** ({top['verdict'].iat[i]})\n\n```yaml\n"
-                      f"{_yaml(configs[i])}```\n\n```\n{cmd}\n```\n")
-        doc.html.append(f"<p><b>{i + 1}. {html.escape(top['label'].iat[i])}</b> "
-                        f"({html.escape(top['verdict'].iat[i])})</p><pre>{html.escape(_yaml(configs[i]))}</pre>"
-                        f"<pre>{html.escape(cmd)}</pre>")
+        doc.para(f"**{i + 1}. {top['label'].iat[i]}** ({top['verdict'].iat[i]})")
+        doc.code(_yaml(configs[i]), "yaml")
+        doc.code(cmd)
     result = {"space": space.name, "out": out, "ranked": ranked, "top": top, "files": files}
     if s.verify and top_n:
         result["verify"] = verify(src, files[0], out / "verify", s, doc, err)
-    title = f"Refining {space.name}"
-    atomic_write_text(out / "report.md", "\n".join(doc.md))
-    atomic_write_text(out / "report.html", f"<!doctype html><html><head><meta charset='utf-8'><title>"
-                      f"{html.escape(title)}</title><style>{_CSS}</style></head><body>{''.join(doc.html)}"
-                      "</body></html>\n")
+    doc.write(out, "report", f"Refining {space.name}")
     return result
 
 

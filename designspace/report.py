@@ -70,64 +70,66 @@ def _short(value: float) -> str:
 
 
 def markdown_table(frame: pd.DataFrame, digits: dict[str, int] | None = None) -> str:
-    """A GitHub-style Markdown table (numbers rounded per column, default 3 decimals)."""
+    """A GitHub-style Markdown table (tabulate), numbers rounded per column (default 3 decimals)."""
+    from tabulate import tabulate
+
     digits = digits or {}
     cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in frame.itertuples(index=False):
-        cells = [_fmt(v, digits.get(c, 3)).replace("|", "\\|") for c, v in zip(cols, row)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [[_fmt(v, digits.get(c, 3)).replace("|", "\\|") for c, v in zip(cols, row)]
+            for row in frame.itertuples(index=False)]
+    return tabulate(rows, headers=cols, tablefmt="github", disable_numparse=True)
 
 
-def _html_table(frame: pd.DataFrame, digits: dict[str, int] | None = None) -> str:
-    digits = digits or {}
-    cols = [str(c) for c in frame.columns]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v, digits.get(c, 3)))}</td>" for c, v in zip(cols, row)) + "</tr>"
-        for row in frame.itertuples(index=False)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def render_html(markdown_text: str, title: str) -> str:
+    """The HTML page of a Markdown report (Python-Markdown with tables and fenced code), one style."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"], output_format="html")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
 
 
 # --- the document ---------------------------------------------------------------------------------------
 @dataclass
-class _Doc:
-    """Builds the Markdown and the HTML page side by side."""
+class Document:
+    """A report built as Markdown, written as report.md and its HTML rendering (`render_html`)."""
 
     md: list[str] = field(default_factory=list)
-    html: list[str] = field(default_factory=list)
 
     def heading(self, text: str, level: int = 2) -> None:
         self.md.append(f"{'#' * level} {text}\n")
-        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
 
     def para(self, text: str) -> None:
         self.md.append(text + "\n")
-        self.html.append(f"<p>{html.escape(text)}</p>")
 
     def bullets(self, items: Sequence[str]) -> None:
         self.md.append("\n".join(f"- {i}" for i in items) + "\n")
-        self.html.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
 
-    def table(self, frame: pd.DataFrame, csv: str, digits: dict[str, int] | None = None,
+    def code(self, text: str, lang: str = "") -> None:
+        self.md.append(f"```{lang}\n{text.rstrip()}\n```\n")
+
+    def table(self, frame: pd.DataFrame, csv: str | None = None, digits: dict[str, int] | None = None,
               empty: str = "No rows.") -> None:
-        """The table with a link to its CSV; a table without rows is never drawn: `empty` says why."""
+        """The table (with a link to its CSV); a table without rows is never drawn: `empty` says why."""
         if frame.empty:
             self.para(empty)
             return
-        self.md.append(markdown_table(frame, digits) + f"\n\n([CSV]({csv}))\n")
-        self.html.append(_html_table(frame, digits) + f'<p class="src"><a href="{html.escape(csv)}">CSV</a></p>')
+        self.md.append(markdown_table(frame, digits) + (f"\n\n([CSV]({csv}))\n" if csv else "\n"))
 
     def figure(self, number: int, caption: str, stem: str, formats: Sequence[str], csvs: Sequence[str]) -> None:
         img = f"figures/{stem}.png" if "png" in formats else f"figures/{stem}.{formats[0]}"
         links = [f"[{f.upper()}](figures/{stem}.{f})" for f in formats] + [f"[{Path(c).name}]({c})" for c in csvs]
         self.md.append(f"![Figure {number}: {caption}]({img})\n\n*Figure {number}.* {caption} ({', '.join(links)})\n")
-        hl = ", ".join([f'<a href="figures/{stem}.{f}">{f.upper()}</a>' for f in formats]
-                       + [f'<a href="{html.escape(c)}">{html.escape(Path(c).name)}</a>' for c in csvs])
-        self.html.append(f'<figure><img src="{html.escape(img)}" alt="Figure {number}"><figcaption><b>Figure '
-                         f"{number}.</b> {html.escape(caption)} ({hl})</figcaption></figure>")
+
+    def text(self) -> str:
+        return "\n".join(self.md)
+
+    def write(self, out: Path, stem: str, title: str) -> Path:
+        """Write out/<stem>.md and out/<stem>.html atomically; returns the Markdown file's path."""
+        text = self.text()
+        atomic_write_text(out / f"{stem}.md", text)
+        atomic_write_text(out / f"{stem}.html", render_html(text, title))
+        return out / f"{stem}.md"
 
 
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
@@ -168,7 +170,7 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
     names = [n for n, _ in an.space_groups(frame)]
     colors = plots.space_colors(names)
     pol = {"policy": s.policy, "penalty": s.penalty}
-    doc = _Doc()
+    doc = Document()
     figure_no = [0]
 
     def csv(name: str, table: pd.DataFrame) -> str:
@@ -295,13 +297,8 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
     return _write_pages(doc, out, s)
 
 
-def _write_pages(doc: _Doc, out: Path, s: ReportSettings) -> Path:
-    md = "\n".join(doc.md)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(s.title)}</title>"
-            f"<style>{_CSS}</style></head><body>{''.join(doc.html)}</body></html>\n")
-    atomic_write_text(out / "report.md", md)
-    atomic_write_text(out / "report.html", page)
-    return out / "report.md"
+def _write_pages(doc: Document, out: Path, s: ReportSettings) -> Path:
+    return doc.write(out, "report", s.title)
 
 
 def _n_per_draw(table: pd.DataFrame) -> str:

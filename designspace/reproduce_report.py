@@ -8,7 +8,6 @@ figure as PNG and PDF, the numbers behind each as CSV).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -245,7 +244,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     """Write report/REPORT.md + REPORT.html and the full analysis under report/analysis/."""
     from designspace import plots
     from designspace.collect import load_sweep
-    from designspace.report import ReportSettings, markdown_table
+    from designspace.report import ReportSettings, markdown_table, render_html
     from designspace.report import write_report as write_analysis
 
     out.mkdir(parents=True, exist_ok=True)
@@ -320,7 +319,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     verdicts.to_csv(out / "findings.csv", index=False)
     text = "\n".join(md)
     atomic_write_text(out / "REPORT.md", text)
-    atomic_write_text(out / "REPORT.html", _html(text, exp.name))
+    atomic_write_text(out / "REPORT.html", render_html(text, exp.name))
     return out / "REPORT.md"
 
 
@@ -350,38 +349,3 @@ def _training_note(zero: bool) -> str:
             "Training: reference initialisation (`zero_init_last_bn: false`, as the paper trained its models).\n")
 
 
-def _html(markdown: str, title: str) -> str:
-    """A plain HTML rendering (headings, tables, images, paragraphs) of the report's Markdown."""
-    parts, table = [], []
-
-    def flush() -> None:
-        if table:
-            rows = [r.strip("|").split("|") for r in table if not set(r.replace("|", "").strip()) <= {"-"}]
-            head = "".join(f"<th>{html.escape(c.strip())}</th>" for c in rows[0])
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in rows[1:])
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-            table.clear()
-
-    in_code = False
-    for line in markdown.splitlines():
-        if line.startswith("```"):
-            flush()
-            parts.append("</pre>" if in_code else "<pre>")
-            in_code = not in_code
-        elif in_code:
-            parts.append(html.escape(line))
-        elif line.startswith("|"):
-            table.append(line)
-        else:
-            flush()
-            if line.startswith("#"):
-                level = len(line) - len(line.lstrip("#"))
-                parts.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-            elif line.startswith("!["):
-                src = line[line.index("(") + 1: line.rindex(")")]
-                parts.append(f'<img src="{html.escape(src)}" style="max-width:100%">')
-            elif line.strip():
-                parts.append(f"<p>{html.escape(line)}</p>")
-    flush()
-    style = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto}td,th{border:1px solid #ccc;padding:.2em .4em}table{border-collapse:collapse}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n"

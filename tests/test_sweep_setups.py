@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from train_helpers import REPO, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep, run_cli
 
@@ -139,7 +140,9 @@ def test_the_analyze_cli_refuses_a_mixed_sweep_or_takes_the_named_setup(trained:
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     report = (tmp_path / "r2" / "report.md").read_text()
-    assert f"schedule {QUICK['name']}" in report and "| 4 | 3 |" in report  # 4 models, 3 ok (the 4th: other setup)
+    summary = pd.read_csv(tmp_path / "r2" / "data" / "summary.csv").iloc[0]
+    assert f"schedule {QUICK['name']}" in report
+    assert (summary["models"], summary["ok"]) == (4, 3)  # the 4th model's record: the other setup
 
 
 # --- read-only sweeps --------------------------------------------------------------------------------------
