@@ -19,6 +19,10 @@ instead of by rejection (design-spec section 8):
 
 RegNet: (depth, w0, wa, wm, b, g) -> `regnet_widths_batch`; a candidate is valid when it has
 exactly `num_stages` stages with no skipped exponent (distinct widths == max exponent + 1).
+
+"Compatibility" is the space's block's (`designspace.blocks`): the App. D rule for the bottleneck
+block; for a block that takes only widths, widths unchanged, b = 1, group width = width, and no raw
+b or g in the batch (the space fixes them at 1; they are not sampled parameters).
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from designspace import blocks
 from designspace.distributions import Chain, PushForward
 from designspace.regnet import regnet_widths_batch
 from designspace.regnet_stages import has_stages
 from designspace.spaces import Space
-from designspace.spec import make_compatible_arrays
 
 
 @dataclass
@@ -69,6 +73,8 @@ class AnyNetDraws:
 
     def __init__(self, space: Space) -> None:
         self.space, S = space, space.num_stages
+        block = blocks.get(space.block)
+        self.compatible, self.widths_only = block.compatible, block.widths_only
         p, nd = space.parameters, space.non_decreasing
         self.per_stage = {k: not space.is_shared(k) for k in ("d", "w", "b", "g")}
         self.ordered_d = "d" in nd and self.per_stage["d"]
@@ -92,7 +98,7 @@ class AnyNetDraws:
             self.pushes, self.chains, weights = [], [], []
             for bi, bv in enumerate(b.values):
                 for gi, gv in enumerate(g.values):
-                    image, _, _ = make_compatible_arrays(w.values, np.full(w.size, bv), np.full(w.size, gv))
+                    image, _, _ = self.compatible(w.values, np.full(w.size, bv), np.full(w.size, gv))
                     push = PushForward.of(w.pmf, image)
                     chain = Chain(push.pmf, S)
                     self.pushes.append(push)
@@ -126,7 +132,9 @@ class AnyNetDraws:
             raw["w"], w_raw = self._per_stage("w", u)
             raw["b"], b_full = self._per_stage("b", u)
             raw["g"], g_full = self._per_stage("g", u)
-        widths, ratios, groups = make_compatible_arrays(w_raw, b_full, g_full)
+        widths, ratios, groups = self.compatible(w_raw, b_full, g_full)
+        if self.widths_only:
+            del raw["b"], raw["g"]
         valid = np.ones(len(u), dtype=bool)
         for name in self.space.non_decreasing:
             final = depths if name == "d" else widths
@@ -155,6 +163,8 @@ class RegNetDraws:
     def __init__(self, space: Space) -> None:
         self.space = space
         self.n_uniforms = len(self.NAMES)
+        block = blocks.get(space.block)
+        self.compatible, self.widths_only = block.compatible, block.widths_only
 
     def draw(self, u: np.ndarray) -> Batch:
         p, S, m = self.space.parameters, self.space.num_stages, len(u)
@@ -174,7 +184,9 @@ class RegNetDraws:
                 widths[rows[ok]] = gen.stage_widths[ok][:, :S]
         b_full = np.repeat(raw["b"][:, None], S, 1)
         g_full = np.repeat(raw["g"][:, None], S, 1)
-        widths, ratios, groups = make_compatible_arrays(widths, b_full, g_full)
+        widths, ratios, groups = self.compatible(widths, b_full, g_full)
+        if self.widths_only:
+            del raw["b"], raw["g"]
         return Batch(raw, depths, widths, ratios, groups, valid)
 
 

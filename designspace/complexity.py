@@ -5,7 +5,8 @@ k*k*(c_in/groups)*c_out*h_out*w_out (+ c_out*h_out*w_out for a bias); BN has 2*c
 acts count the output elements of every conv and of the FC. Each stage is costed in closed
 form - its first block (stride 2, projection) plus (d - 1) identical blocks - so one formula
 serves a single `NetSpec` (plain Python ints, microseconds) and millions of candidates at once
-(NumPy int64 arrays of shape (n, stages)).
+(NumPy int64 arrays of shape (n, stages)). A block's cost lives with its module in its file of
+`designspace.blocks` (looked up by `NetSpec.block`); the stem and head are costed here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from designspace.spec import SCALAR_FIELDS, NetSpec, stage_columns
+from designspace import blocks
+from designspace.blocks.base import Cost, bn, conv, out_size, scale, total
+from designspace.spec import DEFAULT_BLOCK, SCALAR_FIELDS, NetSpec, stage_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,61 +45,11 @@ class Complexity:
         return {"flops": self.flops, "params": self.params, "acts": self.acts}
 
 
-Cost = tuple  # (flops, params, acts): plain tuples inside, so one network costs microseconds
-
-
-def _sum(*parts: Cost) -> Cost:
-    f = p = a = 0
-    for cf, cp, ca in parts:
-        f, p, a = f + cf, p + cp, a + ca
-    return (f, p, a)
-
-
-def _scale(cx: Cost, k: Any) -> Cost:
-    return (cx[0] * k, cx[1] * k, cx[2] * k)
-
-
-def _conv(c_in_per_group: Any, c_out: Any, k: int, h_out: Any, bias: bool = False) -> Cost:
-    """A k x k conv producing c_out channels of h_out x h_out, each seeing c_in_per_group inputs."""
-    hw = h_out * h_out
-    params = k * k * c_in_per_group * c_out
-    if bias:
-        return (params * hw + c_out * hw, params + c_out, c_out * hw)
-    return (params * hw, params, c_out * hw)
-
-
-def _bn(c: Any) -> Cost:
-    return (0, 2 * c, 0)
-
-
-def _block(w_in: Any, w: Any, wb: Any, g: Any, wse: Any, h_in: Any, stride: int) -> Cost:
-    """One X/Y block, layer by layer (conv terms, then BN's 2*c params); SE only where wse > 0."""
-    h_out = (h_in - 1) // stride + 1
-    hi, ho = h_in * h_in, h_out * h_out
-    se = wse > 0
-    proj = (w_in != w) | (stride != 1)
-    flops = (
-        w_in * wb * hi  # 1x1 reduce
-        + 9 * g * wb * ho  # 3x3 group conv: (wb / groups) = g inputs per output channel
-        + se * (2 * wb * wse + wse + wb)  # SE: two 1x1 convs with bias on a 1x1 map
-        + wb * w * ho  # 1x1 expand
-        + proj * (w_in * w * ho)  # projection shortcut, stride s
-    )
-    params = (
-        w_in * wb + 2 * wb
-        + 9 * g * wb + 2 * wb
-        + se * (2 * wb * wse + wse + wb)
-        + wb * w + 2 * w
-        + proj * (w_in * w + 2 * w)
-    )
-    acts = wb * hi + wb * ho + se * (wse + wb) + w * ho + proj * (w * ho)
-    return (flops, params, acts)
-
-
 def _parts(
+    block: str,
     depths: Sequence[Any],
     widths: Sequence[Any],
-    inner: Sequence[Any],
+    ratios: Sequence[Any],
     groups: Sequence[Any],
     se_ratio: Any,
     stem_width: Any,
@@ -106,17 +59,18 @@ def _parts(
     resolution: int,
     rnd: Callable[[Any], Any],
 ) -> Iterable[tuple[str, Cost]]:
-    """Cost of the stem, each stage and the head; rnd rounds half-to-even (int or array)."""
-    h = (resolution - 1) // stem_stride + 1
-    yield "stem", _sum(_conv(in_channels, stem_width, 3, h), _bn(stem_width))
+    """Cost of the stem, each stage (through the block's cost) and the head; rnd rounds half-to-even."""
+    cost = blocks.get(block).cost
+    h = out_size(resolution, stem_stride)
+    yield "stem", total(conv(in_channels, stem_width, 3, h), bn(stem_width))
     w_in = stem_width
-    for i, (d, w, wb, g) in enumerate(zip(depths, widths, inner, groups), start=1):
-        first = _block(w_in, w, wb, g, rnd(se_ratio * w_in), h, 2)
-        h = (h - 1) // 2 + 1
-        rest = _block(w, w, wb, g, rnd(se_ratio * w), h, 1)
-        yield f"stage{i}", _sum(first, _scale(rest, d - 1))
+    for i, (d, w, b, g) in enumerate(zip(depths, widths, ratios, groups), start=1):
+        first = cost(w_in, w, h, 2, b=b, g=g, se_ratio=se_ratio, rnd=rnd)
+        h = out_size(h, 2)
+        rest = cost(w, w, h, 1, b=b, g=g, se_ratio=se_ratio, rnd=rnd)
+        yield f"stage{i}", total(first, scale(rest, d - 1))
         w_in = w
-    yield "head", _conv(w_in, num_classes, 1, 1, bias=True)
+    yield "head", conv(w_in, num_classes, 1, 1, bias=True)
 
 
 def _round_int(x: float) -> int:
@@ -135,7 +89,7 @@ def complexity_breakdown(spec: NetSpec, resolution: int = 224) -> list[tuple[str
 def _spec_parts(spec: NetSpec, resolution: int) -> Iterable[tuple[str, Cost]]:
     _check_resolution(resolution)
     return _parts(
-        spec.depths, spec.widths, spec.inner_widths, spec.group_widths, spec.se_ratio,
+        spec.block, spec.depths, spec.widths, spec.bottleneck_ratios, spec.group_widths, spec.se_ratio,
         spec.stem_width, spec.stem_stride, spec.num_classes, spec.in_channels,
         resolution, _round_int,
     )
@@ -143,7 +97,7 @@ def _spec_parts(spec: NetSpec, resolution: int) -> Iterable[tuple[str, Cost]]:
 
 def complexity(spec: NetSpec, resolution: int = 224) -> Complexity:
     """Exact flops (multiply-adds), params and acts of `spec` at `resolution` x `resolution`."""
-    return Complexity(*_sum(*(cx for _, cx in _spec_parts(spec, resolution))))
+    return Complexity(*total(*(cx for _, cx in _spec_parts(spec, resolution))))
 
 
 def complexity_arrays(
@@ -158,41 +112,47 @@ def complexity_arrays(
     num_classes: Any = 1000,
     in_channels: Any = 3,
     resolution: int = 224,
+    block: str = DEFAULT_BLOCK,
 ) -> Complexity:
-    """Vectorized `complexity` of n networks with S stages each.
+    """Vectorized `complexity` of n networks with S stages each, all of one `block` type.
 
     Per-stage arguments are arrays of shape (n, S) (or (S,) for one network); the scalar fields
     may be scalars or arrays of shape (n,). Returns a `Complexity` of int64 arrays of shape (n,).
     """
     _check_resolution(resolution)
+    blocks.get(block)
     d, w, b, g = (np.atleast_2d(np.asarray(a)) for a in (depths, widths, bottleneck_ratios, group_widths))
     if not (d.shape == w.shape == b.shape == g.shape):
         raise ValueError(
             f"complexity_arrays: per-stage arrays differ in shape: depths {d.shape}, widths {w.shape}, "
             f"bottleneck_ratios {b.shape}, group_widths {g.shape}"
         )
-    d, w, g = d.astype(np.int64), w.astype(np.int64), g.astype(np.int64)
-    wb = _round_array(w / b.astype(np.float64))
+    d, w, g, b = d.astype(np.int64), w.astype(np.int64), g.astype(np.int64), b.astype(np.float64)
     scal = [np.asarray(x) for x in (se_ratio, stem_width, stem_stride, num_classes, in_channels)]
     se, sw, ss, nc, ic = scal[0].astype(np.float64), *(x.astype(np.int64) for x in scal[1:])
-    cols = [np.ascontiguousarray(a.T) for a in (d, w, wb, g)]  # one contiguous row per stage
-    total = _sum(*(cx for _, cx in _parts(*cols, se, sw, ss, nc, ic, resolution, _round_array)))
+    cols = [np.ascontiguousarray(a.T) for a in (d, w, b, g)]  # one contiguous row per stage
+    summed = total(*(cx for _, cx in _parts(block, *cols, se, sw, ss, nc, ic, resolution, _round_array)))
     n = d.shape[0]
-    return Complexity(*(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)).copy() for v in total))
+    return Complexity(*(np.broadcast_to(np.asarray(v, dtype=np.int64), (n,)).copy() for v in summed))
 
 
 def complexity_frame(frame: pd.DataFrame, resolution: int = 224) -> Complexity:
     """Vectorized complexity of every row of a table in the `NetSpec.to_row` layout.
 
-    Rows may have different stage counts (padded columns are NaN); they are costed per group.
+    Rows may have different stage counts (padded columns are NaN) and blocks (a `block` column; missing
+    or null = the default); they are costed per group.
     """
     if "num_stages" in frame:
         stage_counts = frame["num_stages"].to_numpy(dtype=np.int64)
     else:
         stage_counts = np.full(len(frame), sum(1 for c in frame.columns if _is_depth_col(c)), np.int64)
+    block_col = frame["block"].to_numpy(dtype=object) if "block" in frame.columns else None
+    block_of = np.array([_block_name(x) for x in block_col] if block_col is not None else
+                        [DEFAULT_BLOCK] * len(frame), dtype=object)
     out = [np.zeros(len(frame), dtype=np.int64) for _ in range(3)]
-    for s in np.unique(stage_counts):
-        rows = np.flatnonzero(stage_counts == s)
+    groups = sorted({(int(s), str(k)) for s, k in zip(stage_counts, block_of)})
+    for s, block in groups:
+        rows = np.flatnonzero((stage_counts == s) & (block_of == block))
         cols = stage_columns(int(s))
         missing = [c for names in cols.values() for c in names if c not in frame.columns]
         if missing:
@@ -202,7 +162,7 @@ def complexity_frame(frame: pd.DataFrame, resolution: int = 224) -> Complexity:
             name: sub[name].to_numpy() for name in SCALAR_FIELDS if name in frame.columns
         }
         cx = complexity_arrays(
-            *(sub[names].to_numpy() for names in cols.values()), resolution=resolution, **scalars
+            *(sub[names].to_numpy() for names in cols.values()), resolution=resolution, block=block, **scalars
         )
         for arr, value in zip(out, (cx.flops, cx.params, cx.acts)):
             arr[rows] = value
@@ -214,6 +174,13 @@ def complexity_many(specs: Sequence[NetSpec], resolution: int = 224) -> Complexi
     import pandas as pd
 
     return complexity_frame(pd.DataFrame([s.to_row() for s in specs]), resolution)
+
+
+def _block_name(value: Any) -> str:
+    """A table's block cell: missing (None, NaN, '') means the default."""
+    if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
+        return DEFAULT_BLOCK
+    return str(value)
 
 
 def _is_depth_col(name: Any) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from designspace import zoo
+from designspace import blocks, zoo
 from designspace.complexity import Complexity, complexity, complexity_breakdown, format_count
-from designspace.spec import NetSpec, se_width
+from designspace.spec import DEFAULT_BLOCK, NetSpec
 
 
 def _row(cells: list[str], widths: list[int]) -> str:
@@ -12,7 +12,11 @@ def _row(cells: list[str], widths: list[int]) -> str:
 
 
 def describe(spec: NetSpec, resolution: int = 224, title: str = "") -> str:
-    """Per-stage table (depth, width, b, group width, groups, SE width, output size, cost) and totals."""
+    """Per-stage table (depth, width, b, group width, groups, SE width, output size, cost) and totals.
+
+    The b .. se_w cells come from the block type (`designspace.blocks`; '-' where it takes only widths).
+    """
+    block = blocks.get(spec.block)
     header = ["part", "depth", "width", "b", "group_w", "groups", "se_w", "out", "flops", "params", "acts"]
     rows = []
     h = (resolution - 1) // spec.stem_stride + 1
@@ -26,8 +30,7 @@ def describe(spec: NetSpec, resolution: int = 224, title: str = "") -> str:
     for i in range(spec.num_stages):
         h = (h - 1) // 2 + 1
         d, w, b, g = spec.depths[i], spec.widths[i], spec.bottleneck_ratios[i], spec.group_widths[i]
-        se = "-" if not spec.se_ratio else f"{se_width(w_in, spec.se_ratio)}/{se_width(w, spec.se_ratio)}"
-        rows.append([f"stage{i + 1}", str(d), str(w), f"{b:g}", str(g), str(spec.num_groups[i]), se, f"{h}x{h}",
+        rows.append([f"stage{i + 1}", str(d), str(w), *block.cells(w_in, w, b, g, spec.se_ratio), f"{h}x{h}",
                      *cost(parts[f"stage{i + 1}"])])
         w_in = w
     rows.append(["head", "-", str(spec.num_classes), "-", "-", "-", "-", "1x1", *cost(parts["head"])])
@@ -42,6 +45,8 @@ def describe(spec: NetSpec, resolution: int = 224, title: str = "") -> str:
         f"{format_count(total.acts, 'acts')} acts  (exact: {total.flops:,} flops = multiply-adds, "
         f"{total.params:,} params, {total.acts:,} acts at {resolution}x{resolution})"
     )
+    if spec.block != DEFAULT_BLOCK:
+        lines.append(f"block: {block.name} - {block.summary}")
     if spec.se_ratio:
         lines.append(f"se_w: squeeze-excitation width of the first/other blocks (ratio {spec.se_ratio:g} of block input)")
     return "\n".join(lines)

@@ -13,7 +13,9 @@ the batch sizes, and a table for n is the first n rows of the table for any larg
 Table columns: model_id (= NetSpec.id), the sampled raw parameters (AnyNet: raw_d1.., raw_w1..,
 raw_b1.., raw_g1.. per stage, or d/w/b/g when drawn once; RegNet: depth, w0, wa, wm, b, g), the
 `NetSpec.to_row()` columns (d1.., w1.., b1.., g1.., num_stages, se_ratio, stem_width, stem_stride,
-num_classes, in_channels), then flops, params, acts and total_depth.
+num_classes, in_channels), then flops, params, acts and total_depth. A space with a non-default
+block (``block: res_basic``) adds a `block` column after in_channels, and its budget is judged with
+that block's cost; a block that takes only widths has no raw b or g columns (b = 1, g = w).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from designspace import blocks
 from designspace.budgets import Budget, load_budget
 from designspace.candidates import Batch, draws_for
 from designspace.complexity import complexity_arrays
@@ -62,17 +65,19 @@ def spec_of(row: Mapping[str, Any]) -> NetSpec:
 
 def raw_columns(space: Space) -> list[str]:
     """Names of the sampled raw-parameter columns of `space`'s tables."""
+    drawn = ("b", "g") if not blocks.get(space.block).widths_only else ()
     if space.family == "regnet":
-        return ["depth", "w0", "wa", "wm", "b", "g"]
+        return ["depth", "w0", "wa", "wm", *drawn]
     S = space.num_stages
-    return [c for k in ("d", "w", "b", "g")
+    return [c for k in ("d", "w", *drawn)
             for c in ([f"raw_{k}{i}" for i in range(1, S + 1)] if not space.is_shared(k) else [k])]
 
 
 def columns(space: Space) -> list[str]:
     """All columns of a sampled table, in order."""
     net = [c for names in stage_columns(space.num_stages).values() for c in names]
-    return ["model_id", *raw_columns(space), *net, "num_stages", *SCALAR_FIELDS, *METRICS, "total_depth"]
+    block = ["block"] if space.block != blocks.DEFAULT else []
+    return ["model_id", *raw_columns(space), *net, "num_stages", *SCALAR_FIELDS, *block, *METRICS, "total_depth"]
 
 
 class _Accepted:
@@ -126,6 +131,7 @@ def _judge(space: Space, budget: Budget, batch: Batch) -> tuple[np.ndarray, dict
         batch.depths[idx], batch.widths[idx], batch.ratios[idx], batch.groups[idx],
         se_ratio=space.se_ratio, stem_width=space.stem_width, stem_stride=budget.stem_stride,
         num_classes=budget.num_classes, in_channels=budget.in_channels, resolution=budget.resolution,
+        block=space.block,
     )
     metrics = {"flops": cx.flops, "params": cx.params, "acts": cx.acts, "total_depth": total_depth}
     keep = np.ones(len(idx), dtype=bool)
@@ -181,10 +187,12 @@ def _frame(space: Space, budget: Budget, acc: _Accepted) -> pd.DataFrame:
     table["num_stages"] = np.full(n, S, dtype=np.int64)
     for k, v in scalars.items():
         table[k] = np.full(n, v, dtype=np.float64 if k == "se_ratio" else np.int64)
+    if space.block != blocks.DEFAULT:
+        table["block"] = [space.block] * n
     for k in (*METRICS, "total_depth"):
         table[k] = np.concatenate([m[k] for _, m in acc.parts]).astype(np.int64) if acc.parts else np.empty(0, np.int64)
     table["model_id"] = [
-        NetSpec(d, w, b, g, **scalars).id
+        NetSpec(d, w, b, g, **scalars, block=space.block).id
         for d, w, b, g in zip(*(final[k].tolist() for k in ("depths", "widths", "bottleneck_ratios", "group_widths")))
     ]
     if not batches:

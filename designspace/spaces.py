@@ -14,6 +14,11 @@ constraints as data::
       scaled_max:                # metric < base + coef * F**power, F = the budget's regime in GF
         params: {base: 3.0e+6, coef: 5.5e+6, power: 1}
 
+``block: res_basic`` (top level) selects the block type (`designspace.blocks`; default ``bottleneck``,
+the X/Y block): samples are built of it and budgets are judged with its cost. A block that takes only
+widths (``vanilla``, ``res_basic``) draws no b or g: leave them out, or drop inherited ones with
+``b: null`` / ``g: null`` (its networks have b = 1 and group width = width).
+
 Files inherit with a Hydra defaults list (``defaults: [anynetx_a, _self_]``) that `load` resolves
 itself too, so a new space is a new YAML file. ``python -m designspace.spaces`` prints the
 paper's Table 1 (dimensions and exact size of A -> E -> RegNet).
@@ -31,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from designspace import blocks
 from designspace import distributions as dist
 from designspace.distributions import Grid
 
@@ -41,10 +47,11 @@ PAPER_SIZES = {"anynetx_a": "1.8e+18", "anynetx_b": "6.8e+16", "anynetx_c": "3.2
                "anynetx_e": "5.5e+11", "regnet": "3.0e+08"}  # the paper's Table 1 (approximate counts)
 
 FAMILY_PARAMS = {"anynet": ("d", "w", "b", "g"), "regnet": ("depth", "w0", "wa", "wm", "b", "g")}
-TOP_KEYS = ("name", "description", "family", "num_stages", "width_quantum", "parameters", "fixed",
+TOP_KEYS = ("name", "description", "family", "num_stages", "width_quantum", "block", "parameters", "fixed",
             "constraints")
 PARAM_KEYS = ("dist", "low", "high", "quantum", "values")
 FIXED_DEFAULTS = {"se_ratio": 0.0, "stem_width": 32}
+WIDTHS_ONLY_FIXED = ("b", "g")  # not drawn for a block that takes only widths (fixed at one value, 1)
 CONSTRAINT_KEYS = ("shared", "non_decreasing", "non_increasing", "bounds", "scaled_max")
 FIT_BOUNDS = ("e_fit", "fit_w0", "fit_wa", "fit_wm")  # AnyNet: bounds on `widthfit.fit_regnet` of the final widths
 BOUND_KEYS = ("total_depth", "flops", "params", "acts", *FIT_BOUNDS)
@@ -92,6 +99,7 @@ class Space:
     source: str = "<dict>"
     config: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     non_increasing: tuple[str, ...] = ()
+    block: str = blocks.DEFAULT
 
     def is_shared(self, name: str) -> bool:
         """Drawn once per model: listed as shared, a RegNet parameter, or single-valued."""
@@ -374,8 +382,20 @@ def from_config(cfg: Mapping[str, Any], source: str = "<dict>", chain: Chain | N
         quantum = _number(chk, "width_quantum", cfg["width_quantum"], integer=True)
         if quantum < 1:
             raise chk.fail("width_quantum", f"must be >= 1, got {quantum}")
+    block = cfg.get("block") if cfg.get("block") is not None else blocks.DEFAULT
+    try:
+        widths_only = blocks.get(block).widths_only
+    except ValueError as exc:
+        raise chk.fail("block", str(exc)) from None
     wanted = FAMILY_PARAMS[family]
     params_cfg = _mapping(chk, "parameters", cfg["parameters"], wanted)
+    if widths_only:
+        for p in WIDTHS_ONLY_FIXED:
+            spec = params_cfg.get(p)
+            if spec is not None and _grid(chk, f"parameters.{p}", spec).values.tolist() != [1]:
+                raise chk.fail(f"parameters.{p}", f"block {block!r} takes only widths and draws no {p}: leave it "
+                               f"out (or {p}: null to drop an inherited one)")
+            params_cfg[p] = {"dist": "choice", "values": [1]}
     missing = [p for p in wanted if params_cfg.get(p) is None]
     if missing:
         raise chk.fail(f"parameters.{missing[0]}", f"is required for family {family} (needs {', '.join(wanted)})")
@@ -389,6 +409,8 @@ def from_config(cfg: Mapping[str, Any], source: str = "<dict>", chain: Chain | N
     se = _number(chk, "fixed.se_ratio", fixed["se_ratio"])
     if se < 0:
         raise chk.fail("fixed.se_ratio", f"must be >= 0, got {se}")
+    if se and widths_only:
+        raise chk.fail("fixed.se_ratio", f"block {block!r} has no squeeze-excitation; must be 0, got {se}")
     stem = _number(chk, "fixed.stem_width", fixed["stem_width"], integer=True)
     if stem < 1:
         raise chk.fail("fixed.stem_width", f"must be >= 1, got {stem}")
@@ -426,7 +448,7 @@ def from_config(cfg: Mapping[str, Any], source: str = "<dict>", chain: Chain | N
     if not isinstance(description, str):
         raise chk.fail("description", f"must be a string, got {description!r}")
     return Space(name, description, family, stages, grids, float(se), stem, quantum, lists["shared"],
-                 lists["non_decreasing"], bounds, scaled, source, dict(cfg), lists["non_increasing"])
+                 lists["non_decreasing"], bounds, scaled, source, dict(cfg), lists["non_increasing"], block)
 
 
 # --- Table 1 -------------------------------------------------------------------------------------

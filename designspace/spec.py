@@ -1,8 +1,8 @@
 """`NetSpec`, the one description of an AnyNet network, and the width/group compatibility rule.
 
-A `NetSpec` fixes everything that determines a network's structure: per-stage depth, width,
-bottleneck ratio b (inner width = w / b) and group width, the squeeze-excitation ratio, the stem
-and the classifier. Samplers produce them, the counter measures them, `models.build_model` builds
+A `NetSpec` fixes everything that determines a network's structure: the block type
+(`designspace.blocks`), per-stage depth, width, bottleneck ratio b (inner width = w / b) and group
+width, the squeeze-excitation ratio, the stem and the classifier. Samplers produce them, the counter measures them, `models.build_model` builds
 them, the trainer trains them and results are keyed by `NetSpec.id`.
 """
 
@@ -18,31 +18,32 @@ from typing import Any
 
 import numpy as np
 
+from designspace import blocks
+from designspace.blocks.bottleneck import inner_width, se_width
 from designspace.validation import reject_unknown_keys
 
 STAGE_FIELDS = {"depths": "d", "widths": "w", "bottleneck_ratios": "b", "group_widths": "g"}
 """Per-stage fields and the column prefix they take in flat tables (d1, d2, ..., w1, ...)."""
 
 SCALAR_FIELDS = ("se_ratio", "stem_width", "stem_stride", "num_classes", "in_channels")
+"""Numeric scalar fields (one column each in flat tables). `block` is a column only when not the default."""
 
+DEFAULT_BLOCK = blocks.DEFAULT
 
-def inner_width(width: float, bottleneck_ratio: float) -> int:
-    """The bottleneck (inner) width round(w / b), rounding half to even."""
-    return int(round(width / bottleneck_ratio))
-
-
-def se_width(w_in: int, se_ratio: float) -> int:
-    """Squeeze-excitation width round(se_ratio * w_in); w_in is the block's input width."""
-    return int(round(se_ratio * w_in))
+__all__ = ["DEFAULT_BLOCK", "SCALAR_FIELDS", "STAGE_FIELDS", "NetSpec", "inner_width", "make_compatible",
+           "make_compatible_arrays", "se_width", "stage_columns"]
 
 
 @dataclass(frozen=True)
 class NetSpec:
-    """An AnyNet network: stem -> stages of X (or Y, with SE) blocks -> pooled linear head.
+    """An AnyNet network: stem -> stages of blocks -> pooled linear head.
 
     Each stage i has `depths[i]` blocks of width `widths[i]`; its first block has stride 2 and
-    takes the previous stage's width. Inner width is `widths[i] / bottleneck_ratios[i]`, split
-    into groups of `group_widths[i]` channels. `se_ratio` 0 gives X blocks, 0.25 Y blocks.
+    takes the previous stage's width. `block` names the block type (`designspace.blocks`); the
+    default, "bottleneck", is the X block: inner width `widths[i] / bottleneck_ratios[i]`, split
+    into groups of `group_widths[i]` channels; `se_ratio` 0 gives X blocks, 0.25 Y blocks. Blocks
+    that take only widths ("vanilla", "res_basic") need b = 1 and group width = width (one group,
+    `blocks.plain_fields`) and no SE. The id leaves `block` out when it is the default.
     """
 
     depths: tuple[int, ...]
@@ -54,8 +55,12 @@ class NetSpec:
     stem_stride: int = 2
     num_classes: int = 1000
     in_channels: int = 3
+    block: str = DEFAULT_BLOCK
 
     def __post_init__(self) -> None:
+        block_type = blocks.get(self.block) if isinstance(self.block, str) else None
+        if block_type is None:
+            raise ValueError(f"NetSpec.block must be a block name ({', '.join(blocks.names())}), got {self.block!r}")
         for name in STAGE_FIELDS:
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
@@ -91,17 +96,7 @@ class NetSpec:
                 raise ValueError(f"NetSpec.bottleneck_ratios[{i}]={b} must be > 0")
             if g < 1:
                 raise ValueError(f"NetSpec.group_widths[{i}]={g} must be >= 1")
-            wb = w / b
-            if abs(wb - round(wb)) > 1e-9 or round(wb) < 1:
-                raise ValueError(
-                    f"NetSpec.widths[{i}]={w} / bottleneck_ratios[{i}]={b} = {wb:g} "
-                    "is not a positive whole inner width"
-                )
-            if round(wb) % g:
-                raise ValueError(
-                    f"NetSpec.group_widths[{i}]={g} does not divide the inner width "
-                    f"{round(wb)} = widths[{i}] / bottleneck_ratios[{i}]; apply make_compatible()"
-                )
+        block_type.validate(self)
 
     # --- derived structure -------------------------------------------------------------
     @property
@@ -141,11 +136,16 @@ class NetSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; bottleneck ratios that are whole numbers are written as ints."""
+        """JSON-ready dict; bottleneck ratios that are whole numbers are written as ints.
+
+        `block` is left out when it is the default, so ids of existing specs do not change.
+        """
         out = dataclasses.asdict(self)
         out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
         out["bottleneck_ratios"] = [_tidy_number(b) for b in self.bottleneck_ratios]
         out["se_ratio"] = _tidy_number(self.se_ratio)
+        if self.block == DEFAULT_BLOCK:
+            del out["block"]
         return out
 
     @classmethod
@@ -154,7 +154,10 @@ class NetSpec:
         return cls(**data)
 
     def to_row(self) -> dict[str, Any]:
-        """Flat dict with one column per stage value (d1.., w1.., b1.., g1..) and the scalars."""
+        """Flat dict with one column per stage value (d1.., w1.., b1.., g1..) and the scalars.
+
+        A `block` column only for a non-default block (a missing, null or NaN `block` reads as the default).
+        """
         row: dict[str, Any] = {}
         for name, prefix in STAGE_FIELDS.items():
             for i, v in enumerate(getattr(self, name), start=1):
@@ -162,6 +165,8 @@ class NetSpec:
         row["num_stages"] = self.num_stages
         for name in SCALAR_FIELDS:
             row[name] = getattr(self, name)
+        if self.block != DEFAULT_BLOCK:
+            row["block"] = self.block
         return row
 
     @classmethod
@@ -174,6 +179,9 @@ class NetSpec:
         for name in SCALAR_FIELDS:
             if name in row and row[name] is not None:
                 kwargs[name] = row[name]
+        block = row.get("block")
+        if block is not None and not _isnan(block) and block != "":
+            kwargs["block"] = block
         return cls(**kwargs)
 
 

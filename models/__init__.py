@@ -1,5 +1,5 @@
 """PyTorch networks built from a `designspace.spec.NetSpec`."""
 
-from models.anynet import AnyNet, Bottleneck, SqueezeExcite, Stem, build_model
+from models.anynet import AnyNet, Bottleneck, ResBasic, SqueezeExcite, Stem, Vanilla, build_model
 
-__all__ = ["AnyNet", "Bottleneck", "SqueezeExcite", "Stem", "build_model"]
+__all__ = ["AnyNet", "Bottleneck", "ResBasic", "SqueezeExcite", "Stem", "Vanilla", "build_model"]
