@@ -188,3 +188,21 @@ class RayHead:
 
 def kill(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
+
+
+TINY_SWEEP_EPOCHS = 3
+TINY_SWEEP_SCHEDULE = ["schedule=fmnist_tiny", f"schedule.epochs={TINY_SWEEP_EPOCHS}", "schedule.train_subset=2048",
+                       "schedule.test_subset=500", "schedule.precise_bn_samples=512"]
+"""`schedule=fmnist_tiny`, 3 epochs of 16 steps: 3-8 s an epoch for a 2-5 MF model on one thread."""
+
+
+def sample_sweep(root: Path, n: int = 6):
+    """`python -m designspace.sample space=anynetx_c n=N budget=fmnist_tiny sweep_dir=ROOT`, as the README does."""
+    from designspace.sweep import SweepDir
+
+    res = run_cmd([sys.executable, "-m", "designspace.sample", "space=anynetx_c", f"n={n}", "budget=fmnist_tiny",
+                   f"sweep_dir={root}", "progress=false"], timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    sweep = SweepDir(root)
+    assert len(sweep.read_samples()) == n
+    return sweep

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 from cluster_helpers import (
+    TINY_SWEEP_EPOCHS,
+    TINY_SWEEP_SCHEDULE,
     assert_one_record_per_model,
     claim_pid,
     finish,
     kill,
     launch,
     mid_model,
+    sample_sweep,
     tail,
     wait_until,
 )
@@ -49,8 +52,9 @@ def kill_worker_mid_model(sweep, log: Path, proc) -> str:
 
 
 def test_killed_worker_is_retried_by_ray_and_resumes(ray_head, tmp_path: Path) -> None:
-    sweep = make_sweep(tmp_path / "sweep", TINY_SPECS)
-    argv = cli("-m", f"sweep_dir={sweep.root}", *SCHEDULE, "checkpoint_every_s=0", *ray_args(ray_head.address, 3))
+    sweep = sample_sweep(tmp_path / "sweep", 6)
+    argv = cli("-m", f"sweep_dir={sweep.root}", *TINY_SWEEP_SCHEDULE, "checkpoint_every_s=0",
+               *ray_args(ray_head.address, 3))
     log = tmp_path / "launcher.log"
     proc = launch(argv, log)
     try:
@@ -61,7 +65,7 @@ def test_killed_worker_is_retried_by_ray_and_resumes(ray_head, tmp_path: Path) -
             proc.kill()
     assert proc.returncode == 0, text[-4000:]  # the preset's max_retries ran the shard's task again
     assert "taking over stale claim on " + killed in text, tail(log)
-    records = assert_one_record_per_model(sweep, epochs=EPOCHS)
+    records = assert_one_record_per_model(sweep, epochs=TINY_SWEEP_EPOCHS)
     assert records[killed]["resumed_from_epoch"] >= 1  # from its checkpoint, not from scratch
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from cluster_helpers import (
+    TINY_SWEEP_EPOCHS,
+    TINY_SWEEP_SCHEDULE,
     assert_one_record_per_model,
     finish,
     launch,
@@ -16,6 +18,7 @@ from cluster_helpers import (
     release_requeued,
     run_cmd,
     sacct_states,
+    sample_sweep,
     scancel,
     scontrol,
     squeue,
@@ -49,12 +52,12 @@ def running_task(name: str, index: int) -> dict | None:
 
 
 def test_job_array_survives_requeue_and_scancel_with_one_record_per_model(slurm, tmp_path: Path) -> None:
-    sweep = make_sweep(tmp_path / "sweep", TINY_SPECS)
+    sweep = sample_sweep(tmp_path / "sweep", 6)
     shards = 3
     order = list(sweep.read_samples()["model_id"])
     shard_of = {model_id: j % shards for j, model_id in enumerate(order)}  # shard i owns rows j % N == i
     name = f"ds-test-{uuid.uuid4().hex[:8]}"
-    argv = cli("-m", f"sweep_dir={sweep.root}", *SCHEDULE, "checkpoint_every_s=0",
+    argv = cli("-m", f"sweep_dir={sweep.root}", *TINY_SWEEP_SCHEDULE, "checkpoint_every_s=0",
                *slurm_args(slurm.partition, name, shards))
     log = tmp_path / "launcher.log"
     proc = launch(argv, log)
@@ -102,7 +105,7 @@ def test_job_array_survives_requeue_and_scancel_with_one_record_per_model(slurm,
     rerun = launch(argv, rerun_log)
     text = finish(rerun, rerun_log, 300)
     assert rerun.returncode == 0, text[-4000:]
-    after = assert_one_record_per_model(sweep, epochs=EPOCHS)
+    after = assert_one_record_per_model(sweep, epochs=TINY_SWEEP_EPOCHS)
     assert after[cancelled_model]["resumed_from_epoch"] >= 1
     for record in before.values():
         assert after[record["model_id"]] == record  # finished models were not retrained
