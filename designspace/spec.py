@@ -58,9 +58,9 @@ class NetSpec:
     block: str = DEFAULT_BLOCK
 
     def __post_init__(self) -> None:
-        block_type = blocks.get(self.block) if isinstance(self.block, str) else None
-        if block_type is None:
+        if not (isinstance(self.block, str) and self.block in blocks.names()):
             raise ValueError(f"NetSpec.block must be a block name ({', '.join(blocks.names())}), got {self.block!r}")
+        block_type = blocks.get(self.block)
         for name in STAGE_FIELDS:
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
