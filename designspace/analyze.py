@@ -67,7 +67,7 @@ def main() -> None:
     import hydra
     from omegaconf import DictConfig
 
-    @hydra.main(version_base="1.3", config_path="../configs", config_name="analyze")
+    @hydra.main(version_base="1.3", config_path="pkg://designspace.configs", config_name="analyze")
     def _main(cfg: DictConfig) -> None:
         from designspace.results import ResultsError
         from designspace.usage import exit_usage, is_user_error

@@ -67,7 +67,7 @@ def main() -> None:
     import hydra
     from omegaconf import DictConfig
 
-    @hydra.main(version_base="1.3", config_path="../configs", config_name="describe")
+    @hydra.main(version_base="1.3", config_path="pkg://designspace.configs", config_name="describe")
     def run(cfg: DictConfig) -> None:
         if cfg.list:
             print(describe_zoo(cfg.resolution))

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from designspace.configs import CONFIG_DIR
 from designspace.sweep import SweepDir
 from designspace.validation import reject_unknown_keys
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+EXPERIMENTS_DIR = CONFIG_DIR / "experiment"
 STAGES = ("all", "sample", "train", "analyze")
 
 
@@ -270,10 +271,7 @@ def main() -> None:
 
     from designspace.data import DatasetError
 
-    if not any(a.startswith("hydra.searchpath") for a in sys.argv[1:]):
-        sys.argv.append(f"hydra.searchpath=[file://{EXPERIMENTS_DIR}]")
-
-    @hydra.main(version_base="1.3", config_path="../configs", config_name="reproduce")
+    @hydra.main(version_base="1.3", config_path="pkg://designspace.configs", config_name="reproduce")
     def _main(cfg: DictConfig) -> None:
         try:
             print(run(cfg))

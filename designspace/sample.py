@@ -464,7 +464,7 @@ def main() -> None:
               "or add space=NAME to --help for the composed config")
         return
 
-    @hydra.main(version_base="1.3", config_path="../configs", config_name="sample")
+    @hydra.main(version_base="1.3", config_path="pkg://designspace.configs", config_name="sample")
     def _main(cfg: DictConfig) -> None:
         hc = HydraConfig.get()
         try:

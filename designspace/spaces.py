@@ -38,9 +38,9 @@ import numpy as np
 
 from designspace import blocks
 from designspace import distributions as dist
+from designspace.configs import CONFIG_DIR  # package data: found from a wheel too
 from designspace.distributions import Grid
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 SPACE_DIR = CONFIG_DIR / "space"
 TABLE1 = ("anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnet", "regnetx", "regnety")
 PAPER_SIZES = {"anynetx_a": "1.8e+18", "anynetx_b": "6.8e+16", "anynetx_c": "3.2e+14", "anynetx_d": "1.3e+13",

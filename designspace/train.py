@@ -101,7 +101,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return summary.as_dict()
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+@hydra.main(version_base="1.3", config_path="pkg://designspace.configs", config_name="train")
 def main(cfg: DictConfig) -> dict[str, Any]:
     try:
         return run(cfg)
