@@ -78,7 +78,9 @@ def _resolved(frame: pd.DataFrame, policy: Policy, penalty: float) -> list[tuple
 
 # --- derived columns -------------------------------------------------------------------------
 def _stage_count(frame: pd.DataFrame) -> int:
-    return sum(1 for c in frame.columns if isinstance(c, str) and c[:1] == "d" and c[1:].isdigit())
+    from designspace.spec import stage_count
+
+    return stage_count(frame.columns)
 
 
 def add_derived(frame: pd.DataFrame, fit: bool = True, wm_range: tuple[float, float] = DEFAULT_WM_RANGE) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import numpy as np
 
 from designspace import blocks
 from designspace.blocks.base import Cost, bn, conv, out_size, scale, total
-from designspace.spec import DEFAULT_BLOCK, SCALAR_FIELDS, NetSpec, stage_columns
+from designspace.spec import DEFAULT_BLOCK, SCALAR_FIELDS, NetSpec, stage_columns, stage_count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,7 +145,7 @@ def complexity_frame(frame: pd.DataFrame, resolution: int = 224) -> Complexity:
     if "num_stages" in frame:
         stage_counts = frame["num_stages"].to_numpy(dtype=np.int64)
     else:
-        stage_counts = np.full(len(frame), sum(1 for c in frame.columns if _is_depth_col(c)), np.int64)
+        stage_counts = np.full(len(frame), stage_count(frame.columns), np.int64)
     block_col = frame["block"].to_numpy(dtype=object) if "block" in frame.columns else None
     block_of = np.array([_block_name(x) for x in block_col] if block_col is not None else
                         [DEFAULT_BLOCK] * len(frame), dtype=object)
@@ -181,10 +181,6 @@ def _block_name(value: Any) -> str:
     if value is None or value == "" or (isinstance(value, float) and np.isnan(value)):
         return DEFAULT_BLOCK
     return str(value)
-
-
-def _is_depth_col(name: Any) -> bool:
-    return isinstance(name, str) and name.startswith("d") and name[1:].isdigit()
 
 
 def _check_resolution(resolution: int) -> None:

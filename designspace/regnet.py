@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from designspace.regnet_stages import exponent
 from designspace.spec import NetSpec, make_compatible
 
 QUANTUM = 8
@@ -67,8 +68,7 @@ def _block_widths(depth: np.ndarray, w0: np.ndarray, wa: np.ndarray, wm: np.ndar
     """Per-block exponents and widths, shape (n, max_depth); padded blocks are masked out."""
     j = np.arange(int(depth.max()))[None, :]
     mask = j < depth[:, None]
-    u = w0[:, None] + wa[:, None] * j
-    k = np.round(np.log(u / w0[:, None]) / np.log(wm[:, None]))
+    k = exponent(j, w0[:, None], wa[:, None], wm[:, None])  # the one copy of the generator's formula
     w = q * np.round(w0[:, None] * np.power(wm[:, None], k) / q)
     return k.astype(np.int64), w.astype(np.int64), mask
 

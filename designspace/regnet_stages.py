@@ -14,7 +14,7 @@ import numpy as np
 
 
 def exponent(j: np.ndarray, w0: np.ndarray, wa: np.ndarray, wm: np.ndarray) -> np.ndarray:
-    """k_j exactly as `designspace.regnet` computes it (the same float operations)."""
+    """k_j = round(ln((w0 + wa j) / w0) / ln(wm)): the generator's exponent (`designspace.regnet` calls this)."""
     return np.round(np.log((w0 + wa * j) / w0) / np.log(wm))
 
 

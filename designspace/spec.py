@@ -192,6 +192,17 @@ def stage_columns(num_stages: int) -> dict[str, list[str]]:
     }
 
 
+def depth_columns(columns: Any) -> list[str]:
+    """The per-stage depth columns d1, d2, ... of a flat table, in stage order."""
+    cols = [c for c in columns if isinstance(c, str) and c[:1] == "d" and c[1:].isdigit()]
+    return sorted(cols, key=lambda c: int(c[1:]))
+
+
+def stage_count(columns: Any) -> int:
+    """How many stages a flat table's columns hold (its d1, d2, ... columns)."""
+    return len(depth_columns(columns))
+
+
 def make_compatible_arrays(
     widths: Any, bottleneck_ratios: Any, group_widths: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

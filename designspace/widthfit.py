@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from designspace.regnet import QUANTUM, regnet_widths
-from designspace.spec import NetSpec
+from designspace.spec import NetSpec, depth_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -358,8 +358,7 @@ def fit_regnet_many(models: Any, *, wm_range: tuple[float, float] = DEFAULT_WM_R
 
 def _frame_profiles(frame: Any) -> list[tuple]:
     n = frame["num_stages"].to_numpy(dtype=np.float64) if "num_stages" in frame else None
-    cols = sorted((c for c in frame.columns if isinstance(c, str) and c[:1] == "d" and c[1:].isdigit()),
-                  key=lambda c: int(c[1:]))
+    cols = depth_columns(frame.columns)
     if not cols:
         raise ValueError("table has no per-stage columns d1, w1, ...")
     d = frame[cols].to_numpy(dtype=np.float64)
