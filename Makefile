@@ -28,7 +28,7 @@ test: setup
 	$(PY) -m ruff check designspace models tests experiments
 	$(PY) -m pytest -q -m "not cluster"
 
-# Sweeps on real engines (tests/cluster, marker `cluster`, ~9 min): the `cluster` extras (Ray, the Hydra Ray
+# Sweeps on real engines (tests/cluster, marker `cluster`, ~11 min): the `cluster` extras (Ray, the Hydra Ray
 # launcher), then the tests, which start a one-node SLURM cluster (.ci/cluster/slurm-up.sh: apt-get, root) and a
 # local Ray head on 127.0.0.1, and stop both at the end.
 CLUSTER_STAMP := $(VENV)/.cluster-installed

@@ -32,16 +32,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def slurm() -> Iterator[Slurm]:
     """The one-node SLURM cluster of .ci/cluster/slurm-up.sh, stopped at the end (slurm-down.sh)."""
     was_up = slurm_up()
-    if not was_up and os.geteuid() != 0:
-        pytest.skip("the SLURM tests need root to install and start munge, slurmdbd, slurmctld and slurmd "
-                    "(or a SLURM cluster already running here); README: Cluster tests")
-    t0 = time.monotonic()
-    res = run_cmd([str(CLUSTER_DIR / "slurm-up.sh")], timeout=900)
-    if res.returncode != 0:
-        last = (res.stderr.strip() or res.stdout.strip() or "no output").splitlines()[-1]
-        pytest.fail(f"could not start the one-node SLURM cluster (.ci/cluster/slurm-up.sh): {last}", pytrace=False)
-    started = Slurm(PARTITION, time.monotonic() - t0)
-    print(f"\n{res.stdout.strip()} (fixture: {started.start_s:.1f}s)")
+    if was_up:  # a running cluster (this script's, or a real one: DS_SLURM_PARTITION names its partition)
+        started = Slurm(PARTITION, 0.0)
+    elif os.geteuid() != 0:
+        pytest.skip("the SLURM tests need root to install and start munge, slurmdbd, slurmctld and slurmd, or a "
+                    "SLURM cluster already running here (README: Clusters: SLURM and Ray, as tested)")
+    else:
+        t0 = time.monotonic()
+        res = run_cmd([str(CLUSTER_DIR / "slurm-up.sh")], timeout=900)
+        if res.returncode != 0:
+            last = (res.stderr.strip() or res.stdout.strip() or "no output").splitlines()[-1]
+            pytest.fail(f"could not start the one-node SLURM cluster (.ci/cluster/slurm-up.sh): {last}", pytrace=False)
+        started = Slurm(PARTITION, time.monotonic() - t0)
+        print(f"\n{res.stdout.strip()} (fixture: {started.start_s:.1f}s)")
     try:
         yield started
     finally:
