@@ -7,7 +7,10 @@
 - Before training a model, a process claims it: DIR/claims/<id>.claim created with O_CREAT|O_EXCL,
   holding pid, host and a token, its mtime refreshed as a heartbeat. A claim whose process is dead
   (same host) or whose heartbeat is older than `claim_timeout_s` is stale and is taken over, so
-  overlapping shards never train one model twice and killed runs never block a model.
+  overlapping shards never train one model twice and killed runs never block a model. A shard
+  returns only when each of its models has a record: a model claimed by another process is waited
+  for, and trained here once that claim goes stale. A claim left by an earlier run of the same SLURM
+  job (requeued, possibly onto another node) is stale at once (its SLURM_RESTART_COUNT is lower).
 - Long models checkpoint after epochs (DIR/checkpoints/<id>.pt) and resume inside the model.
 """
 
@@ -109,6 +112,20 @@ def _read_claim(path: Path) -> dict[str, Any] | None:
         return {}  # half-written by a process killed between create and write: judged by its age
 
 
+def _job_identity() -> dict[str, Any] | None:
+    """This process's scheduler job (SLURM: array task or job id, and how often SLURM restarted it), if any."""
+    env = os.environ
+    key = (f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}" if env.get("SLURM_ARRAY_TASK_ID")
+           and env.get("SLURM_ARRAY_JOB_ID") else env.get("SLURM_JOB_ID"))
+    if not key:
+        return None
+    try:
+        restart = int(env.get("SLURM_RESTART_COUNT", "0") or 0)
+    except ValueError:
+        restart = 0
+    return {"id": key, "restart": restart}
+
+
 def _claim_is_stale(path: Path, info: dict[str, Any], timeout_s: float) -> bool:
     try:
         age = time.time() - path.stat().st_mtime
@@ -116,6 +133,10 @@ def _claim_is_stale(path: Path, info: dict[str, Any], timeout_s: float) -> bool:
         return False
     if age > timeout_s or (not info and age > EMPTY_CLAIM_GRACE_S):
         return True
+    job, mine = info.get("job"), _job_identity()
+    if isinstance(job, dict) and mine is not None and job.get("id") == mine["id"] \
+            and isinstance(job.get("restart"), int) and job["restart"] < mine["restart"]:
+        return True  # left by an earlier run of this very job, which the scheduler killed and requeued
     if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
         return not _pid_alive(info["pid"], info.get("pid_start"))
     return False
@@ -144,7 +165,7 @@ def try_claim(sweep: SweepDir, model_id: str, timeout_s: float = 600.0) -> Claim
     path = folder / f"{model_id}.claim"
     token = uuid.uuid4().hex
     payload = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid()), "host": socket.gethostname(),
-               "token": token, "claimed_at": now_iso()}
+               "token": token, "claimed_at": now_iso(), "job": _job_identity()}
     if _create_exclusive(path, payload):
         return Claim(path, token, time.monotonic())
     info = _read_claim(path)
@@ -315,22 +336,48 @@ def run_sweep(
     bar = _progress_bar(len(mine), summary.already_done) if progress and sys.stderr.isatty() else None
     try:
         with _sigterm_as_interrupt(), _logs_around(bar):
+            held = []
             for _, row in todo.iterrows():
                 status = _train_row(sweep, row, data, schedule, seed, dev, bar, checkpoint_every_s, claim_timeout_s,
                                     retry_failed)
                 if status is None:
-                    summary.held_elsewhere += 1
+                    held.append(row)
                     continue
-                summary.trained += 1
-                setattr(summary, status, getattr(summary, status) + 1)
-                if bar is not None:
-                    bar.update(1)
+                _count(summary, status, bar)
+            # A model claimed elsewhere is this shard's until it has a record: wait for it, and train it if its
+            # claim goes stale (a holder that died on another node, whose pid cannot be checked from here).
+            if held and limit is None:
+                log.info("waiting for %d model(s) claimed by other processes; a claim is taken over once its "
+                         "heartbeat is %.0f s old", len(held), claim_timeout_s)
+            while held and limit is None:
+                done_now = _done_ids(read_records(sweep), retry_failed)
+                held = [row for row in held if str(row["model_id"]) not in done_now]
+                if not held:
+                    break
+                time.sleep(min(HEARTBEAT_S, max(claim_timeout_s / 4, 0.5)))
+                still = []
+                for row in held:
+                    status = _train_row(sweep, row, data, schedule, seed, dev, bar, checkpoint_every_s,
+                                        claim_timeout_s, retry_failed)
+                    if status is None:
+                        still.append(row)
+                    else:
+                        _count(summary, status, bar)
+                held = still
+            summary.held_elsewhere = len(held)
     finally:
         if bar is not None:
             bar.close()
     summary.seconds = time.perf_counter() - t0
     log.info("shard %d/%d finished: %s", shard, num_shards, summary.as_dict())
     return summary
+
+
+def _count(summary: SweepSummary, status: str, bar: Any) -> None:
+    summary.trained += 1
+    setattr(summary, status, getattr(summary, status) + 1)
+    if bar is not None:
+        bar.update(1)
 
 
 def _remove_orphan_checkpoints(sweep: SweepDir, done: set[str]) -> None:

@@ -184,8 +184,6 @@ def test_timeout_signal_checkpoints_requeues_and_resumes(slurm, tmp_path: Path) 
     assert records[model]["resumed_from_epoch"] >= 1
 
 
-@pytest.mark.xfail(strict=True, reason="runner: a task requeued onto another node skips its own dead claim "
-                   "(held_elsewhere) until claim_timeout_s and exits 0 with the model untrained")
 def test_requeued_task_on_another_node_finishes_its_model(slurm, tmp_path: Path) -> None:
     """A requeued task that SLURM restarts on another node. One node cannot do that, so the claim left by the
     killed process is rewritten to name another host (what it would hold had the task run there first)."""
@@ -214,5 +212,5 @@ def test_requeued_task_on_another_node_finishes_its_model(slurm, tmp_path: Path)
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, tail(log)
-    records = assert_one_record_per_model(sweep, epochs=EPOCHS)  # fails today: the model has no record
+    records = assert_one_record_per_model(sweep, epochs=EPOCHS)  # the requeued run took its own claim over
     assert records[model]["resumed_from_epoch"] >= 1
