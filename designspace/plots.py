@@ -85,43 +85,38 @@ def _legend_outside(fig: Figure, axes: Sequence[Any], **kw: Any) -> None:
 
 
 def readable_ticks(fig: Figure) -> Figure:
-    """Make tick labels that overlap readable: drop minor labels, then rotate, then keep every other."""
+    """Make tick labels that overlap readable: drop minor labels, then rotate, then keep every other.
+
+    One draw measures every axis; only crowded axes are changed, and redrawn to check again."""
     from matplotlib.ticker import NullFormatter
 
-    for ax in fig.axes:
-        if not ax.get_visible():
-            continue
-        for axis in (ax.xaxis, ax.yaxis):
-            for fix in ("minor", "rotate", "thin", "thin"):
-                if not _ticks_overlap(fig, axis):
-                    break
-                if fix == "minor":
-                    axis.set_minor_formatter(NullFormatter())
-                elif fix == "rotate" and axis is ax.xaxis:
-                    for t in axis.get_ticklabels(which="both"):
-                        t.set_rotation(30)
-                        t.set_horizontalalignment("right")
-                elif fix == "thin":
-                    ticks = [t for t in axis.get_majorticklocs()]
-                    axis.set_ticks(ticks[::2])
+    fig.canvas.draw()
+    for fix in ("minor", "rotate", "thin", "thin"):
+        crowded = [(ax, axis) for ax in fig.axes if ax.get_visible() for axis in (ax.xaxis, ax.yaxis)
+                   if _ticks_overlap(axis)]
+        if not crowded:
+            break
+        for ax, axis in crowded:
+            if fix == "minor":
+                axis.set_minor_formatter(NullFormatter())
+            elif fix == "rotate" and axis is ax.xaxis:
+                for t in axis.get_ticklabels(which="both"):
+                    t.set_rotation(30)
+                    t.set_horizontalalignment("right")
+            elif fix == "thin":
+                axis.set_ticks(list(axis.get_majorticklocs())[::2])
+        fig.canvas.draw()
     return fig
 
 
-def tick_label_boxes(fig: Figure, axis: Any) -> list[Any]:
-    """Window extents of the visible, non-empty tick labels of `axis` (major and minor) inside its view."""
-    fig.canvas.draw()
+def _ticks_overlap(axis: Any) -> bool:
+    """Whether the visible, non-empty tick labels of `axis` inside its view overlap (as last drawn)."""
     lo, hi = sorted(axis.get_view_interval())
     boxes = []
-    for which in ("major", "minor"):
-        locs = axis.get_majorticklocs() if which == "major" else axis.get_minorticklocs()
-        for loc, t in zip(locs, axis.get_ticklabels(which=which)):
-            if t.get_visible() and t.get_text().strip() and lo - 1e-12 <= loc <= hi + 1e-12:
-                boxes.append(t.get_window_extent())
-    return boxes
-
-
-def _ticks_overlap(fig: Figure, axis: Any) -> bool:
-    boxes = tick_label_boxes(fig, axis)
+    for locs, labels in ((axis.get_majorticklocs(), axis.get_majorticklabels()),
+                         (axis.get_minorticklocs(), axis.get_minorticklabels())):
+        boxes += [t.get_window_extent() for loc, t in zip(locs, labels)
+                  if t.get_visible() and t.get_text().strip() and lo - 1e-12 <= loc <= hi + 1e-12]
     return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 

@@ -200,7 +200,7 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
         doc.table(summary, csv("summary", summary))
         doc.para("No trained models yet, so there is nothing to analyse: train the sweeps with "
                  "`python -m designspace.train sweep_dir=DIR`, then rerun this command.")
-        return _write_pages(doc, out, s)
+        return doc.write(out, "report", s.title)
     if untrained:
         frame = frame[~frame["space"].astype(str).isin(untrained)]
         names = [n for n in names if n not in untrained]
@@ -294,10 +294,6 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
             if trends.attrs.get("too_few"):
                 doc.para(_too_few_note(trends, s.frac, s.min_per_draw))
 
-    return _write_pages(doc, out, s)
-
-
-def _write_pages(doc: Document, out: Path, s: ReportSettings) -> Path:
     return doc.write(out, "report", s.title)
 
 

@@ -234,8 +234,9 @@ def load(sweep_dir: str | Path | SweepDir, *, completed_only: bool = False, setu
         raise ResultsError(f"{sweep.samples_path}: the samples table has no model_id column")
     records = read_records(sweep)
     groups = setups.group(records)
-    chosen = setups.select(groups, setup, str(sweep.root))
-    records = {mid: rec for mid, rec in records.items() if chosen is not None and mid in chosen}
+    sid = setups.select(groups, setup, str(sweep.root))
+    chosen = set(groups[sid]["ids"]) if sid else set()
+    records = {mid: rec for mid, rec in records.items() if mid in chosen}
     known = set(samples["model_id"])
     stray = sorted(set(records) - known)
     if stray:
@@ -249,7 +250,6 @@ def load(sweep_dir: str | Path | SweepDir, *, completed_only: bool = False, setu
     if completed_only:
         out = out[out[status] != "pending"].reset_index(drop=True)
     out.attrs["damaged_records"] = damaged_count(sweep)
-    sid = next((k for k, g in groups.items() if chosen is not None and set(g["ids"]) == chosen), None)
     out.attrs["setup_id"] = sid
     out.attrs["setup"] = setups.describe(groups[sid]["setup"]) if sid else None
     return out

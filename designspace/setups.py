@@ -78,14 +78,14 @@ def summary(groups: Mapping[str, Mapping[str, Any]]) -> str:
                      for sid, g in groups.items())
 
 
-def select(groups: Mapping[str, Mapping[str, Any]], name: str | None, where: str) -> set[str] | None:
-    """Model ids of the one setup to analyse: the only one, or the one `name` picks (a setup id or its
+def select(groups: Mapping[str, Mapping[str, Any]], name: str | None, where: str) -> str | None:
+    """The id of the one setup to analyse: the only one, or the one `name` picks (a setup id or its
     prefix, or a schedule name). None when there are no records. Raises SetupMismatch otherwise."""
     if not groups:
         return None
     if name is None:
         if len(groups) == 1:
-            return set(next(iter(groups.values()))["ids"])
+            return next(iter(groups))
         raise SetupMismatch(f"{where} holds the records of {len(groups)} training setups, which must not be mixed: "
                             f"{summary(groups)}. Name one with setup=ID")
     name = str(name)
@@ -93,7 +93,7 @@ def select(groups: Mapping[str, Mapping[str, Any]], name: str | None, where: str
     if len(hits) != 1:
         what = "matches no" if not hits else f"matches {len(hits)}"
         raise SetupMismatch(f"setup={name} {what} setup of {where}; there: {summary(groups)}")
-    return set(groups[hits[0]]["ids"])
+    return hits[0]
 
 
 def check_compatible(groups: Mapping[str, Mapping[str, Any]], wanted: Mapping[str, Any], where: str,

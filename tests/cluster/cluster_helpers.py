@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,17 @@ def launch(argv: list[str], log: Path) -> subprocess.Popen:
         return subprocess.Popen(argv, cwd=REPO, env=env(), stdout=f, stderr=subprocess.STDOUT, text=True)
     finally:
         f.close()
+
+
+@contextlib.contextmanager
+def launched(argv: list[str], log: Path) -> Iterator[subprocess.Popen]:
+    """`launch`, and kill the command on the way out if it is still running (a failed assertion included)."""
+    proc = launch(argv, log)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def finish(proc: subprocess.Popen, log: Path, timeout: float) -> str:

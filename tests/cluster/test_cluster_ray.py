@@ -15,6 +15,7 @@ from cluster_helpers import (
     finish,
     kill,
     launch,
+    launched,
     mid_model,
     sample_sweep,
     tail,
@@ -56,13 +57,9 @@ def test_killed_worker_is_retried_by_ray_and_resumes(ray_head, tmp_path: Path) -
     argv = cli("-m", f"sweep_dir={sweep.root}", *TINY_SWEEP_SCHEDULE, "checkpoint_every_s=0",
                *ray_args(ray_head.address, 3))
     log = tmp_path / "launcher.log"
-    proc = launch(argv, log)
-    try:
+    with launched(argv, log) as proc:
         killed = kill_worker_mid_model(sweep, log, proc)
         text = finish(proc, log, 400)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, text[-4000:]  # the preset's max_retries ran the shard's task again
     assert "taking over stale claim on " + killed in text, tail(log)
     records = assert_one_record_per_model(sweep, epochs=TINY_SWEEP_EPOCHS)
@@ -74,13 +71,9 @@ def test_killed_worker_without_retries_then_rerun(ray_head, tmp_path: Path) -> N
     argv = cli("-m", f"sweep_dir={sweep.root}", *SCHEDULE, "checkpoint_every_s=0",
                *ray_args(ray_head.address, 2, "hydra.launcher.ray.remote.max_retries=0"))
     log = tmp_path / "launcher.log"
-    proc = launch(argv, log)
-    try:
+    with launched(argv, log) as proc:
         killed = kill_worker_mid_model(sweep, log, proc)
         text = finish(proc, log, 400)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode != 0, "the launcher succeeded although its task's worker died:\n" + tail(log)
     assert "WorkerCrashedError" in text or "worker died" in text.lower(), tail(log)
     assert killed not in {r["model_id"] for r in read_records(sweep).values()}

@@ -4,8 +4,10 @@ and the command run again; `designspace.reproduce ... stage=train` the same way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from cluster_helpers import (
     assert_one_record_per_model,
     finish,
     launch,
+    launched,
     mid_model,
     release_requeued,
     run_cmd,
@@ -52,6 +55,25 @@ def running_task(name: str, index: int) -> dict | None:
     return next((t for t in squeue(name) if t["index"] in wanted and t["state"] == "RUNNING"), None)
 
 
+@contextlib.contextmanager
+def one_task_job(slurm, sweep: SweepDir, tmp_path: Path) -> Iterator[tuple]:
+    """The sweep trained as one SLURM task, started and left running until a model has checkpointed
+    inside it: yields (launcher process, its log, job name, that model, the task); the launcher is
+    killed on the way out if it is still running."""
+    name = f"ds-test-{uuid.uuid4().hex[:8]}"
+    argv = cli("-m", f"sweep_dir={sweep.root}", *SCHEDULE, "checkpoint_every_s=0",
+               *slurm_args(slurm.partition, name, 1))
+    log = tmp_path / "launcher.log"
+    with launched(argv, log) as proc:
+        def target():
+            model = mid_model(sweep)
+            task = running_task(name, 0) if model else None
+            return (model, task) if task else None
+
+        model, task = wait_until("a model to checkpoint inside the task", target, 240, log, proc)
+        yield proc, log, name, model, task
+
+
 def test_job_array_survives_requeue_and_scancel_with_one_record_per_model(slurm, tmp_path: Path) -> None:
     sweep = sample_sweep(tmp_path / "sweep", 6)
     shards = 3
@@ -61,8 +83,7 @@ def test_job_array_survives_requeue_and_scancel_with_one_record_per_model(slurm,
     argv = cli("-m", f"sweep_dir={sweep.root}", *TINY_SWEEP_SCHEDULE, "checkpoint_every_s=0",
                *slurm_args(slurm.partition, name, shards))
     log = tmp_path / "launcher.log"
-    proc = launch(argv, log)
-    try:
+    with launched(argv, log) as proc:
         # 1. preemption: requeue the array task of a shard while its model is between epochs
         def requeue_target():
             model = mid_model(sweep)
@@ -87,9 +108,6 @@ def test_job_array_survives_requeue_and_scancel_with_one_record_per_model(slurm,
                                                 log, proc)
         scancel(cancelled["task"])
         text = finish(proc, log, 300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode != 0, "the launcher succeeded although a task was cancelled:\n" + tail(log)
     assert "CANCELLED" in text, tail(log)  # submitit: the task has no result, state CANCELLED
     wait_until("the other tasks to finish", lambda: not squeue(name), 300, poll=1.0)
@@ -157,25 +175,11 @@ def test_timeout_signal_checkpoints_requeues_and_resumes(slurm, tmp_path: Path) 
     submitit calls the Hydra launcher's checkpoint, requeues the task (max_num_timeout) and exits; the task
     starts again by itself and resumes its model from the epoch checkpoint."""
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:3])
-    name = f"ds-test-{uuid.uuid4().hex[:8]}"
-    argv = cli("-m", f"sweep_dir={sweep.root}", *SCHEDULE, "checkpoint_every_s=0",
-               *slurm_args(slurm.partition, name, 1))
-    log = tmp_path / "launcher.log"
-    proc = launch(argv, log)
-    try:
-        def target():
-            model = mid_model(sweep)
-            task = running_task(name, 0) if model else None
-            return (model, task) if task else None
-
-        model, task = wait_until("a model to checkpoint inside the task", target, 240, log, proc)
+    with one_task_job(slurm, sweep, tmp_path) as (proc, log, name, model, task):
         res = run_cmd(["scancel", "--signal=USR2", task["task"]])
         assert res.returncode == 0 and "error" not in res.stderr, res.stderr
         wait_until("submitit to requeue the task", lambda: release_requeued(name), 120, log, proc)
         text = finish(proc, log, 400)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, text[-4000:]
     assert "REQUEUED" in sacct_states(task["task"])
     job_log = "\n".join(p.read_text() for p in (sweep.root / "logs").glob("train-multirun/*/.submitit/*/*_log.*"))
@@ -188,18 +192,7 @@ def test_requeued_task_on_another_node_finishes_its_model(slurm, tmp_path: Path)
     """A requeued task that SLURM restarts on another node. One node cannot do that, so the claim left by the
     killed process is rewritten to name another host (what it would hold had the task run there first)."""
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:2])
-    name = f"ds-test-{uuid.uuid4().hex[:8]}"
-    argv = cli("-m", f"sweep_dir={sweep.root}", *SCHEDULE, "checkpoint_every_s=0",
-               *slurm_args(slurm.partition, name, 1))
-    log = tmp_path / "launcher.log"
-    proc = launch(argv, log)
-    try:
-        def target():
-            model = mid_model(sweep)
-            task = running_task(name, 0) if model else None
-            return (model, task) if task else None
-
-        model, task = wait_until("a model to checkpoint inside the task", target, 240, log, proc)
+    with one_task_job(slurm, sweep, tmp_path) as (proc, log, name, model, task):
         scontrol("requeue", task["task"])
         wait_until("the requeued task to be held", lambda: any(t["reason"] == "BeginTime" for t in squeue(name)),
                    60, log, proc)
@@ -208,9 +201,6 @@ def test_requeued_task_on_another_node_finishes_its_model(slurm, tmp_path: Path)
         claim.write_text(json.dumps({**info, "host": "another-node"}))  # its heartbeat is fresh: the mtime is now
         assert release_requeued(name)
         finish(proc, log, 300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, tail(log)
     records = assert_one_record_per_model(sweep, epochs=EPOCHS)  # the requeued run took its own claim over
     assert records[model]["resumed_from_epoch"] >= 1
