@@ -20,18 +20,8 @@ __all__ = ["load_sweep", "load_sweeps", "sweep_info"]
 
 def sweep_info(sweep_dir: str | os.PathLike) -> dict[str, Any]:
     """Space and budget names (and the budget's flops band) from DIR/config.yaml, where present."""
-    text = SweepDir(sweep_dir).read_config_text()
+    cfg = SweepDir(sweep_dir).read_config()  # {} when missing or unreadable: that only costs the names
     info: dict[str, Any] = {"space": None, "budget": None, "flops_band": None, "regime_gf": None}
-    if not text:
-        return info
-    try:
-        from omegaconf import OmegaConf
-
-        cfg = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
-    except Exception:  # an unreadable config only costs the names
-        return info
-    if not isinstance(cfg, dict):
-        return info
     for key in ("space", "budget"):
         value = cfg.get(key)
         info[key] = value.get("name") if isinstance(value, dict) else value if isinstance(value, str) else None

@@ -39,7 +39,6 @@ class SweepSource:
 
 def read_sweep(sweep_dir: str | Path, min_models: int) -> SweepSource:
     """Read one sweep directory; a missing or untrained sweep raises ValueError/FileNotFoundError (one line)."""
-    from omegaconf import OmegaConf
 
     from designspace import results
     from designspace.sweep import SweepDir
@@ -48,12 +47,10 @@ def read_sweep(sweep_dir: str | Path, min_models: int) -> SweepSource:
     if not sweep.root.is_dir():
         raise FileNotFoundError(f"sweep_dirs: {sweep.root} does not exist")
     sweep.require()
-    text = sweep.read_config_text()
-    if not text:
-        raise ValueError(f"{sweep.config_path}: missing; refine needs the space and budget the sweep was drawn from")
-    cfg = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
-    if not isinstance(cfg, dict) or cfg.get("space") is None:
-        raise ValueError(f"{sweep.config_path}: no `space` key")
+    cfg = sweep.read_config()
+    if cfg.get("space") is None:
+        raise ValueError(f"{sweep.config_path}: missing, unreadable or without a `space` key; refine needs the "
+                         "space and budget the sweep was drawn from")
     table = results.load(sweep)
     trained = int(table["status"].isin(["ok", "diverged", "failed"]).sum())
     if trained < 2 * min_models:

@@ -224,17 +224,9 @@ def sizes_table(names: Sequence[str], recorded: Mapping[str, Mapping[str, Any] |
 
 def recorded_space(sweep: Any) -> dict[str, Any] | None:
     """The composed space definition a sweep recorded in its config.yaml (None for older sweeps)."""
-    from omegaconf import OmegaConf
-
-    text = sweep.read_config_text()
-    if not text:
-        return None
-    try:
-        cfg = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
-    except Exception:  # an unreadable config: fall back to the YAML files
-        return None
-    value = cfg.get("space_config") if isinstance(cfg, dict) else None
-    if value is None and isinstance(cfg, dict) and isinstance(cfg.get("space"), dict):
+    cfg = sweep.read_config()
+    value = cfg.get("space_config")
+    if value is None and isinstance(cfg.get("space"), dict):
         value = cfg["space"]  # sweeps written by `python -m designspace.sample` hold the composed space there
     return value if isinstance(value, dict) else None
 

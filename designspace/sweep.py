@@ -126,6 +126,20 @@ class SweepDir:
     def read_config_text(self) -> str:
         return self.config_path.read_text() if self.config_path.is_file() else ""
 
+    def read_config(self) -> dict[str, Any]:
+        """DIR/config.yaml as a dict, interpolations unresolved; {} when it is missing or unreadable
+        (what it records - names, budget, space definition - is then simply unknown)."""
+        text = self.read_config_text()
+        if not text:
+            return {}
+        try:
+            from omegaconf import OmegaConf
+
+            cfg = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
+        except Exception:  # a damaged config: OmegaConf/YAML raise several types
+            return {}
+        return cfg if isinstance(cfg, dict) else {}
+
     def result_ids(self) -> set[str]:
         """Ids of the models that have a result record."""
         if not self.results_dir.is_dir():
