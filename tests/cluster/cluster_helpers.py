@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -91,6 +92,92 @@ def mid_model(sweep, exclude: set[str] = frozenset()) -> str | None:
         if path.stem not in done and path.stem not in exclude:
             return path.stem
     return None
+
+
+@dataclass
+class Held:
+    """A training process stopped (SIGSTOP) just after its model checkpointed an epoch, and kept stopped.
+
+    The tiny test models finish an epoch in a second or two, less than the ~1 s a scheduler command takes
+    plus SLURM's KillWait (5 s here): left running, a model picked "mid-training" may well finish before the
+    kill lands, and the test would test nothing. A real model is minutes into an epoch when it is preempted;
+    holding the process still between its checkpoint and the kill is that case, made certain. A keeper thread
+    stops it again at once should SLURM continue it (it may send SIGCONT before SIGTERM), until it is gone."""
+
+    model: str
+    pid: int
+    job: str | None  # the scheduler task named in the model's claim (SLURM "J_i" or "J"), None outside SLURM
+    _done: threading.Event
+    _keeper: threading.Thread
+
+    def release(self) -> None:
+        """Let the process run again (if it still exists)."""
+        self._done.set()
+        self._keeper.join()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGCONT)
+
+    def wait_gone(self, timeout: float) -> None:
+        self._keeper.join(timeout)
+        assert not self._keeper.is_alive(), f"pid {self.pid} still exists {timeout:.0f}s after it was killed"
+
+
+def _keep_stopped(pid: int, done: threading.Event) -> None:
+    while not done.wait(0.005):
+        try:
+            if _proc_state(pid) in (None, "Z"):
+                return
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2:].split()[0]
+
+
+def hold_mid_model(sweep, exclude: set[str] = frozenset()) -> Held | None:
+    """Stop the process training a model that has checkpointed an epoch and has no record (see `Held`).
+
+    None when there is no such model now, or when it finished in the instant before the stop (then the
+    process runs on)."""
+    from designspace.results import read_records
+
+    model = mid_model(sweep, exclude)
+    if model is None:
+        return None
+    claim = sweep.root / "claims" / f"{model}.claim"
+    try:
+        info = json.loads(claim.read_text())
+        pid = int(info["pid"])
+        os.kill(pid, signal.SIGSTOP)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # the claim is gone (the model just finished) or the process is
+    # stopped now: it cannot write a record or release its claim any more; check it had not done so already
+    still = claim_pid(sweep, model) == pid and (sweep.checkpoints_dir / f"{model}.pt").exists()
+    if not still or model in {r["model_id"] for r in read_records(sweep).values()}:
+        os.kill(pid, signal.SIGCONT)
+        return None
+    done = threading.Event()
+    keeper = threading.Thread(target=_keep_stopped, args=(pid, done), daemon=True)
+    keeper.start()
+    job = info.get("job")
+    return Held(model, pid, job.get("id") if isinstance(job, dict) else None, done, keeper)
+
+
+@contextlib.contextmanager
+def holding() -> Iterator[list[Held]]:
+    """A list to put `Held` processes in; each is released on the way out (a failed assertion included)."""
+    held: list[Held] = []
+    try:
+        yield held
+    finally:
+        for h in held:
+            h.release()
 
 
 def assert_one_record_per_model(sweep, epochs: int | None = None) -> dict[str, dict]:

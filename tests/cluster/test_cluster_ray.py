@@ -11,12 +11,11 @@ from cluster_helpers import (
     TINY_SWEEP_EPOCHS,
     TINY_SWEEP_SCHEDULE,
     assert_one_record_per_model,
-    claim_pid,
     finish,
+    hold_mid_model,
     kill,
     launch,
     launched,
-    mid_model,
     sample_sweep,
     tail,
     wait_until,
@@ -39,17 +38,18 @@ def ray_args(address: str, shards: int, *extra: str) -> list[str]:
 
 
 def kill_worker_mid_model(sweep, log: Path, proc) -> str:
-    """SIGKILL the Ray worker process training some model after its first epoch; returns the model id."""
-    def target():
-        model = mid_model(sweep)
-        pid = claim_pid(sweep, model) if model else None
-        return (model, pid) if pid else None
+    """SIGKILL the Ray worker process training some model after its first epoch; returns the model id.
 
-    model, pid = wait_until("a model to checkpoint inside a Ray task", target, 240, log, proc)
-    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    assert "ray::" in cmdline or "default_worker" in cmdline, f"pid {pid} is not a Ray worker: {cmdline!r}"
-    kill(pid)
-    return model
+    The process is held stopped first (`Held`), so the model cannot finish between the check and the kill."""
+    held = wait_until("a model to checkpoint inside a Ray task", lambda: hold_mid_model(sweep), 240, log, proc)
+    try:
+        cmdline = Path(f"/proc/{held.pid}/cmdline").read_bytes().decode(errors="replace")
+        assert "ray::" in cmdline or "default_worker" in cmdline, f"pid {held.pid} is not a Ray worker: {cmdline!r}"
+        kill(held.pid)
+        held.wait_gone(30)
+    finally:
+        held.release()
+    return held.model
 
 
 def test_killed_worker_is_retried_by_ray_and_resumes(ray_head, tmp_path: Path) -> None:

@@ -14,11 +14,13 @@ import pytest
 from cluster_helpers import (
     TINY_SWEEP_EPOCHS,
     TINY_SWEEP_SCHEDULE,
+    Held,
     assert_one_record_per_model,
     finish,
+    hold_mid_model,
+    holding,
     launch,
     launched,
-    mid_model,
     release_requeued,
     run_cmd,
     sacct_states,
@@ -38,7 +40,8 @@ pytestmark = pytest.mark.cluster
 
 EPOCHS = 4
 SCHEDULE = [f"schedule.{k}={v}" for k, v in {**TINY_SCHEDULE, "epochs": EPOCHS, "train_subset": 4096}.items()]
-"""Tiny models, 4 epochs of 64 steps (a few seconds each), so that a kill lands inside a model."""
+"""Tiny models, 4 epochs of 64 steps (a few seconds each); the kill lands inside a model because its process
+is held stopped between its checkpoint and the kill (`Held`)."""
 
 
 def slurm_args(partition: str, name: str, shards: int) -> list[str]:
@@ -58,20 +61,23 @@ def running_task(name: str, index: int) -> dict | None:
 @contextlib.contextmanager
 def one_task_job(slurm, sweep: SweepDir, tmp_path: Path) -> Iterator[tuple]:
     """The sweep trained as one SLURM task, started and left running until a model has checkpointed
-    inside it: yields (launcher process, its log, job name, that model, the task); the launcher is
-    killed on the way out if it is still running."""
+    inside it, whose process is then held stopped (`Held`): yields (launcher process, its log, job name,
+    the held model and process, its task); the launcher is killed and the process released on the way out."""
     name = f"ds-test-{uuid.uuid4().hex[:8]}"
     argv = cli("-m", f"sweep_dir={sweep.root}", *SCHEDULE, "checkpoint_every_s=0",
                *slurm_args(slurm.partition, name, 1))
     log = tmp_path / "launcher.log"
-    with launched(argv, log) as proc:
-        def target():
-            model = mid_model(sweep)
-            task = running_task(name, 0) if model else None
-            return (model, task) if task else None
+    with launched(argv, log) as proc, holding() as held:
+        h = wait_until("a model to checkpoint inside the task", lambda: hold_mid_model(sweep), 240, log, proc)
+        held.append(h)
+        yield proc, log, name, h, task_of(h, name)
 
-        model, task = wait_until("a model to checkpoint inside the task", target, 240, log, proc)
-        yield proc, log, name, model, task
+
+def task_of(held: Held, name: str) -> dict:
+    """The running task of this job that trains the held model (the job named in its claim)."""
+    task = next((t for t in squeue(name) if t["task"] == held.job and t["state"] == "RUNNING"), None)
+    assert task is not None, f"the claim of {held.model} names job {held.job}, not a running task of {squeue(name)}"
+    return task
 
 
 def test_job_array_survives_requeue_and_scancel_with_one_record_per_model(slurm, tmp_path: Path) -> None:
@@ -83,30 +89,24 @@ def test_job_array_survives_requeue_and_scancel_with_one_record_per_model(slurm,
     argv = cli("-m", f"sweep_dir={sweep.root}", *TINY_SWEEP_SCHEDULE, "checkpoint_every_s=0",
                *slurm_args(slurm.partition, name, shards))
     log = tmp_path / "launcher.log"
-    with launched(argv, log) as proc:
+    with launched(argv, log) as proc, holding() as held:
         # 1. preemption: requeue the array task of a shard while its model is between epochs
-        def requeue_target():
-            model = mid_model(sweep)
-            task = running_task(name, shard_of[model]) if model else None
-            return (model, task) if task else None
-
-        requeued_model, requeued = wait_until("a model to checkpoint inside a running task", requeue_target, 240,
-                                              log, proc)
+        held.append(wait_until("a model to checkpoint inside a running task", lambda: hold_mid_model(sweep), 240,
+                               log, proc))
+        requeued_model, requeued = held[0].model, task_of(held[0], name)
         scontrol("requeue", requeued["task"])
         # SLURM kills it (SIGTERM, which submitit ignores, then SIGKILL after KillWait) and holds it ~120 s
         # (Reason=BeginTime) before it may start again: let it start now
+        held[0].wait_gone(60)
         wait_until("the requeued task to wait for its BeginTime", lambda: release_requeued(name), 60, log, proc)
 
         # 2. a lost task: scancel another shard's running task inside its model
-        def cancel_target():
-            skip = {m for m, s in shard_of.items() if s == shard_of[requeued_model]}
-            model = mid_model(sweep, exclude=skip)
-            task = running_task(name, shard_of[model]) if model else None
-            return (model, task) if task else None
-
-        cancelled_model, cancelled = wait_until("a model of another shard to checkpoint", cancel_target, 240,
-                                                log, proc)
+        skip = {m for m, s in shard_of.items() if s == shard_of[requeued_model]}
+        held.append(wait_until("a model of another shard to checkpoint", lambda: hold_mid_model(sweep, skip), 240,
+                               log, proc))
+        cancelled_model, cancelled = held[1].model, task_of(held[1], name)
         scancel(cancelled["task"])
+        held[1].wait_gone(60)
         text = finish(proc, log, 300)
     assert proc.returncode != 0, "the launcher succeeded although a task was cancelled:\n" + tail(log)
     assert "CANCELLED" in text, tail(log)  # submitit: the task has no result, state CANCELLED
@@ -175,9 +175,10 @@ def test_timeout_signal_checkpoints_requeues_and_resumes(slurm, tmp_path: Path) 
     submitit calls the Hydra launcher's checkpoint, requeues the task (max_num_timeout) and exits; the task
     starts again by itself and resumes its model from the epoch checkpoint."""
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:3])
-    with one_task_job(slurm, sweep, tmp_path) as (proc, log, name, model, task):
+    with one_task_job(slurm, sweep, tmp_path) as (proc, log, name, held, task):
         res = run_cmd(["scancel", "--signal=USR2", task["task"]])
         assert res.returncode == 0 and "error" not in res.stderr, res.stderr
+        held.release()  # the signal is delivered as it runs again, inside the model
         wait_until("submitit to requeue the task", lambda: release_requeued(name), 120, log, proc)
         text = finish(proc, log, 400)
     assert proc.returncode == 0, text[-4000:]
@@ -185,22 +186,23 @@ def test_timeout_signal_checkpoints_requeues_and_resumes(slurm, tmp_path: Path) 
     job_log = "\n".join(p.read_text() for p in (sweep.root / "logs").glob("train-multirun/*/.submitit/*/*_log.*"))
     assert "this job is timed-out" in job_log and "Exiting gracefully after preemption/timeout" in job_log
     records = assert_one_record_per_model(sweep, epochs=EPOCHS)
-    assert records[model]["resumed_from_epoch"] >= 1
+    assert records[held.model]["resumed_from_epoch"] >= 1
 
 
 def test_requeued_task_on_another_node_finishes_its_model(slurm, tmp_path: Path) -> None:
     """A requeued task that SLURM restarts on another node. One node cannot do that, so the claim left by the
     killed process is rewritten to name another host (what it would hold had the task run there first)."""
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:2])
-    with one_task_job(slurm, sweep, tmp_path) as (proc, log, name, model, task):
+    with one_task_job(slurm, sweep, tmp_path) as (proc, log, name, held, task):
         scontrol("requeue", task["task"])
+        held.wait_gone(60)
         wait_until("the requeued task to be held", lambda: any(t["reason"] == "BeginTime" for t in squeue(name)),
                    60, log, proc)
-        claim = sweep.root / "claims" / f"{model}.claim"
+        claim = sweep.root / "claims" / f"{held.model}.claim"
         info = json.loads(claim.read_text())
         claim.write_text(json.dumps({**info, "host": "another-node"}))  # its heartbeat is fresh: the mtime is now
         assert release_requeued(name)
         finish(proc, log, 300)
     assert proc.returncode == 0, tail(log)
     records = assert_one_record_per_model(sweep, epochs=EPOCHS)  # the requeued run took its own claim over
-    assert records[model]["resumed_from_epoch"] >= 1
+    assert records[held.model]["resumed_from_epoch"] >= 1
