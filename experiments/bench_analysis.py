@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from designspace import analysis as an
-    from designspace.sample import sample
+    from designspace.space.sampler import sample
 
     rng = np.random.default_rng(0)
     frames = {s: sample(s, args.n, 0, "400mf", progress=False) for s in ("anynetx_a", "anynetx_e", "regnetx")}
@@ -55,7 +55,7 @@ def main() -> None:
         rows.append((f"e_fit of {len(frame)} {space} models (exact {fits['exact'].mean():.0%}, "
                      f"median e_fit {fits['e_fit'].median():.4f})", t))
     raw = frames["regnetx"]
-    from designspace.regnet import regnet_widths
+    from designspace.net.regnet import regnet_widths
 
     profiles = [regnet_widths(int(r.depth), int(r.w0), float(r.wa), float(r.wm)).block_widths for r in raw.itertuples()]
     t0 = time.perf_counter()

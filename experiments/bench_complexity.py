@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 
-from designspace import zoo
-from designspace.complexity import complexity, complexity_arrays
-from designspace.spec import make_compatible_arrays
+from designspace.net import zoo
+from designspace.net.complexity import complexity, complexity_arrays
+from designspace.net.spec import make_compatible_arrays
 
 
 def per_call(fn, repeat: int) -> float:
@@ -41,7 +41,7 @@ def main() -> None:
 
     import torch
 
-    from models import build_model
+    from designspace.net.anynet import build_model
 
     t = time.perf_counter()
     with torch.device("meta"):

@@ -27,11 +27,11 @@ import torch
 import yaml
 from torch import nn
 
-from designspace import zoo
-from designspace.complexity import complexity
-from designspace.data import from_tensors
-from designspace.trainer import Schedule, Trainer, adapt_spec, resolve_device
-from models import build_model
+from designspace.net import zoo
+from designspace.net.anynet import build_model
+from designspace.net.complexity import complexity
+from designspace.training.data import from_tensors
+from designspace.training.trainer import Schedule, Trainer, adapt_spec, resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
 

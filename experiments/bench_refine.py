@@ -1,4 +1,4 @@
-"""Benchmark: score ~1,000 candidate restrictions on 500 synthetic trained models (designspace.suggest).
+"""Benchmark: score ~1,000 candidate restrictions on 500 synthetic trained models (designspace.analysis.suggest).
 
     .venv/bin/python experiments/bench_refine.py
 
@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from designspace.sample import sample
-from designspace.spaces import load
-from designspace.suggest import suggest, with_fits
+from designspace.analysis.suggest import suggest, with_fits
+from designspace.space.sampler import sample
+from designspace.space.spaces import load
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from designspace import spaces  # noqa: E402
-from designspace.sample import draw  # noqa: E402
+from designspace.space import spaces  # noqa: E402
+from designspace.space.sampler import draw  # noqa: E402
 
 REFERENCE_S = {"anynet": ("anynetx_a", 36.0), "regnet": ("regnet", 442.0)}
 

@@ -20,11 +20,11 @@ import time
 import torch
 from torch import nn
 
-from designspace import zoo
-from designspace.complexity import complexity
-from designspace.data import from_tensors
-from designspace.trainer import Schedule, Trainer, configure_threads
-from models import build_model
+from designspace.net import zoo
+from designspace.net.anynet import build_model
+from designspace.net.complexity import complexity
+from designspace.training.data import from_tensors
+from designspace.training.trainer import Schedule, Trainer, configure_threads
 
 
 def plain_loop(spec, batch: int, resolution: int, steps: int, warmup: int) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from designspace.data import (
+from designspace.training.data import (
     BUNDLED_FASHION_MNIST,
     FMNIST_FILES,
     SYSTEM_FASHION_MNIST,

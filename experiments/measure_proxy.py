@@ -50,9 +50,9 @@ ROWS = {"anynetx_e": [0, 5, 11, 17], "anynetx_a": [0, 1], "regnet": [0, 1]}
 def _job(args: tuple[str, int, str, dict]) -> dict:
     import torch
 
-    from designspace.data import load_dataset
-    from designspace.sample import sample, spec_of
-    from designspace.trainer import Schedule, train_spec
+    from designspace.space.sampler import sample, spec_of
+    from designspace.training.data import load_dataset
+    from designspace.training.trainer import Schedule, train_spec
 
     torch.set_num_threads(1)
     space, row, variant, sched = args
@@ -70,8 +70,8 @@ def _job(args: tuple[str, int, str, dict]) -> dict:
 
 def geometry(out: Path) -> None:
     """Does the 28px / stem-stride-1 proxy keep the same networks in the regime as 224px does?"""
-    from designspace.complexity import complexity_breakdown
-    from designspace.sample import sample, spec_of
+    from designspace.net.complexity import complexity_breakdown
+    from designspace.space.sampler import sample, spec_of
 
     lines = ["# Geometry: 28px with stem stride 1 against 224px\n",
              "Models drawn in the 400MF regime at 224px (n=300 per space), re-measured at 28px and 32px (10 classes, "

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from designspace import analysis as an
-from designspace.outcomes import resolve_errors
+from designspace.analysis.outcomes import resolve_errors
 from tests.fixtures import synthetic
 
 

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from designspace.regnet import regnet_widths
-from designspace.results import write_record
-from designspace.sample import sample, spec_of
-from designspace.sweep import SweepDir
-from designspace.widthfit import block_widths_of
+from designspace.net.regnet import regnet_widths
+from designspace.net.widthfit import block_widths_of
+from designspace.space.sampler import sample, spec_of
+from designspace.sweep.layout import SweepDir
+from designspace.sweep.results import write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
-"""The flow configs -> samples -> results -> analysis holds in the imports: no module reaches back up
-(ARCHITECTURE.md lists the stages)."""
+"""The flow configs -> samples -> results -> analysis holds in the tree and in the imports: each stage is a
+package of `designspace/`, and no module imports from a later stage (ARCHITECTURE.md lists them)."""
 
 from __future__ import annotations
 
@@ -7,60 +7,75 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = [
-    ("helpers", {"atomic", "validation", "usage", "configs"}),
-    ("network", {"spec", "blocks", "regnet", "regnet_stages", "zoo", "complexity", "describe", "widthfit",
-                 "models"}),
-    ("samples", {"distributions", "spaces", "budgets", "cardinality", "network_count", "candidates", "sample"}),
-    ("training", {"schedule", "data", "trainer"}),
-    ("results", {"sweep", "results", "setups", "runner", "train"}),
-    ("analysis", {"analysis", "edf", "bootstrap", "outcomes", "power", "fidelity", "findings",
-                  "suggest", "nds", "collect"}),
-    ("reports", {"report", "plots", "analyze"}),
-    ("studies", {"reproduce", "reproduce_report", "refine"}),
-]
-RANK = {mod: i for i, (_, mods) in enumerate(STAGES) for mod in mods}
-EXCEPTIONS = {("sample", "sweep")}  # the sampler writes the sweep directory it draws into
+PKG = REPO / "designspace"
+STAGES = ["configs", "util", "net", "space", "training", "sweep", "analysis", "reporting", "studies", "cli"]
+"""In flow order; `designspace/__init__.py` and the `python -m designspace.<verb>` entry points come last."""
+RANK = {name: i for i, name in enumerate(STAGES)}
+VERBS = {"sample", "train", "analyze", "describe", "spaces", "reproduce", "refine"}
 
 
-def _module_of(path: Path) -> str:
-    rel = path.relative_to(REPO)
-    return rel.parts[0] if rel.parts[0] == "models" else rel.parts[1].removesuffix(".py")
+def _stage_of(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0] if len(rel.parts) > 1 else "entry"
 
 
-def _imports(path: Path) -> set[str]:
+def _imported_stages(source: str) -> set[str]:
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            parts = node.module.split(".")
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] if node.module != "designspace" else [f"designspace.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
             if parts[0] == "designspace" and len(parts) > 1:
                 out.add(parts[1])
-            elif parts[0] == "designspace":
-                out |= {a.name for a in node.names}
-            elif parts[0] == "models":
-                out.add("models")
-        elif isinstance(node, ast.Import):
-            for a in node.names:
-                parts = a.name.split(".")
-                if parts[0] == "designspace" and len(parts) > 1:
-                    out.add(parts[1])
     return out
 
 
-def test_every_module_has_a_stage() -> None:
-    files = [*REPO.glob("designspace/*.py"), *REPO.glob("designspace/*/__init__.py"), *REPO.glob("models/*.py")]
-    names = {_module_of(p) for p in files} - {"__init__"}
-    assert names <= set(RANK), f"modules without a stage in ARCHITECTURE.md: {sorted(names - set(RANK))}"
+def test_the_tree_is_one_package_per_stage_and_thin_entry_points() -> None:
+    top = {p.name for p in PKG.iterdir() if not p.name.startswith((".", "_"))}
+    packages = {p for p in top if (PKG / p).is_dir()}
+    assert packages == set(STAGES), f"packages not in the flow: {sorted(packages ^ set(STAGES))}"
+    modules = {p.removesuffix(".py") for p in top if p.endswith(".py")}
+    assert modules == VERBS, f"top-level modules that are not entry points: {sorted(modules - VERBS)}"
+    for verb in VERBS:
+        tree = ast.parse((PKG / f"{verb}.py").read_text())
+        imports = [n for n in tree.body if isinstance(n, ast.ImportFrom)]
+        assert [n.module for n in imports] == [f"designspace.cli.{verb}"], f"designspace/{verb}.py is not a thin shim"
+        assert (PKG / "cli" / f"{verb}.py").is_file()
+
+
+def _violations(stage: str, source: str) -> list[str]:
+    bad = []
+    for dep in _imported_stages(source):
+        if dep in VERBS:
+            bad.append(f"imports the entry point designspace.{dep}")
+        elif dep in RANK and RANK[dep] > RANK[stage]:
+            bad.append(f"({stage}) imports designspace.{dep} (a later stage)")
+    return bad
 
 
 def test_no_module_imports_from_a_later_stage() -> None:
-    bad = []
-    for path in [*REPO.glob("designspace/**/*.py"), *REPO.glob("models/*.py")]:
-        mod = _module_of(path)
-        if mod not in RANK:
-            continue
-        for dep in _imports(path):
-            if dep in RANK and RANK[dep] > RANK[mod] and (mod, dep) not in EXCEPTIONS:
-                bad.append(f"{path.relative_to(REPO)} ({STAGES[RANK[mod]][0]}) imports {dep} "
-                           f"({STAGES[RANK[dep]][0]})")
+    bad = [f"{path.relative_to(REPO)} {v}" for path in PKG.rglob("*.py") if _stage_of(path) != "entry"
+           for v in _violations(_stage_of(path), path.read_text())]
     assert not bad, "\n".join(bad)
+
+
+def test_the_check_finds_a_reach_back_up_the_flow() -> None:
+    assert _violations("net", "from designspace.sweep.layout import SweepDir") != []
+    assert _violations("space", "def f():\n    from designspace import sample\n") != []  # an entry point
+    assert _violations("analysis", "import designspace.reporting.plots") != []
+    assert _violations("analysis", "from designspace.net import zoo\nfrom designspace.sweep import load") == []
+
+
+def test_network_and_sampling_stages_do_not_import_torch() -> None:
+    """torch only where a network runs: the sampler and the counter load without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import designspace.space.sampler, designspace.net.complexity, designspace.space.spaces; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

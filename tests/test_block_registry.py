@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from designspace import blocks, sample, spaces, zoo
-from designspace.complexity import complexity, complexity_arrays, complexity_breakdown, complexity_many
-from designspace.describe import describe
-from designspace.spec import NetSpec
+from designspace.net import blocks, zoo
+from designspace.net.complexity import complexity, complexity_arrays, complexity_breakdown, complexity_many
+from designspace.net.describe import describe
+from designspace.net.spec import NetSpec
+from designspace.space import sampler as sample
+from designspace.space import spaces
 
 # --- ids pinned as the code computed them before the block field existed (stored results are keyed by them) ---
 PINNED_ZOO = {
@@ -78,8 +80,8 @@ def test_registry_names_and_lookup():
 
 
 def test_cost_side_imports_no_torch():
-    code = ("import sys, designspace.complexity, designspace.sample, designspace.describe, designspace.blocks; "
-            "from designspace.blocks import bottleneck, vanilla, res_basic; assert 'torch' not in sys.modules")
+    code = ("import sys, designspace.net.complexity, designspace.sample, designspace.describe, designspace.net.blocks; "
+            "from designspace.net.blocks import bottleneck, vanilla, res_basic; assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -211,7 +213,7 @@ def test_fvcore_agrees_on_real_tensors(block, resolution):
     import torch
     from fvcore.nn import FlopCountAnalysis
 
-    from models import build_model
+    from designspace.net.anynet import build_model
 
     spec = plain(block, num_classes=10)
     model = build_model(spec).eval()
@@ -226,7 +228,7 @@ def test_fvcore_agrees_on_real_tensors(block, resolution):
 def test_tiny_networks_train(block):
     import torch
 
-    from models import build_model
+    from designspace.net.anynet import build_model
 
     torch.manual_seed(0)
     widths = (8, 16)
@@ -249,7 +251,7 @@ def test_tiny_networks_train(block):
 def test_zero_init_touches_only_residual_last_bn():
     import torch
 
-    from models import build_model
+    from designspace.net.anynet import build_model
 
     res = build_model(plain("res_basic"), zero_init_last_bn=True)
     assert all(torch.all(m.b[1].weight == 0) and torch.all(m.a[1].weight == 1)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from train_helpers import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep
 
-from designspace.results import read_records
-from designspace.runner import CLAIMS_DIR, run_sweep, try_claim
+from designspace.sweep.results import read_records
+from designspace.sweep.runner import CLAIMS_DIR, run_sweep, try_claim
 
 QUICK = {**TINY_SCHEDULE, "train_subset": 256, "test_subset": 100, "precise_bn_samples": 0}
 

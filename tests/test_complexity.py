@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from designspace.complexity import (
+from designspace.net.complexity import (
     complexity,
     complexity_arrays,
     complexity_breakdown,
@@ -16,7 +16,7 @@ from designspace.complexity import (
     complexity_many,
     format_count,
 )
-from designspace.spec import NetSpec
+from designspace.net.spec import NetSpec
 from tests.test_models import random_spec
 
 

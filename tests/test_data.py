@@ -14,8 +14,8 @@ import torch
 import yaml
 from train_helpers import REPO, bundled_fmnist, make_image_folder
 
-from designspace import data as data_mod
-from designspace.data import (
+from designspace.training import data as data_mod
+from designspace.training.data import (
     BUNDLED_FASHION_MNIST,
     SYSTEM_FASHION_MNIST,
     DatasetConfig,
@@ -302,7 +302,7 @@ def test_subsets_are_fixed_and_drop_last_batch() -> None:
 def test_jpeg_draft_decoding_matches_full_decoding(tmp_path: Path) -> None:
     from PIL import Image
 
-    from designspace.data import center_box, decode_crop
+    from designspace.training.data import center_box, decode_crop
 
     yy, xx = np.mgrid[0:600, 0:800]
     arr = np.stack([xx * 255 // 800, yy * 255 // 600, (xx + yy) * 255 // 1400], -1).astype(np.uint8)

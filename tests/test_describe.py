@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from designspace import zoo
-from designspace.describe import describe, describe_zoo
+from designspace.net import zoo
+from designspace.net.describe import describe, describe_zoo
 from tests.conftest import read_zoo_reference
 
 

@@ -14,15 +14,15 @@ import pandas as pd
 import pytest
 from train_helpers import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep
 
-from designspace.collect import load_sweeps
-from designspace.data import load_dataset
-from designspace.report import ReportSettings, write_report
-from designspace.results import DAMAGED_DIR, read_records
-from designspace.runner import CLAIMS_DIR, run_sweep
-from designspace.schedule import Schedule
-from designspace.spec import NetSpec
-from designspace.sweep import SamplesError, SweepDir
-from designspace.trainer import Trainer, adapt_spec
+from designspace.analysis.collect import load_sweeps
+from designspace.net.spec import NetSpec
+from designspace.reporting.report import ReportSettings, write_report
+from designspace.sweep.layout import SamplesError, SweepDir
+from designspace.sweep.results import DAMAGED_DIR, read_records
+from designspace.sweep.runner import CLAIMS_DIR, run_sweep
+from designspace.training.data import load_dataset
+from designspace.training.schedule import Schedule
+from designspace.training.trainer import Trainer, adapt_spec
 
 QUICK = {**TINY_SCHEDULE, "train_subset": 512, "test_subset": 200, "precise_bn_samples": 0}
 KINDS = ("samples", "config", "record", "claim", "checkpoint")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from designspace.fidelity import COLUMNS, MIN_TAU, fidelity_note, fidelity_table
+from designspace.analysis.fidelity import COLUMNS, MIN_TAU, fidelity_note, fidelity_table
 
 
 def _t(ids: list[str], errors: list[float]) -> pd.DataFrame:

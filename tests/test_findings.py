@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from designspace import findings as fd
-from designspace.regnet import regnet_spec
-from designspace.spec import NetSpec
+from designspace.analysis import findings as fd
+from designspace.net.regnet import regnet_spec
+from designspace.net.spec import NetSpec
 
 RNG = np.random.default_rng(0)
 BASE = RNG.normal(40, 5, 200)
@@ -83,7 +83,7 @@ def _regime_frame(n_per: int, w0_by_regime: list[int], depth_by_regime: list[int
 
 
 def test_regime_trends_follow_the_data():
-    from designspace.reproduce_report import regime_findings
+    from designspace.studies.reproduce_report import regime_findings
 
     budgets = ["fmnist_50mf", "fmnist_100mf", "fmnist_200mf"]
     found = {f.claim: f for f in regime_findings(_regime_frame(40, [8, 24, 64], [20, 20, 20]), budgets, 0.05)}

@@ -36,7 +36,7 @@ def test_a_plain_install_runs_every_command_from_anywhere(installed, tmp_path: P
                  "print(c.CONFIG_DIR)").stdout.split()
     assert all(not p.startswith(str(REPO)) for p in where), where  # the installed copy, not the checkout
     assert "RegNetX-200MF" in _run(installed, work, "-m", "designspace.describe", "model=RegNetX-200MF").stdout
-    assert "anynetx_c" in _run(installed, work, "-m", "designspace.spaces", "anynetx_c").stdout
+    assert "anynetx_c" in _run(installed, work, "-m", "designspace.spaces", "spaces=[anynetx_c]").stdout
     _run(installed, work, "-m", "designspace.sample", "space=anynetx_c", "n=3", "budget=fmnist_tiny",
          "sweep_dir=s", "progress=false")
     _run(installed, work, "-m", "designspace.train", "sweep_dir=s", "threads=1", "progress=false",

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from designspace import zoo
-from designspace.complexity import complexity
-from designspace.spec import NetSpec, make_compatible
-from models import build_model
+from designspace.net import zoo
+from designspace.net.anynet import build_model
+from designspace.net.complexity import complexity
+from designspace.net.spec import NetSpec, make_compatible
 from tests.conftest import read_zoo_reference
 
 

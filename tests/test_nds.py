@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from designspace import analysis as an
-from designspace.nds import nds_curves, nds_spaces, read_nds, read_nds_file
+from designspace.analysis.nds import nds_curves, nds_spaces, read_nds, read_nds_file
 
 NDS = Path(__file__).parent / "fixtures" / "nds"
 
@@ -72,7 +72,7 @@ def test_malformed_files(tmp_path):
 def test_report_on_nds_data(tmp_path):
     from omegaconf import OmegaConf
 
-    from designspace.analyze import run
+    from designspace.cli.analyze import run
 
     cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "configs" / "analyze.yaml")
     cfg.merge_with({"nds": {"dir": str(NDS)}, "out": str(tmp_path / "r"), "formats": ["png"], "draws": 200, "bins": 2})

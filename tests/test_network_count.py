@@ -1,4 +1,4 @@
-"""designspace.network_count: distinct RegNet networks against a brute force through the generator."""
+"""designspace.space.network_count: distinct RegNet networks against a brute force through the generator."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from designspace import spaces
-from designspace.network_count import regnet_networks
-from designspace.regnet import regnet_widths_batch
-from designspace.spec import make_compatible_arrays
+from designspace.net.regnet import regnet_widths_batch
+from designspace.net.spec import make_compatible_arrays
+from designspace.space import spaces
+from designspace.space.network_count import regnet_networks
 
 
 def _space(depth_high: int, b: list, g: list, wm_q: float, bounds: dict | None = None) -> spaces.Space:

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from designspace import analysis as an  # noqa: E402
-from designspace import plots  # noqa: E402
+from designspace.reporting import plots  # noqa: E402
 from tests.fixtures import synthetic  # noqa: E402
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from designspace.power import ks_critical, ks_distances, ks_power, n_for_power
+from designspace.analysis.power import ks_critical, ks_distances, ks_power, n_for_power
 
 
 def test_critical_values_are_the_closed_form() -> None:

@@ -10,11 +10,10 @@ import yaml
 from torch import nn
 from train_helpers import REPO, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist
 
-from designspace import zoo
-from designspace.data import load_dataset
-from designspace.trainer import Schedule, Trainer, adapt_spec, param_groups
-from models import build_model
-from models.anynet import Bottleneck
+from designspace.net import zoo
+from designspace.net.anynet import Bottleneck, build_model
+from designspace.training.data import load_dataset
+from designspace.training.trainer import Schedule, Trainer, adapt_spec, param_groups
 
 SPECS = [zoo.get("RegNetX-200MF"), zoo.get("RegNetY-400MF"), *TINY_SPECS[:2]]
 

@@ -11,11 +11,11 @@ import pytest
 import yaml
 from scipy import stats
 
-from designspace import spaces
-from designspace.refine import main
-from designspace.sample import sample
-from designspace.suggest import Candidate, candidates, space_config
-from designspace.sweep import SweepDir
+from designspace.analysis.suggest import Candidate, candidates, space_config
+from designspace.cli.refine import main
+from designspace.space import spaces
+from designspace.space.sampler import sample
+from designspace.sweep.layout import SweepDir
 
 BUDGET = "fmnist32_50mf"
 COLUMNS = ("total_depth", "w1", "w4", "params", "flops")

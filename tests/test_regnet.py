@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from designspace.regnet import regnet_spec, regnet_widths, regnet_widths_batch
+from designspace.net.regnet import regnet_spec, regnet_widths, regnet_widths_batch
 
 
 def formula_widths(d: int, w0: int, wa: float, wm: float, q: int = 8) -> list[int]:

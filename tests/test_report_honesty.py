@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from designspace import analysis as an  # noqa: E402
-from designspace.report import ReportSettings, write_report  # noqa: E402
+from designspace.reporting.report import ReportSettings, write_report  # noqa: E402
 from tests.fixtures import synthetic  # noqa: E402
 
 
@@ -122,7 +122,7 @@ def test_tick_labels_do_not_overlap(figures):
 
 
 def test_crowded_log_ticks_are_made_readable():
-    from designspace.plots import readable_ticks
+    from designspace.reporting.plots import readable_ticks
 
     fig = Figure(figsize=(1.6, 1.4), layout="constrained")
     ax = fig.subplots()

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from designspace.reproduce import Experiment, ExperimentError, plan
+from designspace.studies.reproduce import Experiment, ExperimentError, plan
 
 
 def reproduce(*args: str) -> subprocess.CompletedProcess:
@@ -53,7 +53,7 @@ def test_smoke_writes_every_record_and_the_report(smoke_run):
 
 
 def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
-    from designspace.trainer import Schedule
+    from designspace.training.trainer import Schedule
 
     for space in ("anynetx_a-fmnist_tiny", "regnetx-fmnist_tiny"):
         base = pd.read_parquet(smoke_run / "sweeps" / space / "samples.parquet")
@@ -87,8 +87,8 @@ def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
 def test_power_table_of_the_progression():
     import numpy as np
 
-    from designspace.power import ks_critical
-    from designspace.reproduce_report import power_table
+    from designspace.analysis.power import ks_critical
+    from designspace.studies.reproduce_report import power_table
 
     rng = np.random.default_rng(0)
 
@@ -150,8 +150,8 @@ def test_fidelity_config_is_validated():
 
 
 def test_fidelity_gate_spares_findings_judged_without_training():
-    from designspace import findings as fd
-    from designspace.reproduce_report import gate_by_fidelity
+    from designspace.analysis import findings as fd
+    from designspace.studies.reproduce_report import gate_by_fidelity
 
     low = pd.DataFrame([{"space": "all", "n": 30, "long_kendall": 0.3}])
     size = fd.smaller_space({"A": 10**18, "R": 10**8}, "A", "R")
@@ -162,10 +162,10 @@ def test_fidelity_gate_spares_findings_judged_without_training():
 
 
 def test_the_sizes_table_reads_the_recorded_space_not_todays_yaml(tmp_path: Path) -> None:
-    from designspace import spaces
-    from designspace.reproduce import _composed_space
-    from designspace.reproduce_report import recorded_space, sizes_table
-    from designspace.sweep import SweepDir
+    from designspace.space import spaces
+    from designspace.studies.reproduce import _composed_space
+    from designspace.studies.reproduce_report import recorded_space, sizes_table
+    from designspace.sweep.layout import SweepDir
 
     recorded = _composed_space("anynetx_a")
     recorded["parameters"]["w"]["high"] = 512  # the YAML as it was when this sweep was sampled

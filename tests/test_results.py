@@ -15,9 +15,9 @@ import pytest
 import torch
 from train_helpers import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep
 
-from designspace import runner
-from designspace.complexity import complexity
-from designspace.results import (
+from designspace.net.complexity import complexity
+from designspace.sweep import runner
+from designspace.sweep.results import (
     ResultsError,
     build_record,
     load,
@@ -26,8 +26,8 @@ from designspace.results import (
     validate_record,
     write_record,
 )
-from designspace.runner import run_sweep, shard_rows, try_claim
-from designspace.trainer import TrainOutcome
+from designspace.sweep.runner import run_sweep, shard_rows, try_claim
+from designspace.training.trainer import TrainOutcome
 
 DATA_INFO = {"name": "fashion_mnist", "root": "/data", "resolution": 28, "channels": 1, "num_classes": 10,
              "stem_stride": 1, "train_size": 100, "test_size": 50}

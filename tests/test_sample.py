@@ -15,14 +15,15 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from designspace import budgets, spaces
-from designspace.budgets import BudgetError, load_budget
-from designspace.complexity import complexity
-from designspace.regnet import regnet_spec
-from designspace.sample import SamplingError, accepted, columns, draw, run, sample, spec_of
-from designspace.spaces import SpaceError
-from designspace.spec import NetSpec, make_compatible
-from designspace.sweep import SweepDir
+from designspace.cli.sample import run
+from designspace.net.complexity import complexity
+from designspace.net.regnet import regnet_spec
+from designspace.net.spec import NetSpec, make_compatible
+from designspace.space import budgets, spaces
+from designspace.space.budgets import BudgetError, load_budget
+from designspace.space.sampler import SamplingError, accepted, columns, draw, sample, spec_of
+from designspace.space.spaces import SpaceError
+from designspace.sweep.layout import SweepDir
 
 ROOT = Path(__file__).resolve().parents[1]
 

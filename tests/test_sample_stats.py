@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from designspace import distributions as dist
-from designspace import spaces
-from designspace.complexity import complexity_arrays
-from designspace.regnet import regnet_widths_batch
-from designspace.sample import accepted
-from designspace.spec import make_compatible_arrays
+from designspace.net.complexity import complexity_arrays
+from designspace.net.regnet import regnet_widths_batch
+from designspace.net.spec import make_compatible_arrays
+from designspace.space import distributions as dist
+from designspace.space import spaces
+from designspace.space.sampler import accepted
 
 ALPHA = 1e-3
 

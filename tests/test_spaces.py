@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from designspace import spaces
-from designspace.regnet import regnet_widths_batch
-from designspace.regnet_stages import has_stages
-from designspace.spaces import SpaceError
-from designspace.spec import make_compatible, make_compatible_arrays
+from designspace.net.regnet import regnet_widths_batch
+from designspace.net.regnet_stages import has_stages
+from designspace.net.spec import make_compatible, make_compatible_arrays
+from designspace.space import spaces
+from designspace.space.spaces import SpaceError
 
 A, B, C, D, E = (f"anynetx_{x}" for x in "abcde")
 
@@ -169,16 +169,23 @@ def test_regnet_cardinality_counts_on_the_quantized_grid():
     assert spaces.load("regnety").cardinality() == count
 
 
-def test_table_cli_prints_the_progression(capsys):
-    assert spaces.main([A, B, C, D, E, "regnetx"]) == 0
-    out = capsys.readouterr().out
+def test_table_cli_prints_the_progression():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "designspace.spaces", f"spaces=[{A},{B},{C},{D},{E},regnetx]"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
     rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith(("anynetx", "regnet"))}
     assert f"{(16 * 128 * 3 * 6) ** 4:,}" in rows[A] and "1.85e+18" in rows[A]
     cells = rows[E].split()
     assert (cells[-3], cells[-1]) == (f"{spaces.load(E).cardinality():,}", "5.5e+11")  # exact count, paper
     assert cells[-2] == "-"  # AnyNet: distinct networks not counted
     assert "*" in rows["regnetx"] and "wa step 0.1" in out
-    assert spaces.main(["anynetx_z"]) == 2
+    bad = subprocess.run([sys.executable, "-m", "designspace.spaces", "spaces=anynetx_z"], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "anynetx_z" in bad.stderr
 
 
 # --- validation ----------------------------------------------------------------------------------

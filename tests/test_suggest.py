@@ -1,4 +1,4 @@
-"""designspace.suggest: statistics against scipy/numpy, planted rules found first, null false positives."""
+"""designspace.analysis.suggest: statistics against scipy/numpy, planted rules found first, null false positives."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from designspace import spaces
-from designspace.sample import sample
-from designspace.suggest import candidates, holm, score_masks, suggest
+from designspace.analysis.suggest import candidates, holm, score_masks, suggest
+from designspace.space import spaces
+from designspace.space.sampler import sample
 
 BUDGET = "fmnist32_50mf"
 

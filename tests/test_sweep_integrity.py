@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from train_helpers import REPO, make_sweep
 
-from designspace.atomic import atomic_write_text
-from designspace.collect import load_sweeps
-from designspace.results import DAMAGED_DIR, damaged_count, load, read_records
-from designspace.runner import _done_ids
-from designspace.sweep import SamplesError, SweepDir
+from designspace.analysis.collect import load_sweeps
+from designspace.sweep.layout import SamplesError, SweepDir
+from designspace.sweep.results import DAMAGED_DIR, damaged_count, load, read_records
+from designspace.sweep.runner import _done_ids
+from designspace.util.atomic import atomic_write_text
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
@@ -44,7 +44,7 @@ def _record(sweep: SweepDir, model_id: str, error: float = 30.0) -> dict:
 
 
 def _write_valid_record(sweep: SweepDir, model_id: str, error: float = 30.0) -> Path:
-    from designspace.results import read_record
+    from designspace.sweep.results import read_record
 
     path = sweep.result_path(model_id)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from train_helpers import REPO, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep, run_cli
 
-from designspace import setups
-from designspace.results import load, read_records
-from designspace.runner import run_sweep
-from designspace.schedule import Schedule
-from designspace.setups import SetupMismatch
-from designspace.sweep import SweepDir, SweepNotWritable
+from designspace.sweep import setups
+from designspace.sweep.layout import SweepDir, SweepNotWritable
+from designspace.sweep.results import load, read_records
+from designspace.sweep.runner import run_sweep
+from designspace.sweep.setups import SetupMismatch
+from designspace.training.schedule import Schedule
 
 QUICK = {**TINY_SCHEDULE, "train_subset": 512, "test_subset": 200, "precise_bn_samples": 0}
 

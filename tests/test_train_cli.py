@@ -14,10 +14,10 @@ import torch
 from omegaconf import OmegaConf
 from train_helpers import QUICK, REPO, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, cli, make_sweep, run_cli
 
-from designspace.data import DatasetConfig
-from designspace.results import load, read_records
-from designspace.runner import run_sweep
-from designspace.trainer import Schedule
+from designspace.sweep.results import load, read_records
+from designspace.sweep.runner import run_sweep
+from designspace.training.data import DatasetConfig
+from designspace.training.trainer import Schedule
 
 TWO_EPOCHS = [*QUICK, "schedule.epochs=2"]
 
@@ -72,7 +72,7 @@ def test_config_errors_name_the_problem(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException
 
-    from designspace.train import UsageError, run
+    from designspace.cli.train import UsageError, run
 
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:1])
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):

@@ -10,8 +10,8 @@ import torch
 import yaml
 from train_helpers import REPO, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_image_folder
 
-from designspace.data import load_dataset
-from designspace.trainer import EMA, Schedule, Trainer, adapt_spec, describe_failure, train_spec
+from designspace.training.data import load_dataset
+from designspace.training.trainer import EMA, Schedule, Trainer, adapt_spec, describe_failure, train_spec
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +123,7 @@ def test_nonfinite_loss_is_diverged(fmnist) -> None:
 
 
 def test_adapt_spec_to_the_data(fmnist) -> None:
-    from designspace import zoo
+    from designspace.net import zoo
 
     spec = zoo.get("RegNetX-200MF")
     adapted = adapt_spec(spec, fmnist)

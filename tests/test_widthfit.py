@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from designspace import zoo
 from designspace.analysis import (
     block_widths_of,
     exact_regnet_params,
@@ -15,7 +14,8 @@ from designspace.analysis import (
     fit_width_line,
     regnet_efit,
 )
-from designspace.regnet import regnet_widths
+from designspace.net import zoo
+from designspace.net.regnet import regnet_widths
 from tests.fixtures import synthetic
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from designspace import zoo
-from designspace.complexity import complexity, complexity_many
-from designspace.regnet import regnet_widths
+from designspace.net import zoo
+from designspace.net.complexity import complexity, complexity_many
+from designspace.net.regnet import regnet_widths
 from tests.conftest import DATA, SHARED_ZOO, ints, read_zoo_reference
 
 REFERENCE = read_zoo_reference()

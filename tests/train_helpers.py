@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from designspace.complexity import complexity
-from designspace.data import BUNDLED_FASHION_MNIST
-from designspace.spec import NetSpec
-from designspace.sweep import SweepDir
+from designspace.net.complexity import complexity
+from designspace.net.spec import NetSpec
+from designspace.sweep.layout import SweepDir
+from designspace.training.data import BUNDLED_FASHION_MNIST
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -83,7 +83,7 @@ def wait_until(what: str, predicate: Callable[[], object], timeout: float, log: 
 
 def mid_model(sweep, exclude: set[str] = frozenset()) -> str | None:
     """A model that has checkpointed an epoch and has no record yet (training right now), if any."""
-    from designspace.results import read_records
+    from designspace.sweep.results import read_records
 
     if not sweep.checkpoints_dir.is_dir():
         return None
@@ -145,7 +145,7 @@ def hold_mid_model(sweep, exclude: set[str] = frozenset()) -> Held | None:
 
     None when there is no such model now, or when it finished in the instant before the stop (then the
     process runs on)."""
-    from designspace.results import read_records
+    from designspace.sweep.results import read_records
 
     model = mid_model(sweep, exclude)
     if model is None:
@@ -182,7 +182,7 @@ def holding() -> Iterator[list[Held]]:
 
 def assert_one_record_per_model(sweep, epochs: int | None = None) -> dict[str, dict]:
     """Exactly one `ok` record per model of the samples table, and no claim, takeover lock or checkpoint left."""
-    from designspace.results import read_records
+    from designspace.sweep.results import read_records
 
     ids = list(sweep.read_samples()["model_id"])
     records = read_records(sweep)
@@ -297,7 +297,7 @@ TINY_SWEEP_SCHEDULE = ["schedule=fmnist_tiny", f"schedule.epochs={TINY_SWEEP_EPO
 
 def sample_sweep(root: Path, n: int = 6):
     """`python -m designspace.sample space=anynetx_c n=N budget=fmnist_tiny sweep_dir=ROOT`, as the README does."""
-    from designspace.sweep import SweepDir
+    from designspace.sweep.layout import SweepDir
 
     res = run_cmd([sys.executable, "-m", "designspace.sample", "space=anynetx_c", f"n={n}", "budget=fmnist_tiny",
                    f"sweep_dir={root}", "progress=false"], timeout=300)

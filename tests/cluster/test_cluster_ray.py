@@ -22,7 +22,7 @@ from cluster_helpers import (
 )
 from train_helpers import TINY_SCHEDULE, TINY_SPECS, cli, make_sweep
 
-from designspace.results import read_records
+from designspace.sweep.results import read_records
 
 pytestmark = pytest.mark.cluster
 

@@ -33,8 +33,8 @@ from cluster_helpers import (
 )
 from train_helpers import BUNDLED_FASHION_MNIST, TINY_SCHEDULE, TINY_SPECS, cli, make_sweep
 
-from designspace.results import read_records
-from designspace.sweep import SweepDir
+from designspace.sweep.layout import SweepDir
+from designspace.sweep.results import read_records
 
 pytestmark = pytest.mark.cluster
 

@@ -1,0 +1,134 @@
+"""How every command runs Hydra: one primary config in `pkg://designspace.configs`, and one error rule.
+
+- A user error, whether Hydra's (an unknown key or group option, a malformed override or YAML file) or the
+  command's own, is one line on stderr and exit status 2 (`designspace.util.usage`); a bug keeps its traceback.
+- `space=PATH.yaml` / `budget=PATH.yaml` name a file outside the config groups (a space that
+  `python -m designspace.refine` wrote, a budget of your own). Hydra only takes group options, so the file is
+  linked into a private search-path folder as group option `file-<stem>`; `source_file` gives the real path back
+  for error messages, and the file is read first so that a malformed one is named with its line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from designspace.configs import read_yaml
+from designspace.util.usage import exit_usage, is_user_error
+
+FILE_GROUPS = ("space", "budget")
+_SOURCES: dict[tuple[str, str], Path] = {}
+
+
+def source_file(group: str, choice: str | None) -> Path | None:
+    """The file a `group=PATH` override named, for the option Hydra composed it as (None otherwise)."""
+    return _SOURCES.get((group, choice or ""))
+
+
+def _file_overrides(args: Sequence[str], folder: Path) -> list[str]:
+    """`group=PATH.yaml` -> `group=file-<stem>` with the file linked into `folder/group/`; other args unchanged."""
+    out, linked = [], False
+    for arg in args:
+        key, eq, value = arg.partition("=")
+        path = Path(value).expanduser()
+        if eq and key in FILE_GROUPS and value.endswith((".yaml", ".yml")) and path.is_file():
+            read_yaml(path, ValueError)  # a malformed file: one line naming it and the line
+            option = f"file-{path.stem}"
+            (folder / key).mkdir(parents=True, exist_ok=True)
+            link = folder / key / f"{option}.yaml"
+            link.unlink(missing_ok=True)
+            link.symlink_to(path.resolve())
+            _SOURCES[(key, option)] = path.resolve()
+            out.append(f"{key}={option}")
+            linked = True
+        elif eq and key in FILE_GROUPS and value.endswith((".yaml", ".yml")) and (os.sep in value or "/" in value):
+            raise FileNotFoundError(f"{key}={value}: no such file")
+        else:
+            out.append(arg)
+    if linked:
+        out.append(f"hydra.searchpath=[file://{folder}]")
+    return out
+
+
+def one_line(exc: BaseException) -> str:
+    """Hydra's and OmegaConf's messages, which span lines (the options of a group, the search path), in one."""
+    text = str(exc)
+    override = getattr(exc, "override", None)  # hydra.errors.OverrideParseException names the bad argument
+    if isinstance(override, str) and override not in text:
+        text = f"cannot parse the override {override!r}: {text}"
+    head, _, rest = text.partition("\n")
+    if "Available options in" in rest:
+        options = [ln.strip() for ln in rest.split("Config search path")[0].splitlines()
+                   if ln.strip() and not ln.startswith("Available options in")]
+        return f"{head.strip()}; available: {', '.join(options)}"
+    return " ".join(text.split("Config search path")[0].split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def _argv(args: list[str]) -> Iterator[None]:
+    saved = sys.argv[:]
+    sys.argv[1:] = args
+    try:
+        yield
+    finally:
+        sys.argv[:] = saved
+
+
+@contextlib.contextmanager
+def _errors_raised() -> Iterator[None]:
+    """Hydra prints its own errors and exits 1 unless HYDRA_FULL_ERROR is set; then it raises them."""
+    saved = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved
+
+
+def run(config_name: str, prog: str, task: Callable[[Any], Any],
+        user_errors: tuple[type[BaseException], ...] = ()) -> None:
+    """Compose `config_name` with the command line and run `task(cfg)` under the error rule above."""
+    import hydra
+    import yaml
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    in_task = False
+
+    @hydra.main(version_base="1.3", config_path="pkg://designspace.configs", config_name=config_name)
+    def _main(cfg: Any) -> None:
+        nonlocal in_task
+        in_task = True
+        try:
+            task(cfg)
+        except BrokenPipeError:  # `... | head`: the reader left; nothing more to say
+            with contextlib.suppress(OSError):
+                sys.stdout.close()
+        except Exception as exc:
+            if not (isinstance(exc, user_errors) or is_user_error(exc)):
+                raise
+            exit_usage(prog, exc)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="designspace-files-") as folder:
+            args = _file_overrides(sys.argv[1:], Path(folder))
+            if not any(a.startswith("hydra.job.name=") for a in args):
+                args.append(f"hydra.job.name={config_name}")  # logs as <command>.log, not after this file
+            with _argv(args), _errors_raised():
+                _main()
+    except (HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:
+        if in_task and not isinstance(exc, OmegaConfBaseException):
+            raise
+        exit_usage(prog, ValueError(one_line(exc)))
+    except Exception as exc:
+        if in_task or not is_user_error(exc):
+            raise
+        exit_usage(prog, exc)

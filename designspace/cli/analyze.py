@@ -1,0 +1,80 @@
+"""`python -m designspace.analyze sweep_dirs=[DIR_A,DIR_B] out=DIR`: the analysis report of design spaces.
+
+Reads each sweep directory (samples + training results; `designspace.analysis.collect`) and/or NDS data
+files (`designspace.analysis.nds`), and writes out/report.md and report.html with the tables (spaces, KS
+distances between every pair, best-model ranges, e_fit per space), the figures as PNG and PDF
+under out/figures and the numbers behind each figure as CSV under out/data (`designspace.reporting.report`).
+Options: configs/analyze.yaml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "run"]
+
+
+def _list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def run(cfg: Any) -> Path:
+    """Build the report from a composed config (see configs/analyze.yaml); returns report.md's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+    from omegaconf import OmegaConf
+
+    from designspace.analysis.collect import load_sweeps
+    from designspace.reporting.report import ReportSettings, write_report
+    from designspace.util.usage import UsageError
+
+    if OmegaConf.is_missing(cfg, "out") or cfg.out is None:
+        raise UsageError("out=DIR is required: the folder the report is written to")
+    if Path(str(cfg.out)).exists() and not Path(str(cfg.out)).is_dir():
+        raise UsageError(f"out={cfg.out} is a file, not a folder: give a folder for the report")
+    sweep_dirs = _list(cfg.sweep_dirs)
+    names = _list(cfg.names) or None
+    frames, sources = [], list(sweep_dirs)
+    if sweep_dirs:
+        frames.append(load_sweeps(sweep_dirs, names, cfg.get("setup")))
+    nds = cfg.get("nds") or {}
+    if nds.get("dir"):
+        from designspace.analysis.nds import read_nds
+
+        frames.append(read_nds(nds["dir"], _list(nds.get("spaces")) or None, error=nds.get("error", "min_test_top1")))
+        sources.append(f"NDS data {nds['dir']}")
+    if not frames:
+        raise ValueError("nothing to analyse: give sweep_dirs=[DIR,...] and/or nds.dir=DIR")
+    frame = pd.concat(frames, ignore_index=True, sort=False)
+    settings = ReportSettings(
+        policy=cfg.policy, penalty=float(cfg.penalty), bins=int(cfg.bins), normalize=tuple(_list(cfg.normalize)),
+        empty=cfg.empty_bins, frac=float(cfg.frac), min_per_draw=int(cfg.min_per_draw), draws=int(cfg.draws),
+        seed=int(cfg.seed), top=int(cfg.top),
+        formats=tuple(_list(cfg.formats)), wm_range=(float(cfg.wm_range[0]), float(cfg.wm_range[1])),
+        title=str(cfg.title), sources=tuple(sources),
+    )
+    return write_report(frame, cfg.out, settings)
+
+
+def _analyze(cfg: Any) -> None:
+    path = run(cfg)
+    print(f"wrote {path} and {path.with_suffix('.html')}")
+    print(f"figures: {path.parent / 'figures'}  data: {path.parent / 'data'}")
+
+
+def main() -> None:
+    from designspace.cli import _hydra
+    from designspace.sweep.results import ResultsError
+
+    _hydra.run("analyze", "analyze", _analyze, (ResultsError,))
+
+
+if __name__ == "__main__":
+    main()

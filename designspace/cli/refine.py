@@ -1,0 +1,46 @@
+"""`python -m designspace.refine sweep_dirs=[DIR] out=DIR`: candidate restrictions of a trained sweep's space.
+
+The study is `designspace.studies.refine`; options: configs/refine.yaml."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from designspace.cli._hydra import one_line
+from designspace.configs import CONFIG_DIR
+from designspace.studies.refine import run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from designspace.util.usage import exit_usage, is_user_error
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if {"--help", "-h"} & set(args):  # the compose API has no --help: the options are the config file
+        print(__doc__.strip() + "\n\n" + (CONFIG_DIR / "refine.yaml").read_text())
+        return 0
+    try:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose("refine", overrides=args)
+        if cfg.get("out") in (None, "???"):
+            raise ValueError("out is required: python -m designspace.refine sweep_dirs=[DIR] out=DIR")
+        for res in run(cfg):
+            top = res["top"]
+            print(f"{res['space']}: {len(res['ranked'])} candidates; top: {top['label'].iat[0]} "
+                  f"(kept {top['n_kept'].iat[0]}, Holm p = {top['p_holm'].iat[0]:.2g}); "
+                  f"wrote {res['out'] / 'report.md'} and {len(res['files'])} space files")
+    except (HydraException, OmegaConfBaseException) as exc:
+        exit_usage("designspace.refine", ValueError(one_line(exc)))
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        exit_usage("designspace.refine", exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""`python -m designspace.train sweep_dir=DIR dataset=fashion_mnist schedule=fmnist_tiny`: train a sweep.
+
+Trains every model of the sweep directory that has no result record yet (see `designspace.sweep.runner`);
+rerun it after any interruption to finish the rest. Config: configs/train.yaml (+ configs/dataset,
+configs/schedule). Parallel runs go through Hydra launchers, each job one shard:
+
+    python -m designspace.train -m sweep_dir=DIR shard='range(0,4)' num_shards=4 threads=1 \\
+        hydra/launcher=submitit_local          # or submitit_slurm (a SLURM job array), ray_cluster
+
+Hydra's logs go to DIR/logs/train/<time>/ (DIR/logs/train-multirun/<time>/<job>/ for -m runs).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from designspace.sweep.layout import SAMPLES_FILE, SamplesError, SweepDir, SweepNotWritable
+from designspace.sweep.runner import Interrupted, run_sweep
+from designspace.sweep.setups import SetupMismatch
+from designspace.training.data import DatasetConfig, DatasetError
+from designspace.training.trainer import Schedule, resolve_device
+from designspace.util.usage import UsageError, exit_usage
+
+log = logging.getLogger(__name__)
+
+
+def log_dir(sweep_dir: str | None) -> str:
+    """Hydra's output folder: DIR/logs for a writable sweep directory, else a per-user temp folder
+    (never the cwd; a finished sweep on a read-only mount gets no write)."""
+    import os
+
+    if sweep_dir is not None and SweepDir(sweep_dir).exists():
+        root = Path(sweep_dir).resolve()
+        logs = root / "logs"
+        if os.access(logs if logs.is_dir() else root, os.W_OK):
+            return str(logs)
+    return str(Path(tempfile.gettempdir()) / f"designspace-logs-{os.getuid()}")
+
+
+# Registered on import, not in main(): a launcher's job process (submitit, Ray) composes the config again after
+# unpickling the task, which imports this module, and `hydra.run.dir` / `hydra.sweep.dir` in configs/train.yaml
+# use the resolver there too.
+OmegaConf.register_new_resolver("ds_logdir", log_dir, replace=True)
+
+
+def _container(node: Any, name: str) -> dict[str, Any]:
+    value = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(value, dict):
+        raise UsageError(f"{name} must be a config group (e.g. {name}=...), got {value!r}")
+    return value
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Validate the config, then run the sweep; returns the run's summary (a dict)."""
+    if cfg.sweep_dir is None:
+        raise UsageError(
+            "sweep_dir is required: python -m designspace.train sweep_dir=DIR [dataset=...] [schedule=...], "
+            "where DIR was written by `python -m designspace.sample ... sweep_dir=DIR`"
+        )
+    sweep = SweepDir(to_absolute_path(str(cfg.sweep_dir)))
+    if not sweep.exists():
+        raise UsageError(
+            f"sweep_dir={cfg.sweep_dir}: {sweep.root} is not a sweep directory (no {SAMPLES_FILE} in it). "
+            "Create one with `python -m designspace.sample space=... n=... sweep_dir=DIR`."
+        )
+    try:
+        dataset_cfg = _container(cfg.dataset, "dataset")
+        if dataset_cfg.get("root") is not None:
+            dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
+        dataset = DatasetConfig.from_dict(dataset_cfg)
+        schedule = Schedule.from_dict(_container(cfg.schedule, "schedule"))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    for key in ("shard", "num_shards", "seed"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
+            raise UsageError(f"{key}={cfg[key]!r} must be an integer")
+    for key, least in (("threads", 1), ("limit", 0)):
+        value = cfg[key]
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            raise UsageError(f"{key}={value!r} must be an integer >= {least}, or null")
+    if not 0 <= cfg.shard < cfg.num_shards:
+        raise UsageError(f"shard={cfg.shard} must be in [0, num_shards={cfg.num_shards})")
+    try:
+        resolve_device(str(cfg.device))
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(
+            f"device={cfg.device}: {exc}. (Under hydra/launcher=submitit_local, GPUs are hidden unless "
+            "hydra.launcher.gpus_per_node is set.)"
+        ) from None
+    summary = run_sweep(
+        sweep, dataset, schedule,
+        shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=cfg.threads,
+        progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
+        claim_timeout_s=float(cfg.claim_timeout_s), retry_failed=bool(cfg.retry_failed), limit=cfg.limit,
+    )
+    return summary.as_dict()
+
+
+def _train(cfg: DictConfig) -> dict[str, Any]:
+    """The task of each Hydra job (module level: a launcher's job process imports this module to run it,
+    which also registers `ds_logdir` there before its config is composed again)."""
+    try:
+        return run(cfg)
+    except DatasetError as exc:
+        exit_usage("error", exc)
+    except KeyboardInterrupt as exc:
+        what = "SIGTERM" if isinstance(exc, Interrupted) else "an interrupt"
+        log.warning("stopped by %s: nothing was recorded for the model in training; run the same command "
+                    "again to resume (from its last checkpoint, if any)", what)
+        sys.exit(143 if isinstance(exc, Interrupted) else 130)
+
+
+def main() -> None:
+    from designspace.cli import _hydra
+
+    _hydra.run("train", "error", _train, (UsageError, SamplesError, SetupMismatch, SweepNotWritable))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""`python -m designspace.reproduce experiment=NAME`: sample every space, train every model, analyse.
+
+An experiment (experiments/experiment/NAME.yaml) lists spaces x budgets, n models each, a dataset and
+a schedule, and optionally `zoo_pick` (the paper's one-model-per-regime procedure: the best of
+`candidates` random models within +-`tolerance` of each regime's flops). The run directory holds
+one sweep directory per (space, budget) under sweeps/, the zoo candidates under zoo/, and the
+report under report/. Every stage is resumable: samples are written once, trained models are
+skipped, and the report is rebuilt from whatever results exist.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from designspace.configs import CONFIG_DIR
+from designspace.sweep.layout import SweepDir
+from designspace.util.validation import reject_unknown_keys
+
+EXPERIMENTS_DIR = CONFIG_DIR / "experiment"
+STAGES = ("all", "sample", "train", "analyze")
+
+
+class ExperimentError(ValueError):
+    """An experiment config that cannot run; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ZooPick:
+    space: str
+    candidates: int
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """The proxy's fidelity protocol: the first `models` rows of each space's sweep trained again with
+    seed + `seed_offset` and with a schedule `long_factor` times longer (design-spec 6b)."""
+
+    models: int = 8
+    seed_offset: int = 1
+    long_factor: int = 4
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    spaces: tuple[str, ...]
+    budgets: tuple[str, ...]
+    n: int
+    seed: int = 0
+    zoo_pick: ZooPick | None = None
+    cost: str = ""
+    fidelity: Fidelity | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> Experiment:
+        try:
+            reject_unknown_keys(cfg, ("name", "description", "spaces", "budgets", "n", "seed", "zoo_pick", "cost",
+                                      "fidelity"), "experiment")
+        except ValueError as exc:
+            raise ExperimentError(str(exc)) from None
+        for key in ("name", "spaces", "budgets", "n"):
+            if cfg.get(key) in (None, "", []):
+                raise ExperimentError(f"experiment.{key} is required")
+        spaces, budgets = _names(cfg["spaces"], "spaces"), _names(cfg["budgets"], "budgets")
+        n, seed = cfg["n"], cfg.get("seed", 0)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ExperimentError(f"experiment.n={n!r} must be a positive integer")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ExperimentError(f"experiment.seed={seed!r} must be an integer")
+        pick = cfg.get("zoo_pick")
+        zoo = None
+        if pick:
+            extra = set(pick) - {"space", "candidates", "tolerance"}
+            if extra:
+                raise ExperimentError(f"experiment.zoo_pick has unknown key(s) {sorted(extra)}")
+            zoo = ZooPick(str(pick.get("space", "regnetx")), int(pick.get("candidates", 25)),
+                          float(pick.get("tolerance", 0.01)))
+            if zoo.candidates < 1 or not 0 < zoo.tolerance < 1:
+                raise ExperimentError(f"experiment.zoo_pick={dict(pick)} needs candidates >= 1 and 0 < tolerance < 1")
+        fidelity = _fidelity(cfg.get("fidelity"), n)
+        from designspace.space import budgets as budget_lib
+        from designspace.space import spaces as space_lib
+
+        for s in (*spaces, *([zoo.space] if zoo else [])):
+            space_lib.load(s)  # fails early, naming the file and key
+        for b in budgets:
+            budget_lib.load_budget(b)
+        return cls(str(cfg["name"]), str(cfg.get("description", "")), spaces, budgets, n, seed, zoo,
+                   str(cfg.get("cost", "")), fidelity)
+
+
+def _fidelity(cfg: Any, n: int) -> Fidelity | None:
+    if not cfg:
+        return None
+    try:
+        reject_unknown_keys(cfg, ("models", "seed_offset", "long_factor"), "experiment.fidelity")
+    except ValueError as exc:
+        raise ExperimentError(str(exc)) from None
+    out = Fidelity(**{k: cfg[k] for k in cfg})
+    for key in ("models", "seed_offset", "long_factor"):
+        value = getattr(out, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ExperimentError(f"experiment.fidelity.{key}={value!r} must be a positive integer")
+    if out.models > n:
+        raise ExperimentError(f"experiment.fidelity.models={out.models} exceeds experiment.n={n}")
+    if out.long_factor < 2:
+        raise ExperimentError(f"experiment.fidelity.long_factor={out.long_factor} must be >= 2")
+    return out
+
+
+def _names(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ExperimentError(f"experiment.{key} must be a list of names, got {value!r}")
+    return tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One sweep of the experiment: a space in a budget (kind 'space'), zoo candidates ('zoo'), or the
+    fidelity subset of a space sweep trained with another seed ('seed') or a longer schedule ('long')."""
+
+    kind: str
+    space: str
+    budget: str
+    budget_spec: Any
+    n: int
+    seed: int
+    sweep: SweepDir
+    source: SweepDir | None = None  # fidelity jobs: the space sweep whose first n rows they retrain
+    seed_offset: int = 0  # added to the training seed
+    schedule_factor: int = 1  # epochs (and warm-up) multiplied by this
+
+    @property
+    def label(self) -> str:
+        return {"space": self.space, "zoo": f"zoo {self.budget}"}.get(self.kind, f"{self.kind} {self.space}")
+
+    def schedule_of(self, schedule: Any) -> Any:
+        """The schedule this job trains with: the experiment's, or it `schedule_factor` times longer."""
+        if self.schedule_factor == 1:
+            return schedule
+        from dataclasses import replace
+
+        f = self.schedule_factor
+        return replace(schedule, name=f"{schedule.name}_x{f}", epochs=schedule.epochs * f,
+                       warmup_epochs=schedule.warmup_epochs * f)
+
+
+def plan(exp: Experiment, out: Path) -> list[Job]:
+    """Every sweep the experiment needs, in a fixed order."""
+    from designspace.space.budgets import load_budget
+
+    jobs = [Job("space", s, b, b, exp.n, exp.seed, SweepDir(out / "sweeps" / f"{s}-{b}"))
+            for b in exp.budgets for s in exp.spaces]
+    if exp.zoo_pick:
+        for b in exp.budgets:
+            budget = load_budget(b)
+            target = budget.flops[1]
+            if target is None:
+                raise ExperimentError(f"zoo_pick needs a flops target, but budget {b} has no upper flops bound")
+            tol = exp.zoo_pick.tolerance
+            spec = {"name": b, "flops": [target * (1 - tol), target * (1 + tol)], "regime_gf": budget.regime}
+            jobs.append(Job("zoo", exp.zoo_pick.space, b, spec, exp.zoo_pick.candidates, exp.seed + 1,
+                            SweepDir(out / "zoo" / b)))
+    if exp.fidelity:
+        fid = exp.fidelity
+        for job in [j for j in jobs if j.kind == "space"]:
+            name = job.sweep.root.name
+            jobs.append(Job("seed", job.space, job.budget, job.budget_spec, fid.models, job.seed,
+                            SweepDir(out / "fidelity" / "seed" / name), job.sweep, seed_offset=fid.seed_offset))
+            jobs.append(Job("long", job.space, job.budget, job.budget_spec, fid.models, job.seed,
+                            SweepDir(out / "fidelity" / "long" / name), job.sweep, schedule_factor=fid.long_factor))
+    return jobs
+
+
+def _composed_space(space: str) -> dict[str, Any]:
+    """The space's definition as composed now (defaults merged), recorded with its samples so that the
+    report reads what was sampled, not a YAML file edited since."""
+    from designspace.space import spaces
+
+    path = spaces.find_file(space, spaces.SPACE_DIR, "space")
+    cfg, _ = spaces.compose(spaces.read_yaml(path), str(path), path.parent)
+    return cfg
+
+
+def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
+    """Write the samples of every job that has none yet; returns one line per job."""
+    from omegaconf import OmegaConf
+
+    from designspace.space.budgets import load_budget
+    from designspace.space.sampler import draw
+
+    lines = []
+    for job in jobs:
+        if job.sweep.exists():
+            lines.append(f"{job.label:>12} @ {job.budget}: samples exist ({job.sweep.root})")
+            continue
+        config = {"space": job.space, "space_config": _composed_space(job.space),
+                  "budget": load_budget(job.budget_spec).to_dict(), "n": job.n, "seed": job.seed, "kind": job.kind}
+        if job.source is not None:  # a fidelity subset: the same models as the first rows of its space sweep
+            frame = job.source.read_samples().head(job.n)
+            config.update(source=str(job.source.root), seed_offset=job.seed_offset, schedule_factor=job.schedule_factor)
+            job.sweep.write_samples(frame, OmegaConf.to_yaml(config))
+            lines.append(f"{job.label:>12} @ {job.budget}: the first {len(frame)} models of {job.source.root.name}")
+            continue
+        result = draw(job.space, job.n, job.seed, job.budget_spec, progress=progress)
+        job.sweep.write_samples(result.frame, OmegaConf.to_yaml(config))
+        rate = result.stats.get("acceptance_rate")
+        lines.append(f"{job.label:>12} @ {job.budget}: sampled {len(result.frame)} models"
+                     + (f" (acceptance {rate:.3%})" if rate is not None else ""))
+    return lines
+
+
+def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, seed: int = 0, **kwargs: Any) -> list[dict[str, Any]]:
+    """Train this shard of every sweep (models with a record are skipped); `seed`: initialisation and data order."""
+    from designspace.sweep.runner import run_sweep
+
+    summaries = []
+    for job in jobs:
+        job.sweep.require()
+        print(f"training {job.label} @ {job.budget} ({job.sweep.root})", file=sys.stderr)
+        summaries.append(run_sweep(job.sweep, dataset, job.schedule_of(schedule), seed=seed + job.seed_offset,
+                                   **kwargs).as_dict())
+    return summaries
+
+
+def run(cfg: Any) -> str:
+    """Run the stages the config asks for; returns the text to print."""
+    from hydra.utils import to_absolute_path
+    from omegaconf import OmegaConf
+
+    from designspace.training.data import DatasetConfig
+    from designspace.training.trainer import Schedule
+
+    if cfg.stage not in STAGES:
+        raise ExperimentError(f"stage={cfg.stage!r} must be one of {', '.join(STAGES)}")
+    exp = Experiment.from_config(OmegaConf.to_container(cfg.experiment, resolve=True))
+    out = Path(to_absolute_path(cfg.out or f"runs/{exp.name}"))
+    jobs = plan(exp, out)
+    lines = [f"experiment {exp.name}: {exp.description}", f"run directory: {out}"]
+    if cfg.stage in ("all", "sample"):
+        lines += sample_all(jobs, progress=bool(cfg.progress))
+    if cfg.stage in ("all", "train"):
+        dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
+        if dataset_cfg.get("root") is not None:
+            dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
+        dataset = DatasetConfig.from_dict(dataset_cfg)
+        schedule = Schedule.from_dict(OmegaConf.to_container(cfg.schedule, resolve=True))
+        train_all(jobs, dataset, schedule, seed=exp.seed, shard=cfg.shard, num_shards=cfg.num_shards, device=str(cfg.device),
+                  threads=cfg.threads, progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
+                  claim_timeout_s=float(cfg.claim_timeout_s))
+        lines.append(f"trained shard {cfg.shard}/{cfg.num_shards} of {len(jobs)} sweeps")
+    if cfg.stage in ("all", "analyze"):
+        from designspace.studies.reproduce_report import write_report
+
+        config_text = OmegaConf.to_yaml(cfg)
+        report = write_report(exp, jobs, out / "report", alpha=float(cfg.alpha), config_text=config_text,
+                              zero_init_last_bn=bool(cfg.schedule.get("zero_init_last_bn", False)))
+        lines.append(f"report: {report}")
+    return "\n".join(lines)

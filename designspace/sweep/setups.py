@@ -1,0 +1,123 @@
+"""The setup a model was trained with - dataset identity, schedule and seed - and its stable id.
+
+A result counts only for its setup: a sweep holds the records of one setup. Training a sweep with
+another setup is refused (`SetupMismatch`, naming what is there and how to proceed), and analysis
+refuses a sweep whose records mix setups unless one is named (`select`).
+
+The dataset's identity is its name, resolution, channels, classes, stem stride and image counts
+(not its path: the same data sits at different paths on different machines). Augmentation
+settings of a dataset config are not part of it: change them under a new dataset name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+DATASET_IDENTITY = ("name", "resolution", "channels", "num_classes", "stem_stride", "train_size", "test_size")
+CONFIG_IDENTITY = ("name", "resolution")
+"""The part of the dataset identity known before the data is read (from the dataset config alone)."""
+
+
+class SetupMismatch(ValueError):
+    """Records of another setup are in the way (a user error: exit status 2 on the command line)."""
+
+
+def make_setup(dataset_info: Mapping[str, Any], schedule: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """The setup of a training run: dataset identity, the full schedule (defaults filled in), seed."""
+    return {
+        "dataset": {k: dataset_info.get(k) for k in DATASET_IDENTITY},
+        "schedule": _full_schedule(schedule),
+        "seed": int(seed),
+    }
+
+
+def _full_schedule(schedule: Mapping[str, Any]) -> dict[str, Any]:
+    """The schedule with every key (records written before a key existed get its default)."""
+    from designspace.training.schedule import Schedule
+
+    try:
+        return Schedule.from_dict(dict(schedule)).to_dict()
+    except (TypeError, ValueError):  # a schedule from a newer version: compared as written
+        return dict(schedule)
+
+
+def setup_id(setup: Mapping[str, Any]) -> str:
+    """8 hex digits of the SHA-1 of the setup's canonical JSON."""
+    text = json.dumps(setup, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+def record_setup(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The setup of a result record (computed from its dataset, schedule and seed fields)."""
+    return make_setup(record["dataset"], record["schedule"], record["seed"])
+
+
+def describe(setup: Mapping[str, Any]) -> str:
+    """One line: 'fashion_mnist 32px (60000 train / 10000 test images), schedule fmnist_cpu, seed 0'."""
+    d = setup["dataset"]
+    return (f"{d.get('name')} {d.get('resolution')}px ({d.get('train_size')} train / {d.get('test_size')} test images), "
+            f"schedule {setup['schedule'].get('name')}, seed {setup['seed']}")
+
+
+def group(records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Records by setup id: {id: {"setup": setup, "ids": [model ids]}}, largest group first."""
+    out: dict[str, dict[str, Any]] = {}
+    for mid, rec in records.items():
+        setup = record_setup(rec)
+        entry = out.setdefault(setup_id(setup), {"setup": setup, "ids": []})
+        entry["ids"].append(mid)
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[1]["ids"])))
+
+
+def summary(groups: Mapping[str, Mapping[str, Any]]) -> str:
+    """'a1b2c3d4 (4 records: ...); e5f6a7b8 (2 records: ...)'."""
+    return "; ".join(f"{sid} ({len(g['ids'])} record{'s' * (len(g['ids']) != 1)}: {describe(g['setup'])})"
+                     for sid, g in groups.items())
+
+
+def select(groups: Mapping[str, Mapping[str, Any]], name: str | None, where: str) -> str | None:
+    """The id of the one setup to analyse: the only one, or the one `name` picks (a setup id or its
+    prefix, or a schedule name). None when there are no records. Raises SetupMismatch otherwise."""
+    if not groups:
+        return None
+    if name is None:
+        if len(groups) == 1:
+            return next(iter(groups))
+        raise SetupMismatch(f"{where} holds the records of {len(groups)} training setups, which must not be mixed: "
+                            f"{summary(groups)}. Name one with setup=ID")
+    name = str(name)
+    hits = [sid for sid, g in groups.items() if sid.startswith(name) or g["setup"]["schedule"].get("name") == name]
+    if len(hits) != 1:
+        what = "matches no" if not hits else f"matches {len(hits)}"
+        raise SetupMismatch(f"setup={name} {what} setup of {where}; there: {summary(groups)}")
+    return hits[0]
+
+
+def check_compatible(groups: Mapping[str, Mapping[str, Any]], wanted: Mapping[str, Any], where: str,
+                     dataset_keys: tuple[str, ...] = DATASET_IDENTITY) -> None:
+    """Raise SetupMismatch unless every record of `groups` has the `wanted` setup (dataset compared on
+    `dataset_keys` only: before the data is read, on `CONFIG_IDENTITY`)."""
+
+    def key(setup: Mapping[str, Any]) -> tuple[Any, ...]:
+        return (tuple(setup["dataset"].get(k) for k in dataset_keys), json.dumps(setup["schedule"], sort_keys=True),
+                setup["seed"])
+
+    other = {sid: g for sid, g in groups.items() if key(g["setup"]) != key(wanted)}
+    if other:
+        raise SetupMismatch(
+            f"{where} already holds records trained with another setup: {summary(other)}. This run asks for "
+            f"{_describe_partial(wanted, dataset_keys)}. A sweep holds one setup, so results never mix: rerun with "
+            "the recorded dataset, schedule and seed, or train this setup in a new sweep directory with the same "
+            "samples (copy samples.parquet and config.yaml there, or rerun the sample command from config.yaml "
+            "with another sweep_dir: the sampler draws the same models)"
+        )
+
+
+def _describe_partial(setup: Mapping[str, Any], dataset_keys: tuple[str, ...]) -> str:
+    if set(DATASET_IDENTITY) <= set(dataset_keys):
+        return describe(setup)
+    d = setup["dataset"]
+    return f"{d.get('name')} {d.get('resolution')}px, schedule {setup['schedule'].get('name')}, seed {setup['seed']}"
