@@ -1,4 +1,4 @@
-"""Make the bundled Fashion-MNIST subset (designspace/bundled/fashion_mnist) from the full set.
+"""Make the bundled Fashion-MNIST subset (designspace/training/bundled/fashion_mnist) from the full set.
 
     python experiments/make_fmnist_subset.py [--source /usr/share/datasets/fashion-mnist] [--train 10000] [--test 2000]
 

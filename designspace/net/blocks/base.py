@@ -87,6 +87,23 @@ def export(module: str, *classes: type) -> dict[str, type]:
     return {cls.__name__: cls for cls in classes}
 
 
+def lazy_classes(module: str, make: Callable[[], dict[str, type]], *names: str) -> Callable[[str], Any]:
+    """A module `__getattr__` giving the torch classes `names`, which `make()` defines on first use: no torch at
+    import, nor when the import system probes other attributes."""
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            return make()[name]
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+def two_convs(w_in: Any, w: Any, h_out: Any) -> Cost:
+    """Cost of 3x3 conv w_in->w + BN, then 3x3 conv w->w + BN, at output size h_out (the V and R blocks' body)."""
+    return total(conv(w_in, w, 3, h_out), bn(w), conv(w, w, 3, h_out), bn(w))
+
+
 # --- blocks that take only widths (plain convs): b = 1, group width = width, no SE -----------------------------
 def validate_widths_only(spec: Any, block: str) -> None:
     """Reject b != 1, group width != width and SE for a block that takes only widths."""

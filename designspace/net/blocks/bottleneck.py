@@ -11,10 +11,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from designspace.net.blocks.base import BlockType, Cost, conv_bn, export, out_size
+from designspace.net.blocks.base import BlockType, Cost, conv_bn, export, lazy_classes, out_size
 
 NAME = "bottleneck"
-_TORCH = ("Bottleneck", "SqueezeExcite")
 
 
 def inner_width(width: float, bottleneck_ratio: float) -> int:
@@ -99,11 +98,7 @@ def _torch() -> dict[str, type]:
     return export(__name__, SqueezeExcite, Bottleneck)
 
 
-def __getattr__(name: str) -> Any:
-    """The torch classes (Bottleneck, SqueezeExcite), defined on first use so importing this file needs no torch."""
-    if name in _TORCH:
-        return _torch()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_classes(__name__, _torch, "Bottleneck", "SqueezeExcite")  # the torch classes, defined on first use
 
 
 def build(w_in: int, w: int, stride: int, *, b: float, g: int, se_ratio: float) -> Any:

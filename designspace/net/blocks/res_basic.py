@@ -18,14 +18,15 @@ from designspace.net.blocks.base import (
     conv,
     conv_bn,
     export,
+    lazy_classes,
     out_size,
     scale,
     total,
+    two_convs,
     validate_widths_only,
 )
 
 NAME = "res_basic"
-_TORCH = ("ResBasic",)
 
 
 def cost(w_in: Any, w: Any, h_in: Any, stride: int, *, b: Any = 1, g: Any = None, se_ratio: Any = 0,
@@ -33,8 +34,7 @@ def cost(w_in: Any, w: Any, h_in: Any, stride: int, *, b: Any = 1, g: Any = None
     """Two 3x3 conv + BN, plus the projection (1x1 conv + BN, stride s) where w_in != w or s != 1."""
     h_out = out_size(h_in, stride)
     proj = (w_in != w) | (stride != 1)
-    return total(conv(w_in, w, 3, h_out), bn(w), conv(w, w, 3, h_out), bn(w),
-                 scale(total(conv(w_in, w, 1, h_out), bn(w)), proj))
+    return total(two_convs(w_in, w, h_out), scale(total(conv(w_in, w, 1, h_out), bn(w)), proj))
 
 
 @functools.cache
@@ -64,11 +64,7 @@ def _torch() -> dict[str, type]:
     return export(__name__, ResBasic)
 
 
-def __getattr__(name: str) -> Any:
-    """The torch class (ResBasic), defined on first use so importing this file needs no torch."""
-    if name in _TORCH:
-        return _torch()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_classes(__name__, _torch, "ResBasic")  # the torch classes, defined on first use
 
 
 def build(w_in: int, w: int, stride: int, *, b: float = 1, g: int | None = None, se_ratio: float = 0) -> Any:

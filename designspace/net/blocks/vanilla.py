@@ -11,26 +11,24 @@ from typing import Any
 from designspace.net.blocks.base import (
     BlockType,
     Cost,
-    bn,
     cells_widths_only,
     compatible_widths_only,
-    conv,
     conv_bn,
     export,
+    lazy_classes,
     out_size,
-    total,
+    two_convs,
     validate_widths_only,
 )
 
 NAME = "vanilla"
-_TORCH = ("Vanilla",)
 
 
 def cost(w_in: Any, w: Any, h_in: Any, stride: int, *, b: Any = 1, g: Any = None, se_ratio: Any = 0,
          rnd: Any = None) -> Cost:
     """Two 3x3 conv + BN; b, g, se_ratio and rnd are ignored."""
     h_out = out_size(h_in, stride)
-    return total(conv(w_in, w, 3, h_out), bn(w), conv(w, w, 3, h_out), bn(w))
+    return two_convs(w_in, w, h_out)
 
 
 @functools.cache
@@ -52,11 +50,7 @@ def _torch() -> dict[str, type]:
     return export(__name__, Vanilla)
 
 
-def __getattr__(name: str) -> Any:
-    """The torch class (Vanilla), defined on first use so importing this file needs no torch."""
-    if name in _TORCH:
-        return _torch()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_classes(__name__, _torch, "Vanilla")  # the torch classes, defined on first use
 
 
 def build(w_in: int, w: int, stride: int, *, b: float = 1, g: int | None = None, se_ratio: float = 0) -> Any:
