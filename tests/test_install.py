@@ -15,9 +15,15 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> dict[str, str]:
     """The package built as a wheel and installed into a folder of its own (dependencies: this venv's)."""
+    import shutil
+
     target = tmp_path_factory.mktemp("site")
+    # built from a copy without the checkout's build/ folder, whose stale files setuptools would ship too
+    source = tmp_path_factory.mktemp("src") / "designspace"
+    shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(
+        "build", ".venv", "*.egg-info", ".git", "runs", "sweeps", "__pycache__", ".pytest_cache"))
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                           "--target", str(target), str(REPO)], capture_output=True, text=True, timeout=600)
+                           "--target", str(target), str(source)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return {**os.environ, "PYTHONPATH": str(target), "PYTHONNOUSERSITE": "1"}
 
@@ -35,6 +41,9 @@ def test_a_plain_install_runs_every_command_from_anywhere(installed, tmp_path: P
     where = _run(installed, work, "-c", "import designspace, designspace.configs as c; print(designspace.__file__); "
                  "print(c.CONFIG_DIR)").stdout.split()
     assert all(not p.startswith(str(REPO)) for p in where), where  # the installed copy, not the checkout
+    assert not (Path(installed["PYTHONPATH"]) / "models").exists()  # the deprecated shim is not installed
+    assert "AnyNet" in _run(installed, work, "-c", "from designspace.net import build_model, zoo; "
+                            "print(type(build_model(zoo.get('RegNetX-200MF'))).__name__)").stdout
     assert "RegNetX-200MF" in _run(installed, work, "-m", "designspace.describe", "model=RegNetX-200MF").stdout
     assert "anynetx_c" in _run(installed, work, "-m", "designspace.spaces", "spaces=[anynetx_c]").stdout
     _run(installed, work, "-m", "designspace.sample", "space=anynetx_c", "n=3", "budget=fmnist_tiny",
