@@ -4,9 +4,16 @@ configs -> samples -> results -> analysis. `NetSpec` describes one network; `com
 exactly; `regnet_spec` generates RegNets; `zoo` holds the published models.
 """
 
-from designspace.net.complexity import Complexity, complexity, complexity_arrays, complexity_frame
-from designspace.net.regnet import regnet_spec, regnet_widths
-from designspace.net.spec import NetSpec, make_compatible
+from designspace.net import (
+    Complexity,
+    NetSpec,
+    complexity,
+    complexity_arrays,
+    complexity_frame,
+    make_compatible,
+    regnet_spec,
+    regnet_widths,
+)
 
 __version__ = "0.1.0"
 __all__ = [

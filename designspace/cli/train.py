@@ -26,7 +26,7 @@ from designspace.sweep.runner import Interrupted, run_sweep
 from designspace.sweep.setups import SetupMismatch
 from designspace.training.data import DatasetConfig, DatasetError
 from designspace.training.trainer import Schedule, resolve_device
-from designspace.util.usage import UsageError, exit_usage
+from designspace.util.usage import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,6 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     which also registers `ds_logdir` there before its config is composed again)."""
     try:
         return run(cfg)
-    except DatasetError as exc:
-        exit_usage("error", exc)
     except KeyboardInterrupt as exc:
         what = "SIGTERM" if isinstance(exc, Interrupted) else "an interrupt"
         log.warning("stopped by %s: nothing was recorded for the model in training; run the same command "
@@ -120,7 +118,7 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
 def main() -> None:
     from designspace.cli import _hydra
 
-    _hydra.run("train", "error", _train, (UsageError, SamplesError, SetupMismatch, SweepNotWritable))
+    _hydra.run("train", "error", _train, (UsageError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable))
 
 
 if __name__ == "__main__":

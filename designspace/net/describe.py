@@ -5,14 +5,7 @@ from __future__ import annotations
 from designspace.net import blocks, zoo
 from designspace.net.complexity import Complexity, complexity, complexity_breakdown, format_count
 from designspace.net.spec import DEFAULT_BLOCK, NetSpec
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    """A plain text table (tabulate's "simple" format): the first column left-aligned, the others right."""
-    from tabulate import tabulate
-
-    return tabulate(rows, header, tablefmt="simple", colalign=("left", *["right"] * (len(header) - 1)),
-                    disable_numparse=True)
+from designspace.util.tables import text_table
 
 
 def describe(spec: NetSpec, resolution: int = 224, title: str = "") -> str:
@@ -41,7 +34,7 @@ def describe(spec: NetSpec, resolution: int = 224, title: str = "") -> str:
     total = complexity(spec, resolution)
     rows.append(["total", str(spec.total_depth), "", "", "", "", "", "", *cost(total)])
     lines = [title] if title else []
-    lines.append(_table(header, rows))
+    lines.append(text_table(header, rows))
     lines.append(
         f"\n{format_count(total.flops, 'flops')}, {format_count(total.params, 'params')} params, "
         f"{format_count(total.acts, 'acts')} acts  (exact: {total.flops:,} flops = multiply-adds, "
@@ -61,4 +54,4 @@ def describe_zoo(resolution: int = 224) -> str:
         e, cx = zoo.entry(name), complexity(zoo.get(name), resolution)
         rows.append([name, str(e.depth), str(e.w0), f"{e.wa:.2f}", f"{e.wm:.2f}", str(e.group_width),
                      format_count(cx.flops, "flops"), format_count(cx.params, "params"), format_count(cx.acts, "acts")])
-    return _table(["model", "d", "w0", "wa", "wm", "g", "flops", "params", "acts"], rows)
+    return text_table(["model", "d", "w0", "wa", "wm", "g", "flops", "params", "acts"], rows)

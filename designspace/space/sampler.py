@@ -349,7 +349,7 @@ def summary(result: SampleResult, budget: Budget, where: str) -> str:
         f"  time {s['seconds']:.2f} s ({s['models_per_second']:,.0f} models/s)",
         "",
     ]
-    from tabulate import tabulate
+    from designspace.util.tables import text_table
 
     rows = []
     for col, scale, unit in (("flops", 1e6, "MF"), ("params", 1e6, "M"), ("acts", 1e6, "M"), ("total_depth", 1, "")):
@@ -357,8 +357,7 @@ def summary(result: SampleResult, budget: Budget, where: str) -> str:
         fmt = ".2f" if scale != 1 else ".0f"
         rows.append([col.replace("total_", "") + (f" ({unit})" if unit else ""),
                      *(format(x, fmt) for x in (v.min(), np.median(v), v.max()))])
-    table = tabulate(rows, ["", "min", "median", "max"], tablefmt="plain", disable_numparse=True,
-                     colalign=("left", "right", "right", "right"))
+    table = text_table(["", "min", "median", "max"], rows, fmt="plain")
     lines += ["  " + line for line in table.splitlines()]
     lines += ["", where]
     return "\n".join(lines)

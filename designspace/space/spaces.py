@@ -460,11 +460,10 @@ def table(spaces: Sequence[str | os.PathLike | Space] = TABLE1) -> str:
                      PAPER_SIZES.get(sp.name, "") if sp.source.startswith(str(SPACE_DIR)) else ""))
         if mark and sp.grid_note() not in notes:
             notes.append(sp.grid_note())
-    from tabulate import tabulate
+    from designspace.util.tables import text_table
 
     cols = 7 if any(r[6] for r in rows[1:]) else 6
-    lines = [tabulate([r[:cols] for r in rows[1:]], rows[0][:cols], tablefmt="simple", disable_numparse=True,
-                      colalign=("left", "left", *["right"] * (cols - 2)))]
+    lines = [text_table(rows[0][:cols], [r[:cols] for r in rows[1:]], left=2)]
     lines.append("\nsize: configurations of the sampled parameters that satisfy the space's structural constraints")
     lines.append("(judged on the final, compatible network), before any complexity budget or limit.")
     lines.append("networks: distinct networks they build (per-stage d, w, b, g after compatibility), counted exactly")
