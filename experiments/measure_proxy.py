@@ -6,7 +6,13 @@ Trains a fixed set of sampled Fashion-MNIST models (deep AnyNetX_E rows that did
 proxy, plus AnyNetX_A and RegNet rows) under schedule variants that each change one setting, one
 thread per worker, and writes per-model errors and wall times (`variants.csv`) and a summary table
 (`summary.md`). A second seed of the chosen variant measures the seed noise that a difference between
-variants must exceed to mean anything. Also measures the 28px geometry question without training:
+variants must exceed to mean anything. The `ladder_*` variants train the same models at the rungs of the
+budget ladder (design-spec 6b: the fmnist_cpu proxy's 4,096 images, 4x, one full epoch) and at one epoch
+with a 4x larger batch and learning rate (the batch / steps / lr trade-off), and the summary gives, per
+variant, the claim-level effect (AnyNetX_A's median error minus RegNet's, with its bootstrap interval):
+the cheapest budget whose effect lies inside the one-epoch interval is a proxy that agrees with the longest
+rung. The experiments' own ladders (`python -m designspace.reproduce experiment=fmnist_cpu`) measure the
+same on 10 models per space. Also measures the 28px geometry question without training:
 which fraction of the models the sampler draws in the 400MF regime at 224px fall inside the scaled
 band at 28px with stem stride 1, and how their per-stage flop shares move (`geometry.md`).
 """
@@ -42,6 +48,11 @@ VARIANTS = {
     "ls0_batch32_128steps": {"label_smoothing": 0.0, "batch_size": 32, "train_subset": 4096, "lr": 0.05},
     "ls0_batch64_64steps": {"label_smoothing": 0.0, "train_subset": 4096},
     "ls0_lr0.2_64steps": {"label_smoothing": 0.0, "train_subset": 4096, "lr": 0.2},
+    # The budget ladder of the chosen proxy (schedule fmnist_cpu), and one epoch at a larger batch:
+    "ladder_x1": {"label_smoothing": 0.0, "train_subset": 4096, "lr": 0.2},
+    "ladder_x4": {"label_smoothing": 0.0, "train_subset": 16384, "lr": 0.2},
+    "ladder_epoch": {"label_smoothing": 0.0, "train_subset": None, "lr": 0.2},
+    "ladder_epoch_batch256": {"label_smoothing": 0.0, "train_subset": None, "lr": 0.8, "batch_size": 256},
 }
 BUDGET = "fmnist32_50mf"
 ROWS = {"anynetx_e": [0, 5, 11, 17], "anynetx_a": [0, 1], "regnet": [0, 1]}
@@ -136,9 +147,28 @@ def main() -> None:
                      "diff SE": se, "models better": int((diff < 0).sum()),
                      "models above 60%": int((g["error"] > 60).sum()), "mean s/model (1 thread)": g["seconds"].mean()})
     table = pd.DataFrame(rows).to_markdown(index=False, floatfmt=".2f")
-    (out / "summary.md").write_text("# Proxy settings, one at a time against a reference (`vs`), paired by model\n\n"
-                                    f"base = {BASE}\n\n{table}\n")
-    print(table)
+    text = ("# Proxy settings, one at a time against a reference (`vs`), paired by model\n\n"
+            f"base = {BASE}\n\n{table}\n")
+    ladder = ladder_summary(df)
+    if len(ladder):
+        text += ("\n## The budget ladder: the claim's effect per budget\n\nAnyNetX_A's median error minus RegNet's "
+                 "(points), 95% bootstrap interval; a budget agrees with the longest when its effect lies inside the "
+                 "longest budget's interval.\n\n" + ladder.to_markdown(index=False, floatfmt=".2f") + "\n")
+    (out / "summary.md").write_text(text)
+    print(text)
+
+
+def ladder_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per ladder variant: the A - RegNet median error difference with its interval, and the cost per model."""
+    from designspace.analysis.ladder import median_difference
+
+    rows = []
+    for v, g in df[df["variant"].str.startswith("ladder_")].groupby("variant", sort=False):
+        e = median_difference(g.loc[g["space"] == "anynetx_a", "error"].to_numpy(float),
+                              g.loc[g["space"] == "regnet", "error"].to_numpy(float))
+        rows.append({"variant": v, "n per space": e.n, "A - RegNet": e.point, "low": e.low, "high": e.high,
+                     "mean s/model (1 thread)": g["seconds"].mean()})
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def smoke_run(tmp_path_factory) -> Path:
 
 def test_smoke_writes_every_record_and_the_report(smoke_run):
     sweeps = sorted((smoke_run / "sweeps").iterdir()) + sorted((smoke_run / "zoo").iterdir())
-    assert [p.name for p in sweeps] == ["anynetx_a-fmnist_tiny", "regnetx-fmnist_tiny", "fmnist_tiny"]
+    assert [p.name for p in sweeps] == ["anynetx_e-fmnist_tiny", "regnet-fmnist_tiny", "fmnist_tiny"]
     for sweep in sweeps:
         samples = pd.read_parquet(sweep / "samples.parquet")
         records = {p.stem: json.loads(p.read_text()) for p in (sweep / "results").glob("*.json")}
@@ -39,9 +39,14 @@ def test_smoke_writes_every_record_and_the_report(smoke_run):
         assert all(r["status"] in ("ok", "diverged", "failed") for r in records.values())
     report = (smoke_run / "report" / "REPORT.md").read_text()
     assert "## The paper's findings at this scale" in report and "## Proxy model zoo" in report
-    assert "## Proxy fidelity" in report
+    assert "## Does it survive longer training? (the budget ladder)" in report
     findings = pd.read_csv(smoke_run / "report" / "findings.csv")
     assert set(findings["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert {"proxy_verdict", "longer_training", "longer_training_evidence"} <= set(findings.columns)
+    from designspace.analysis.ladder import HEADLINE
+
+    trained = findings[findings["longer_training"] != "not affected (a count)"]
+    assert len(trained) and all(HEADLINE[v] == h for v, h in zip(trained["longer_training"], trained["verdict"]))
     zoo = pd.read_csv(smoke_run / "report" / "proxy_zoo.csv")
     zoo_samples = pd.read_parquet(smoke_run / "zoo" / "fmnist_tiny" / "samples.parquet")
     # the picked model is the lowest-error candidate, and its flops lie within the tolerance
@@ -55,33 +60,57 @@ def test_smoke_writes_every_record_and_the_report(smoke_run):
 def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
     from designspace.training.trainer import Schedule
 
-    for space in ("anynetx_a-fmnist_tiny", "regnetx-fmnist_tiny"):
+    for space in ("anynetx_e-fmnist_tiny", "regnet-fmnist_tiny"):
         base = pd.read_parquet(smoke_run / "sweeps" / space / "samples.parquet")
-        for kind in ("seed", "long"):
+        for kind, expected in (("seed", (1, 512, 1)), ("x2", (0, 1024, 1)), ("x4", (0, 2048, 1))):
             sub = smoke_run / "fidelity" / kind / space
             assert list(pd.read_parquet(sub / "samples.parquet")["model_id"]) == list(base["model_id"][:3])
             records = [json.loads(p.read_text()) for p in (sub / "results").glob("*.json")]
             assert len(records) == 3
             sched = Schedule.from_dict(records[0]["schedule"])
-            assert (records[0]["seed"], sched.epochs) == ((1, 1) if kind == "seed" else (0, 2))
+            assert (records[0]["seed"], sched.train_subset, sched.epochs) == expected
     fid = pd.read_csv(smoke_run / "report" / "fidelity.csv")
-    assert list(fid["space"]) == ["AnyNetX_A", "RegNetX", "all"]
-    assert {"n", "seed_kendall", "seed_spearman", "seed_mad", "long_kendall", "long_spearman"} <= set(fid.columns)
-    assert list(fid["n"]) == [3, 3, 6]
-    # The seed-noise column recomputed from the records themselves.
+    assert set(fid["space"]) == {"AnyNetX_E", "RegNet", "all"} and set(fid["against"]) == {"x2", "x4", "seed"}
+    assert set(fid.loc[fid["space"] == "all", "n"]) == {6}
+    # The seed-noise row recomputed from the records themselves.
     from scipy import stats
 
     def errors(path):
         return {r["model_id"]: r["final_error"] for r in
                 (json.loads(p.read_text()) for p in (path / "results").glob("*.json"))}
 
-    a = errors(smoke_run / "sweeps" / "anynetx_a-fmnist_tiny")
-    s = errors(smoke_run / "fidelity" / "seed" / "anynetx_a-fmnist_tiny")
+    a = errors(smoke_run / "sweeps" / "anynetx_e-fmnist_tiny")
+    s = errors(smoke_run / "fidelity" / "seed" / "anynetx_e-fmnist_tiny")
     ids = sorted(s)
     x, y = [a[i] for i in ids], [s[i] for i in ids]
     expected = stats.kendalltau(x, y).statistic
-    got = fid.iloc[0]["seed_kendall"]
+    got = fid[(fid["space"] == "AnyNetX_E") & (fid["against"] == "seed")]["kendall"].iat[0]
     assert (pd.isna(got) and pd.isna(expected)) or got == pytest.approx(expected)
+    # every fidelity model's error at every rung, and the claim's effect per rung recomputed from them
+    models = pd.read_csv(smoke_run / "report" / "fidelity_models.csv")
+    assert set(models["rung"]) == {"x1", "x2", "x4"} and len(models) == 18
+    assert set(models.loc[models["rung"] == "x4", "training_images"]) == {2048}
+    ladder = pd.read_csv(smoke_run / "report" / "ladder.csv")
+    x4 = ladder[(ladder["comparison"] == "RegNet improves on AnyNetX_E") & (ladder["rung"] == "x4")].iloc[0]
+    at = models[models["rung"] == "x4"].groupby("space")["error"].median()
+    assert x4["effect"] == pytest.approx(at["AnyNetX_E"] - at["RegNet"])
+    assert x4["low"] <= x4["effect"] <= x4["high"] and (x4["n_a"], x4["n_b"]) == (3, 3)
+    assert (smoke_run / "report" / "ladder.png").stat().st_size > 10_000
+
+
+def test_rung_schedules_add_images_then_epochs():
+    from designspace.studies.reproduce import rung_schedule, training_images
+    from designspace.training.trainer import Schedule
+
+    proxy = Schedule.from_dict({"name": "p", "epochs": 1, "batch_size": 64, "lr": 0.2, "train_subset": 4096,
+                                "warmup_epochs": 0.1})
+    x4, x16 = rung_schedule(proxy, 4, 60_000), rung_schedule(proxy, 16, 60_000)
+    assert (x4.train_subset, x4.epochs, x4.warmup_epochs) == (16_384, 1, 0.1)
+    assert (x16.train_subset, x16.epochs) == (None, 1)  # capped at one full epoch of the training set
+    assert training_images(x16.train_subset, 64, x16.epochs, 60_000) == 937 * 64
+    full = Schedule.from_dict({"name": "c", "epochs": 10, "batch_size": 128, "lr": 0.1, "warmup_epochs": 1.0})
+    x4 = rung_schedule(full, 4, 50_000)
+    assert (x4.train_subset, x4.epochs, x4.warmup_epochs) == (None, 40, 4.0)  # the same share of the budget
 
 
 def test_power_table_of_the_progression():
@@ -106,7 +135,7 @@ def test_power_table_of_the_progression():
 
 
 def test_rerun_trains_only_what_is_missing(smoke_run):
-    results = sorted((smoke_run / "sweeps" / "regnetx-fmnist_tiny" / "results").glob("*.json"))
+    results = sorted((smoke_run / "sweeps" / "regnet-fmnist_tiny" / "results").glob("*.json"))
     removed = results[0]
     before = {p: p.stat().st_mtime_ns for p in results[1:]}
     removed.unlink()
@@ -135,8 +164,9 @@ def test_every_shipped_experiment_plans(tmp_path):
         jobs = plan(exp, tmp_path)
         assert len([j for j in jobs if j.kind == "space"]) == len(exp.spaces) * len(exp.budgets), path
         if exp.fidelity:
-            for kind in ("seed", "long"):
-                assert len([j for j in jobs if j.kind == kind]) == len(exp.spaces) * len(exp.budgets), path
+            rungs = [j for j in jobs if j.kind == "rung"]
+            assert len(rungs) == len(exp.fidelity.rungs) * len(exp.spaces) * len(exp.budgets), path
+            assert [j.schedule_factor for j in rungs] == sorted(j.schedule_factor for j in rungs)  # shortest first
 
 
 def test_fidelity_config_is_validated():
@@ -145,20 +175,46 @@ def test_fidelity_config_is_validated():
         Experiment.from_config({**base, "fidelity": {"models": 6}})
     with pytest.raises(ExperimentError, match="unknown key"):
         Experiment.from_config({**base, "fidelity": {"model": 2}})
-    with pytest.raises(ExperimentError, match="long_factor=1"):
-        Experiment.from_config({**base, "fidelity": {"models": 2, "long_factor": 1}})
+    with pytest.raises(ExperimentError, match="rungs="):
+        Experiment.from_config({**base, "fidelity": {"models": 2, "rungs": [1]}})
+    with pytest.raises(ExperimentError, match="rungs="):
+        Experiment.from_config({**base, "fidelity": {"models": 2, "rungs": [16, 4]}})
+    with pytest.raises(ExperimentError, match="unknown key"):
+        Experiment.from_config({**base, "fidelity": {"models": 2, "long_factor": 4}})
 
 
-def test_fidelity_gate_spares_findings_judged_without_training():
+def test_the_headline_follows_the_longest_rung_and_spares_counts():
+    """A proxy effect that vanishes at the longest rung is not reproduced; a count is untouched."""
+    import numpy as np
+
     from designspace.analysis import findings as fd
-    from designspace.studies.reproduce_report import gate_by_fidelity
+    from designspace.analysis.outcomes import ERROR
+    from designspace.studies.ladder_report import Ladder, Rung, judge
+    from designspace.studies.reproduce_report import progression_claims, progression_findings
 
-    low = pd.DataFrame([{"space": "all", "n": 30, "long_kendall": 0.3}])
-    size = fd.smaller_space({"A": 10**18, "R": 10**8}, "A", "R")
-    trained = fd.Finding("D improves on C", "reproduced", "KS ...")
-    gated = gate_by_fidelity([size, trained], low, 4)
-    assert gated[0] == size
-    assert gated[1].verdict == "inconclusive" and "statistics alone say: reproduced" in gated[1].evidence
+    rng = np.random.default_rng(0)
+
+    def frame(gap: float, n: int, base: float) -> pd.DataFrame:
+        rows = []
+        for key, shift in (("anynetx_e", gap), ("regnet", 0.0)):
+            e = rng.normal(base + shift, 0.5, n)
+            rows.append(pd.DataFrame({"space_key": key, "model_id": [f"{key}{i}" for i in range(n)], "status": "ok",
+                                      "error": e, ERROR: e}))
+        return pd.concat(rows, ignore_index=True)
+
+    proxy = frame(8.0, 30, 40.0)
+    long = frame(0.0, 12, 12.0)
+    claims = progression_claims(["anynetx_e", "regnet"], 0.05)
+    found = progression_findings({k: proxy[proxy["space_key"] == k] for k in ("anynetx_e", "regnet")}, 0.05)
+    found.append(fd.smaller_space({"A": 10**18, "R": 10**8}, "A", "R"))
+    ladder = Ladder([Rung(1, 4096, proxy[proxy["model_id"].str[-1].isin(list("0123456789"))], 0.0),
+                     Rung(16, 60_000, long, 0.0)], models=12)
+    judged = judge(found, proxy, ladder, claims).findings.set_index("claim")
+    comparison = judged.loc["RegNet improves on AnyNetX_E"]
+    assert comparison["proxy_verdict"] == "reproduced"
+    assert comparison["longer_training"] in ("shrinks", "not shown") and comparison["verdict"] != "reproduced"
+    count = judged.loc["R is ~10 orders of magnitude smaller than A"]
+    assert count["verdict"] == "reproduced" and count["longer_training"] == "not affected (a count)"
 
 
 def test_the_sizes_table_reads_the_recorded_space_not_todays_yaml(tmp_path: Path) -> None:

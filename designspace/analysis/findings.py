@@ -50,9 +50,16 @@ def _power_text(err_hi: np.ndarray, err_lo: np.ndarray, alpha: float, what: str)
             f"{d_min:.3f}; power to detect the observed {what} {power:.2f} (bootstrap)")
 
 
+def comparison_claim(name_a: str, name_b: str, kind: str) -> str:
+    """The claim text of a space comparison: kind 'improves' (b better than a) or 'no_loss' (b no worse)."""
+    if kind == "improves":
+        return f"{name_b} improves on {name_a}"
+    return f"{name_b} ~ {name_a}: the restriction costs nothing"
+
+
 def no_loss(name_a: str, err_a: np.ndarray, name_b: str, err_b: np.ndarray, alpha: float = ALPHA) -> Finding:
     """Claim: restricting space a to b costs nothing (b's error distribution is not worse)."""
-    claim = f"{name_b} ~ {name_a}: the restriction costs nothing"
+    claim = comparison_claim(name_a, name_b, "no_loss")
     if min(err_a.size, err_b.size) < MIN_MODELS:
         return Finding(claim, "inconclusive", f"too few models ({err_a.size}, {err_b.size})")
     d2, p2 = _ks(err_a, err_b, "two-sided")
@@ -76,7 +83,7 @@ def improves(name_a: str, err_a: np.ndarray, name_b: str, err_b: np.ndarray, alp
     """
     from designspace.analysis.power import n_for_power
 
-    claim = f"{name_b} improves on {name_a}"
+    claim = comparison_claim(name_a, name_b, "improves")
     if min(err_a.size, err_b.size) < MIN_MODELS:
         return Finding(claim, "inconclusive", f"too few models ({err_a.size}, {err_b.size})")
     d_better, p_better = _ks(err_b, err_a, "greater")  # H1: b's EDF lies above a's (b better)
@@ -134,13 +141,17 @@ def best_value(name: str, x: np.ndarray, err: np.ndarray, claim: str, test: str,
                                    f"95% interval [{res.low:.3g}, {res.high:.3g}] (bootstrap, 25% x 10^4)")
 
 
+def width_rule_claim(name: str) -> str:
+    return f"the best {name} models follow the linear width rule (e_fit correlates with error)"
+
+
 def width_rule(name: str, frame: pd.DataFrame, err: np.ndarray, alpha: float = ALPHA) -> tuple[Finding, dict]:
     """Claim: good models follow the quantized linear rule (lower error <-> lower e_fit)."""
     from scipy import stats
 
     from designspace.net.widthfit import fit_regnet_many, fit_width_line
 
-    claim = f"the best {name} models follow the linear width rule (e_fit correlates with error)"
+    claim = width_rule_claim(name)
     if len(frame) < MIN_MODELS:
         return Finding(claim, "inconclusive", f"too few models ({len(frame)})"), {}
     fits = fit_regnet_many(frame)

@@ -101,3 +101,15 @@ def n_for_power(a: np.ndarray, b: np.ndarray, alpha: float = 0.05, alternative: 
         if np.mean(ks_distances(da, db, alternative) > ks_critical(na, nb, alpha, alternative)) >= target:
             return int(max(na, nb))
     return None
+
+
+def median_difference_detectable(sd: float, n: int, m: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest difference of two medians a two-sided test at `alpha` detects with probability `power`, for
+    normal errors of spread `sd` and n, m models: (z_{1-alpha/2} + z_power) * sd * sqrt(pi/2 * (1/n + 1/m)),
+    from the large-sample variance of a sample median, pi sd^2 / (2n)."""
+    from scipy.stats import norm
+
+    if n < 1 or m < 1 or not sd >= 0:
+        raise ValueError(f"need n, m >= 1 and sd >= 0, got n={n}, m={m}, sd={sd}")
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    return float(z * sd * math.sqrt(math.pi / 2 * (1 / n + 1 / m)))

@@ -21,7 +21,7 @@ from designspace import analysis as an
 from designspace.analysis.outcomes import ERROR, PENALTY, Counts, Policy
 
 __all__ = [
-    "legend_label", "plot_complexity_scatter", "plot_edfs", "plot_efit", "plot_normalized_edfs",
+    "legend_label", "plot_complexity_scatter", "plot_edfs", "plot_effect_ladder", "plot_efit", "plot_normalized_edfs",
     "plot_param_scatter", "plot_random_search", "plot_trends", "plot_width_profiles", "space_colors",
 ]
 
@@ -408,3 +408,30 @@ def plot_efit(
         ax1.set_title("error vs e_fit")
         _legend_outside(fig, [ax0, ax1], fontsize=6)
     return readable_ticks(fig)
+
+
+def plot_effect_ladder(table: pd.DataFrame) -> Figure:
+    """Each claim's effect (with its 95% interval) against the rung's training images, one line per comparison;
+    space comparisons (percentage points) and correlations (rho) in panels of their own. `table`: ladder.csv rows
+    (columns comparison, images, effect, low, high)."""
+    is_rho = table["comparison"].str.contains("width rule")
+    panels = [(p, label) for p, label in ((table[~is_rho], "median error difference (points)"),
+                                          (table[is_rho], "Spearman rho(e_fit, error)")) if len(p)]
+    with _style():
+        fig, axes = _figure(len(panels), panel=(5.2, 3.6))
+        for ax, (part, ylabel) in zip(axes, panels):
+            names = list(dict.fromkeys(part["comparison"]))
+            colors = space_colors(names)
+            for i, name in enumerate(names):
+                rows = part[part["comparison"] == name].sort_values("images")
+                x = rows["images"].to_numpy(float) * (1 + 0.04 * (i - (len(names) - 1) / 2))  # dodge the bars
+                y = rows["effect"].to_numpy(float)
+                err = np.vstack([y - rows["low"].to_numpy(float), rows["high"].to_numpy(float) - y])
+                ax.errorbar(x, y, yerr=err, color=colors[name], marker="o", ms=4, capsize=2.5, label=name)
+            ax.axhline(0, color="0.3", lw=0.8, ls="--")
+            ax.set_xscale("log")
+            ax.set_xlabel("training images per model (log scale)")
+            ax.set_ylabel(ylabel)
+            ax.set_title("effect in the claimed direction vs budget")
+            ax.legend(loc="best", frameon=True, framealpha=0.9)
+    return fig

@@ -37,12 +37,17 @@ class ZooPick:
 
 @dataclass(frozen=True)
 class Fidelity:
-    """The proxy's fidelity protocol: the first `models` rows of each space's sweep trained again with
-    seed + `seed_offset` and with a schedule `long_factor` times longer (design-spec 6b)."""
+    """The proxy's fidelity protocol (design-spec 6b): the first `models` rows of each space's sweep trained
+    again at every rung of a budget ladder - `rungs` are multiples of the proxy's training images - and,
+    when `seed_offset` is set, once more at the proxy's budget with seed + `seed_offset` (seed noise).
 
-    models: int = 8
-    seed_offset: int = 1
-    long_factor: int = 4
+    A rung of k trains k times the proxy's images: more distinct images while the training set has them
+    (the schedule's `train_subset` times k, up to the whole set), then more epochs (`rung_schedule`).
+    """
+
+    models: int = 10
+    rungs: tuple[int, ...] = (4, 16)
+    seed_offset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,19 +104,49 @@ def _fidelity(cfg: Any, n: int) -> Fidelity | None:
     if not cfg:
         return None
     try:
-        reject_unknown_keys(cfg, ("models", "seed_offset", "long_factor"), "experiment.fidelity")
+        reject_unknown_keys(cfg, ("models", "rungs", "seed_offset"), "experiment.fidelity")
     except ValueError as exc:
         raise ExperimentError(str(exc)) from None
-    out = Fidelity(**{k: cfg[k] for k in cfg})
-    for key in ("models", "seed_offset", "long_factor"):
-        value = getattr(out, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ExperimentError(f"experiment.fidelity.{key}={value!r} must be a positive integer")
-    if out.models > n:
-        raise ExperimentError(f"experiment.fidelity.models={out.models} exceeds experiment.n={n}")
-    if out.long_factor < 2:
-        raise ExperimentError(f"experiment.fidelity.long_factor={out.long_factor} must be >= 2")
-    return out
+    models, seed_offset = cfg.get("models", Fidelity.models), cfg.get("seed_offset")
+    rungs = cfg.get("rungs", Fidelity.rungs)
+    if not _positive_int(models):
+        raise ExperimentError(f"experiment.fidelity.models={models!r} must be a positive integer")
+    if models > n:
+        raise ExperimentError(f"experiment.fidelity.models={models} exceeds experiment.n={n}")
+    if seed_offset is not None and not _positive_int(seed_offset):
+        raise ExperimentError(f"experiment.fidelity.seed_offset={seed_offset!r} must be a positive integer or null")
+    if (isinstance(rungs, str) or not isinstance(rungs, Sequence) or not rungs
+            or not all(_positive_int(k) and k >= 2 for k in rungs) or list(rungs) != sorted(set(rungs))):
+        raise ExperimentError(f"experiment.fidelity.rungs={rungs!r} must be increasing integers >= 2 "
+                              "(multiples of the proxy's training images)")
+    return Fidelity(models, tuple(int(k) for k in rungs), seed_offset)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def rung_schedule(schedule: Any, factor: int, train_size: int) -> Any:
+    """`schedule` with `factor` times the training images: a larger `train_subset` while the training set
+    (`train_size` images) has them, then more epochs; the warm-up stays the same share of the budget."""
+    from dataclasses import replace
+
+    if factor == 1:
+        return schedule
+    subset = schedule.train_subset if schedule.train_subset is not None else train_size
+    subset = min(subset, train_size)
+    images = factor * subset * schedule.epochs
+    new_subset = min(factor * subset, train_size)
+    epochs = max(schedule.epochs, round(images / new_subset))
+    return replace(schedule, name=f"{schedule.name}_x{factor}", epochs=epochs,
+                   train_subset=None if new_subset >= train_size else new_subset,
+                   warmup_epochs=schedule.warmup_epochs * epochs / schedule.epochs)
+
+
+def training_images(train_subset: int | None, batch_size: int, epochs: int, train_size: int) -> int:
+    """Images one run trains on: steps x batch per epoch (the last partial batch dropped) x epochs."""
+    subset = min(train_subset or train_size, train_size)
+    return (subset // batch_size) * batch_size * epochs
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:
@@ -123,7 +158,8 @@ def _names(value: Any, key: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Job:
     """One sweep of the experiment: a space in a budget (kind 'space'), zoo candidates ('zoo'), or the
-    fidelity subset of a space sweep trained with another seed ('seed') or a longer schedule ('long')."""
+    fidelity subset of a space sweep trained with another seed ('seed') or on a rung of the budget
+    ladder ('rung': `schedule_factor` times the proxy's training images)."""
 
     kind: str
     space: str
@@ -134,21 +170,17 @@ class Job:
     sweep: SweepDir
     source: SweepDir | None = None  # fidelity jobs: the space sweep whose first n rows they retrain
     seed_offset: int = 0  # added to the training seed
-    schedule_factor: int = 1  # epochs (and warm-up) multiplied by this
+    schedule_factor: int = 1  # rung jobs: training images multiplied by this
 
     @property
     def label(self) -> str:
+        if self.kind == "rung":
+            return f"x{self.schedule_factor} {self.space}"
         return {"space": self.space, "zoo": f"zoo {self.budget}"}.get(self.kind, f"{self.kind} {self.space}")
 
-    def schedule_of(self, schedule: Any) -> Any:
-        """The schedule this job trains with: the experiment's, or it `schedule_factor` times longer."""
-        if self.schedule_factor == 1:
-            return schedule
-        from dataclasses import replace
-
-        f = self.schedule_factor
-        return replace(schedule, name=f"{schedule.name}_x{f}", epochs=schedule.epochs * f,
-                       warmup_epochs=schedule.warmup_epochs * f)
+    def schedule_of(self, schedule: Any, train_size: int) -> Any:
+        """The schedule this job trains with: the experiment's, or its rung of the ladder."""
+        return rung_schedule(schedule, self.schedule_factor, train_size)
 
 
 def plan(exp: Experiment, out: Path) -> list[Job]:
@@ -169,12 +201,15 @@ def plan(exp: Experiment, out: Path) -> list[Job]:
                             SweepDir(out / "zoo" / b)))
     if exp.fidelity:
         fid = exp.fidelity
-        for job in [j for j in jobs if j.kind == "space"]:
-            name = job.sweep.root.name
-            jobs.append(Job("seed", job.space, job.budget, job.budget_spec, fid.models, job.seed,
-                            SweepDir(out / "fidelity" / "seed" / name), job.sweep, seed_offset=fid.seed_offset))
-            jobs.append(Job("long", job.space, job.budget, job.budget_spec, fid.models, job.seed,
-                            SweepDir(out / "fidelity" / "long" / name), job.sweep, schedule_factor=fid.long_factor))
+        space_jobs = [j for j in jobs if j.kind == "space"]
+        if fid.seed_offset is not None:
+            jobs += [Job("seed", j.space, j.budget, j.budget_spec, fid.models, j.seed,
+                         SweepDir(out / "fidelity" / "seed" / j.sweep.root.name), j.sweep, seed_offset=fid.seed_offset)
+                     for j in space_jobs]
+        for k in fid.rungs:  # shortest rung first: a stopped run has the cheaper evidence complete
+            jobs += [Job("rung", j.space, j.budget, j.budget_spec, fid.models, j.seed,
+                         SweepDir(out / "fidelity" / f"x{k}" / j.sweep.root.name), j.sweep, schedule_factor=k)
+                     for j in space_jobs]
     return jobs
 
 
@@ -219,13 +254,15 @@ def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
 def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, seed: int = 0, **kwargs: Any) -> list[dict[str, Any]]:
     """Train this shard of every sweep (models with a record are skipped); `seed`: initialisation and data order."""
     from designspace.sweep.runner import run_sweep
+    from designspace.training.data import load_dataset
 
+    data = load_dataset(dataset)  # once: the rungs' schedules depend on the training set's size
     summaries = []
     for job in jobs:
         job.sweep.require()
         print(f"training {job.label} @ {job.budget} ({job.sweep.root})", file=sys.stderr)
-        summaries.append(run_sweep(job.sweep, dataset, job.schedule_of(schedule), seed=seed + job.seed_offset,
-                                   **kwargs).as_dict())
+        summaries.append(run_sweep(job.sweep, data, job.schedule_of(schedule, data.train_size),
+                                   seed=seed + job.seed_offset, **kwargs).as_dict())
     return summaries
 
 

@@ -59,45 +59,6 @@ def power_table(by_space: dict[str, pd.DataFrame], alpha: float) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def fidelity_of(jobs: Sequence[Any]) -> pd.DataFrame:
-    """fidelity.csv: per space, the proxy's errors on its fidelity subset against a second seed and a longer run."""
-    from designspace.analysis.collect import load_sweep
-    from designspace.analysis.fidelity import fidelity_table
-
-    def errors(sweep: Any) -> pd.DataFrame | None:
-        if sweep is None or not sweep.exists():
-            return None
-        rows, e = _errors(load_sweep(sweep.root))
-        return pd.DataFrame({"model_id": rows["model_id"].to_numpy(), "error": e})
-
-    subsets = {}
-    for job in jobs:
-        if job.kind != "space":
-            continue
-        seed = next((j.sweep for j in jobs if j.kind == "seed" and j.source == job.sweep), None)
-        long = next((j.sweep for j in jobs if j.kind == "long" and j.source == job.sweep), None)
-        base = errors(job.sweep)
-        if base is None or (seed is None and long is None):
-            continue
-        label = PAPER_NAMES.get(job.space, job.space) + (f"@{job.budget}" if len({j.budget for j in jobs}) > 1 else "")
-        subsets[label] = (base, errors(seed), errors(long))
-    return fidelity_table(subsets) if subsets else pd.DataFrame()
-
-
-def gate_by_fidelity(found: list[fd.Finding], fidelity: pd.DataFrame, factor: int) -> list[fd.Finding]:
-    """A verdict the proxy cannot carry (pooled long-schedule tau below MIN_TAU) becomes inconclusive."""
-    from designspace.analysis.fidelity import fidelity_note
-
-    ok, note = fidelity_note(fidelity, factor)
-    out = []
-    for f in found:
-        if ok or f.verdict == "inconclusive" or not f.from_training:
-            out.append(f)
-        else:
-            out.append(fd.Finding(f.claim, "inconclusive", f"{note} (the statistics alone say: {f.verdict}). {f.evidence}"))
-    return out
-
-
 def progression_findings(by_space: dict[str, pd.DataFrame], alpha: float) -> list[fd.Finding]:
     """B ~ A, C ~ B, D > C, E > D, RegNet > E, size, and where the best models are."""
     from designspace.space import spaces
@@ -147,7 +108,11 @@ def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -
 
     from designspace.space.budgets import load_budget
 
-    rows = []
+    rows, out = [], []
+    groups = regime_groups(frame, budgets)
+    for a, b, _kind in regime_comparisons(budgets, frame):
+        if a in groups and b in groups:
+            out.append(fd.improves(a, groups[a][ERROR].to_numpy(float), b, groups[b][ERROR].to_numpy(float), alpha))
     for rank, b in enumerate(budgets):
         sub, e = _errors(frame[frame["budget"] == b])
         if len(sub) == 0:
@@ -159,10 +124,9 @@ def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -
         top["regime_rank"] = rank
         rows.append(top)
     if len(rows) < 3:
-        return [fd.Finding("parameters of the best models change with the regime", "inconclusive",
-                           f"{len(rows)} regimes with results; need at least 3")]
+        return out + [fd.Finding("parameters of the best models change with the regime", "inconclusive",
+                                 f"{len(rows)} regimes with results; need at least 3")]
     top = pd.concat(rows, ignore_index=True)
-    out = []
     for column, claim, expect in (("w0", "w0 of the best models grows with flops", "up"),
                                   ("wa", "wa of the best models grows with flops", "up"),
                                   ("g", "group width of the best models grows with flops", "up"),
@@ -187,6 +151,24 @@ def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -
             text += "" if len(top) >= MIN_STABLE else f"; fewer than {MIN_STABLE} models: no trend found, but too few to call it stable"
         out.append(fd.Finding(claim, verdict, text))
     return out
+
+
+def regime_label(frame: pd.DataFrame, budget: str) -> str:
+    """A regime's group name: the space's label in the report (Space@budget)."""
+    labels = frame.loc[frame["budget"] == budget, "space"]
+    return str(labels.iat[0]) if len(labels) else budget
+
+
+def regime_groups(frame: pd.DataFrame, budgets: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Resolved rows per regime, keyed by the regime's label."""
+    return {regime_label(frame, b): _errors(frame[frame["budget"] == b])[0] for b in budgets
+            if (frame["budget"] == b).any()}
+
+
+def regime_comparisons(budgets: Sequence[str], frame: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """Each regime against the next larger one: more flops, lower error (the paper's regime trend)."""
+    labels = [regime_label(frame, b) for b in budgets]
+    return [(lo, hi, "improves") for lo, hi in zip(labels, labels[1:])]
 
 
 def zoo_table(zoo_frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -231,55 +213,70 @@ def recorded_space(sweep: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def progression_claims(space_keys: Sequence[str], alpha: float) -> Any:
+    """What the ladder recomputes for the A -> ... -> RegNet progression."""
+    from designspace.studies.ladder_report import Claims
+
+    def group(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        return {PAPER_NAMES.get(k, k): frame[frame["space_key"] == k] for k in space_keys
+                if (frame["space_key"] == k).any()}
+
+    def findings_of(frame: pd.DataFrame) -> list[fd.Finding]:
+        return progression_findings({k: frame[frame["space_key"] == k] for k in space_keys}, alpha)
+
+    comparisons = [(PAPER_NAMES[a], PAPER_NAMES[b], kind) for a, b, kind in STEPS if a in space_keys and b in space_keys]
+    width = PAPER_NAMES["anynetx_e"] if "anynetx_e" in space_keys else None
+    return Claims(group, comparisons, findings_of, width)
+
+
+def regime_claims(budgets: Sequence[str], frame: pd.DataFrame, alpha: float) -> Any:
+    """What the ladder recomputes for a regime study."""
+    from designspace.studies.ladder_report import Claims
+
+    return Claims(lambda f: regime_groups(f, budgets), regime_comparisons(budgets, frame),
+                  lambda f: regime_findings(f, budgets, alpha))
+
+
 def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, config_text: str = "",
                  zero_init_last_bn: bool = False) -> Path:
-    """Write report/REPORT.md + REPORT.html and the full analysis under report/analysis/."""
+    """Write report/REPORT.md + REPORT.html, the CSVs behind them and the full analysis under report/analysis/."""
     from designspace.analysis.collect import load_sweep
     from designspace.reporting import plots
     from designspace.reporting.report import ReportSettings, markdown_table, render_html
     from designspace.reporting.report import write_report as write_analysis
+    from designspace.studies.ladder_report import build_ladder, judge
 
     out.mkdir(parents=True, exist_ok=True)
     space_jobs = [j for j in jobs if j.kind == "space" and j.sweep.exists()]
     zoo_jobs = [j for j in jobs if j.kind == "zoo" and j.sweep.exists()]
     multi_budget = len({j.budget for j in space_jobs}) > 1
-    frames = []
-    for j in space_jobs:
-        label = PAPER_NAMES.get(j.space, j.space) + (f"@{j.budget}" if multi_budget else "")
-        frames.append(load_sweep(j.sweep.root, label).assign(space_key=j.space))
-    frame = pd.concat(frames, ignore_index=True)
+
+    def label_of(j: Any) -> str:
+        return PAPER_NAMES.get(j.space, j.space) + (f"@{j.budget}" if multi_budget else "")
+
+    frame = pd.concat([load_sweep(j.sweep.root, label_of(j)).assign(space_key=j.space) for j in space_jobs],
+                      ignore_index=True)
     trained = int(frame["status"].isin(["ok", "diverged", "failed"]).sum()) if "status" in frame else 0
     md: list[str] = [f"# Reproduction: {exp.name}\n", f"{exp.description}\n",
                      f"Models: {len(frame)} sampled, {trained} trained "
                      f"({len(exp.spaces)} space(s) x {len(exp.budgets)} budget(s) x n = {exp.n}). Cost: {exp.cost}.\n"]
 
     by_space = {j.space: frame[frame["space_key"] == j.space] for j in space_jobs}
+    budgets = [j.budget for j in space_jobs]
     if multi_budget:
-        found = regime_findings(frame, [j.budget for j in space_jobs], alpha)
+        found, claims = regime_findings(frame, budgets, alpha), regime_claims(budgets, frame, alpha)
     else:
-        found = progression_findings(by_space, alpha)
-    fidelity = fidelity_of(jobs)
-    if len(fidelity):
-        fidelity.to_csv(out / "fidelity.csv", index=False)
-    factor = exp.fidelity.long_factor if getattr(exp, "fidelity", None) else 4
-    found = gate_by_fidelity(found, fidelity, factor)
-    verdicts = pd.DataFrame([f.as_dict() for f in found])
-    md += ["## The paper's findings at this scale\n",
-           f"Tests at level alpha = {alpha}: two-sample KS tests on top-1 errors for space comparisons, bootstrap "
-           "(25% of the models with replacement, 10^4 draws) for where the best models are, Spearman correlations "
-           "for trends. Diverged/failed models count with error 100%. 'not reproduced' means the numbers below do "
-           "not support the claim at this sample size, or contradict it.\n",
-           markdown_table(verdicts) if len(verdicts) else "(no findings could be tested)", ""]
-    n_ok = sum(f.verdict == "reproduced" for f in found)
-    n_unclear = sum(f.verdict == "inconclusive" for f in found)
-    md.append(f"**{n_ok} of {len(found)} findings reproduced, {n_unclear} inconclusive, "
-              f"{len(found) - n_ok - n_unclear} not reproduced.**\n")
-    md += _fidelity_section(fidelity, exp, factor)
+        found, claims = progression_findings(by_space, alpha), progression_claims(list(by_space), alpha)
+    ladder = build_ladder(jobs, frame, label_of)
+    judged = judge(found, frame, ladder, claims)
+    verdicts = judged.findings
+    md += _findings_section(verdicts, ladder, alpha)
+    md += _ladder_section(judged, ladder, exp, out)
     if not multi_budget:
         power = power_table(by_space, alpha)
         if len(power):
             power.to_csv(out / "power.csv", index=False)
-            md += ["## Power of the space comparisons\n",
+            md += ["## Power of the space comparisons at the proxy\n",
                    f"For each comparison, the one-sided KS distance observed in the direction tested, the smallest "
                    f"distance the test detects at alpha = {alpha} with these n (asymptotic critical value "
                    "c(alpha) * sqrt((n+m)/(n*m)), c = 1.224 one-sided), and the power to detect the observed effect "
@@ -290,7 +287,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     fig = plots.plot_edfs(frame.drop(columns=["space_key"]))
     for fmt in ("png", "pdf"):
         fig.savefig(out / f"edf_progression.{fmt}")
-    md += ["## Error EDFs\n", "![EDF progression](edf_progression.png)\n"]
+    md += ["## Error EDFs at the proxy\n", "![EDF progression](edf_progression.png)\n"]
 
     recorded = {j.space: recorded_space(j.sweep) for j in reversed(space_jobs)}
     md += ["## Design-space sizes\n", markdown_table(sizes_table(list(dict.fromkeys(j.space for j in space_jobs)),
@@ -300,7 +297,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
         zt.to_csv(out / "proxy_zoo.csv", index=False)
         md += ["## Proxy model zoo\n", f"Per regime, the best of {exp.zoo_pick.candidates} random "
                f"{PAPER_NAMES.get(exp.zoo_pick.space, exp.zoo_pick.space)} models within +-{exp.zoo_pick.tolerance:.0%} "
-               "of the regime's flops (the paper's procedure for its model zoo).\n",
+               "of the regime's flops (the paper's procedure for its model zoo), picked at the proxy's budget.\n",
                markdown_table(zt) if len(zt) else "(no trained candidates yet)", ""]
     md += ["## Full analysis\n", "Every figure (PNG, PDF) and the numbers behind it (CSV): "
            "[analysis/report.md](analysis/report.md) ([HTML](analysis/report.html)).\n"]
@@ -315,24 +312,102 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     return out / "REPORT.md"
 
 
-def _fidelity_section(fidelity: pd.DataFrame, exp: Any, factor: int) -> list[str]:
-    from designspace.analysis.fidelity import MIN_TAU
+def _findings_section(verdicts: pd.DataFrame, ladder: Any, alpha: float) -> list[str]:
     from designspace.reporting.report import markdown_table
 
-    if fidelity is None or len(fidelity) == 0:
-        return ["## Proxy fidelity\n", "Not measured in this run (the experiment has no `fidelity` section).\n"]
-    fid = exp.fidelity
-    text = ["## Proxy fidelity\n",
-            f"The first {fid.models} models of each space, trained again with seed + {fid.seed_offset} (seed noise) and "
-            f"with a schedule {factor}x longer (schedule fidelity): Kendall and Spearman rank correlations of the errors, "
-            "median absolute difference (percentage points) and the median shift of the long run. The 'all' row pools "
-            f"every space's subset. A long-schedule Kendall tau below {MIN_TAU} means the proxy ranks something other than "
-            "the architecture; the space comparisons are then marked inconclusive. With n = "
-            f"{fid.models} per space a single space's tau has a standard error of about "
-            f"{np.sqrt(2 * (2 * fid.models + 5) / (9 * fid.models * (fid.models - 1))):.2f}; the pooled row is the one to read. "
-            "([fidelity.csv](fidelity.csv))\n",
-            markdown_table(fidelity.round(3)), ""]
-    return text
+    longest = (f"the longest rung ({ladder.longest.label}: {ladder.longest.images} training images, "
+               f"{len(ladder.longest.frame)} models)" if ladder.measured else "")
+    intro = ("Each finding is tested twice. At the proxy: two-sample KS tests on top-1 errors for space comparisons, "
+             "bootstrap (25% of the models with replacement, 10^4 draws) for where the best models are, Spearman "
+             f"correlations for trends, at level alpha = {alpha}; diverged/failed models count with error 100%. "
+             + (f"Under longer training: the same statistic on the fidelity subset at every rung of the budget ladder; "
+                f"the verdict is read at {longest} (design-spec 6b). A finding is **reproduced** only when it holds "
+                "there: holds / holds, smaller (still significant, smaller than the proxy said) / appears (only with "
+                "longer training); **inconclusive** when it shrinks into noise (the proxy's effect lies outside the "
+                "long interval, which contains 0: a convergence-speed effect of the proxy) or the long rung has too "
+                "few models to tell; **not reproduced** when it reverses or is not shown.\n"
+                if ladder.measured else
+                "No longer-training ladder was measured: the proxy's verdicts stand untested (design-spec 6b).\n"))
+    table = verdicts[["claim", "verdict", "proxy_verdict", "longer_training"]].rename(
+        columns={"proxy_verdict": "at the proxy", "longer_training": "under longer training"})
+    n_ok = int((verdicts["verdict"] == "reproduced").sum())
+    n_unclear = int((verdicts["verdict"] == "inconclusive").sum())
+    lines = ["## The paper's findings at this scale\n", intro, markdown_table(table) if len(table) else
+             "(no findings could be tested)", "",
+             f"**{n_ok} of {len(verdicts)} findings reproduced, {n_unclear} inconclusive, "
+             f"{len(verdicts) - n_ok - n_unclear} not reproduced.**\n", "### Evidence\n"]
+    for _, r in verdicts.iterrows():
+        lines.append(f"- **{r['claim']}**: at the proxy, {str(r['evidence']).rstrip('.')}."
+                     + (f" Under longer training: {r['longer_training_evidence']}." if r["longer_training_evidence"] else ""))
+    return lines + [""]
+
+
+def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
+    from designspace.analysis.ladder import cheapest_agreeing_rung
+    from designspace.analysis.power import median_difference_detectable
+    from designspace.reporting import plots
+    from designspace.reporting.report import markdown_table
+
+    if not ladder.measured:
+        return ["## Does it survive longer training?\n",
+                "Not measured in this run (the experiment has no `fidelity` ladder).\n"]
+    judged.ladder.to_csv(out / "ladder.csv", index=False)
+    judged.convergence.to_csv(out / "convergence.csv", index=False)
+    judged.diagnostics.to_csv(out / "fidelity.csv", index=False)
+    judged.models.to_csv(out / "fidelity_models.csv", index=False)
+    rungs = pd.DataFrame([{"rung": r.label, "training images": r.images,
+                           "x proxy": f"{r.images / ladder.rungs[0].images:.1f}" if r.images and ladder.rungs[0].images
+                           else "", "models": str(len(r.frame)) + (" (a subset of the proxy's sweep)" if i == 0 else ""),
+                           "CPU time (s, summed)": round(r.wall_s)} for i, r in enumerate(ladder.rungs)])
+    longest = ladder.longest
+    spread = longest.frame.groupby("space")["error"].std().median() if len(longest.frame) else float("nan")
+    n = ladder.models
+    mde = median_difference_detectable(float(spread), n, n) if n and np.isfinite(spread) else float("nan")
+    lines = ["## Does it survive longer training? (the budget ladder)\n",
+             f"The first {n} models of each space (the fidelity subset) trained at every rung: the proxy's own budget "
+             "(x1) and k times its training images (more distinct images while the training set has them, then more "
+             "epochs; the learning rate reaches zero at the end of each run).\n",
+             markdown_table(rungs), "",
+             f"Power at the longest rung: the models of a space spread by a median standard deviation of {spread:.2f} "
+             f"points there, so with {n} models per space a difference of medians of about {mde:.1f} points is "
+             "detected with 80% power at alpha 0.05 (normal approximation of the median's variance); smaller "
+             "differences are 'too few models to tell'.\n"]
+    comp = judged.ladder[judged.ladder["rung"] != "proxy (all models)"] if len(judged.ladder) else judged.ladder
+    if len(comp):
+        fig = plots.plot_effect_ladder(comp)
+        for fmt in ("png", "pdf"):
+            fig.savefig(out / f"ladder.{fmt}")
+        table = comp.assign(value=[f"{e:+.2f} [{lo:+.2f}, {hi:+.2f}] n={na},{nb}" for e, lo, hi, na, nb in
+                                   comp[["effect", "low", "high", "n_a", "n_b"]].itertuples(index=False)])
+        pivot = table.pivot_table(index="comparison", columns="rung", values="value", aggfunc="first", sort=False)
+        pivot = pivot[[r.label for r in ladder.rungs if r.label in pivot.columns]].reset_index()
+        lines += ["### Each claim's effect at every rung\n",
+                  "Median error difference in percentage points in the claimed direction (improves: the worse space's "
+                  "median minus the better's; restriction costs nothing: the loss, the restricted space's median minus "
+                  "the other's), and Spearman rho for the width rule; 95% percentile-bootstrap intervals. "
+                  "([ladder.csv](ladder.csv), which also has the one-sided KS distance with its interval, and the "
+                  "proxy's effect over all its models.)\n",
+                  "![effect against training budget](ladder.png)\n", markdown_table(pivot), ""]
+        labels = [r.label for r in ladder.rungs]
+        agree = cheapest_agreeing_rung(comp, labels)
+        rung = next((r for r in ladder.rungs if r.label == agree), None)
+        if rung is not None:
+            lines += [f"Cheapest rung whose every claim's effect lies inside the longest rung's interval: **{agree}** "
+                      f"({rung.images} training images per model)"
+                      + (" - no cheaper budget agrees with the longest rung here.\n" if agree == labels[-1] else
+                         ": a proxy at that budget would have reached the same effects.\n")]
+    conv = judged.convergence.round(2)
+    lines += ["### How far each space's models move\n",
+              "Median test error per space and rung on the same models, and the median of the paired change from "
+              "the previous rung ([convergence.csv](convergence.csv)). Spaces that converge more slowly lose more at "
+              "the proxy's budget.\n", markdown_table(conv), ""]
+    diag = judged.diagnostics.round(3)
+    lines += ["### Per-model rank agreement (diagnostic)\n",
+              "Kendall tau-b and Spearman of the proxy's errors against each longer run (and the seed rerun, if any) "
+              "on the same models, with 95% bootstrap intervals; not a gate: inside a narrow flops band models "
+              "differ by less than seed noise ([fidelity.csv](fidelity.csv); every model's error at every rung: "
+              "[fidelity_models.csv](fidelity_models.csv)).\n", markdown_table(diag), ""]
+    return lines
 
 
 def _training_note(zero: bool) -> str:

@@ -1,0 +1,230 @@
+"""The budget ladder of a reproduction (design-spec 6b): every finding recomputed on the fidelity subset of
+each space at every rung - the proxy (x1), then the same models trained on k times its images - and a
+second verdict per finding from the longest rung (`analysis.ladder`).
+
+`build_ladder` reads the rung sweeps of a run; `judge` turns the proxy's findings and the ladder into the
+report's rows (the headline verdict is reproduced only when the finding holds at the longest rung) and the
+tables behind them: ladder.csv (effect, interval and n per claim and rung), convergence.csv, fidelity.csv
+(per-model rank diagnostics) and fidelity_models.csv (every fidelity model's error at every rung).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from designspace.analysis import findings as fd
+from designspace.analysis.ladder import (
+    Effect,
+    convergence_table,
+    headline_verdict,
+    ladder_rows,
+    ladder_verdict,
+    median_difference,
+    spearman_effect,
+)
+from designspace.analysis.outcomes import ERROR, resolve_errors
+
+
+@dataclass
+class Rung:
+    """One rung: its factor, training images per model, the fidelity models' rows (resolved errors) and cost."""
+
+    factor: int
+    images: int | None
+    frame: pd.DataFrame
+    wall_s: float
+
+    @property
+    def label(self) -> str:
+        return f"x{self.factor}"
+
+
+@dataclass
+class Ladder:
+    """The rungs of a run (x1 first) and the seed-noise reruns, if any."""
+
+    rungs: list[Rung]
+    seed: pd.DataFrame | None = None
+    models: int = 0
+
+    @property
+    def measured(self) -> bool:
+        return len(self.rungs) > 1 and any(len(r.frame) for r in self.rungs[1:])
+
+    @property
+    def longest(self) -> Rung:
+        return self.rungs[-1]
+
+
+def _images(sweep: Any) -> int | None:
+    """Training images per model of a sweep, from its first record's schedule and dataset."""
+    from designspace.studies.reproduce import training_images
+    from designspace.sweep.results import read_records
+
+    for record in read_records(sweep).values():
+        sched, data = record.get("schedule") or {}, record.get("dataset") or {}
+        try:
+            return training_images(sched.get("train_subset"), int(sched["batch_size"]), int(sched["epochs"]),
+                                   int(data["train_size"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+    return None
+
+
+def _resolved(frame: pd.DataFrame) -> pd.DataFrame:
+    rows, _ = resolve_errors(frame)
+    return rows
+
+
+def build_ladder(jobs: Sequence[Any], frame: pd.DataFrame, label_of: Callable[[Any], str]) -> Ladder:
+    """The ladder of a run: `frame` is the report's table of every space sweep (with `space_key` and
+    `budget`); `label_of(job)` names a space sweep's group as the report does."""
+    from designspace.analysis.collect import load_sweep
+
+    space_jobs = [j for j in jobs if j.kind == "space" and j.sweep.exists()]
+    fid_jobs = [j for j in jobs if j.kind in ("rung", "seed") and j.sweep.exists()]
+    if not fid_jobs:
+        return Ladder([])
+    subset_ids, models = {}, 0
+    for j in fid_jobs:
+        ids = list(j.sweep.read_samples()["model_id"])
+        subset_ids[j.source.root] = ids
+        models = max(models, len(ids))
+    x1 = []
+    for j in space_jobs:
+        ids = subset_ids.get(j.sweep.root, [])
+        x1.append(frame[(frame["sweep_dir"] == str(j.sweep.root)) & frame["model_id"].isin(ids)])
+    x1_frame = pd.concat(x1, ignore_index=True) if x1 else frame.iloc[:0]
+    rungs = [Rung(1, _images(space_jobs[0].sweep) if space_jobs else None, _resolved(x1_frame),
+                  float(frame["wall_time_s"].fillna(0).sum()))]
+    seed = None
+    by_factor: dict[int, list[pd.DataFrame]] = {}
+    images: dict[int, int | None] = {}
+    for j in fid_jobs:
+        source = next(s for s in space_jobs if s.sweep.root == j.source.root)
+        part = load_sweep(j.sweep.root, label_of(source)).assign(space_key=source.space)
+        if j.kind == "seed":
+            seed = part if seed is None else pd.concat([seed, part], ignore_index=True)
+            continue
+        by_factor.setdefault(j.schedule_factor, []).append(part)
+        images.setdefault(j.schedule_factor, _images(j.sweep))
+    for k in sorted(by_factor):
+        part = pd.concat(by_factor[k], ignore_index=True)
+        rungs.append(Rung(k, images[k], _resolved(part), float(part["wall_time_s"].fillna(0).sum())))
+    return Ladder(rungs, None if seed is None else _resolved(seed), models)
+
+
+@dataclass
+class Claims:
+    """What the ladder tests: the space comparisons (group a, group b, kind) and, optionally, the width rule."""
+
+    group: Callable[[pd.DataFrame], dict[str, pd.DataFrame]]
+    comparisons: list[tuple[str, str, str]]
+    findings_of: Callable[[pd.DataFrame], list[fd.Finding]]
+    width_rule_group: str | None = None
+
+
+@dataclass
+class Judged:
+    """The report's findings after the ladder, and the tables behind them."""
+
+    findings: pd.DataFrame
+    ladder: pd.DataFrame = field(default_factory=pd.DataFrame)
+    convergence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    models: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _effect(groups: dict[str, pd.DataFrame], a: str, b: str, kind: str, seed: int) -> Effect:
+    ea = groups[a][ERROR].to_numpy(float) if a in groups else np.array([])
+    eb = groups[b][ERROR].to_numpy(float) if b in groups else np.array([])
+    # improves: a's median minus b's (b better > 0); no_loss: the loss, b's median minus a's
+    return median_difference(ea, eb, seed=seed) if kind == "improves" else median_difference(eb, ea, seed=seed)
+
+
+def _width_effect(groups: dict[str, pd.DataFrame], name: str, seed: int) -> Effect:
+    from designspace.net.widthfit import fit_regnet_many
+
+    rows = groups.get(name)
+    if rows is None or len(rows) < 3:
+        n = 0 if rows is None else len(rows)
+        return Effect(float("nan"), float("nan"), float("nan"), n, n)
+    efit = fit_regnet_many(rows)["e_fit"].to_numpy(float)
+    return spearman_effect(efit, rows[ERROR].to_numpy(float), seed=seed)
+
+
+MAPPED = {"reproduced": "holds", "not reproduced": "not shown", "inconclusive": "too few models to tell"}
+
+
+def judge(found: list[fd.Finding], proxy: pd.DataFrame, ladder: Ladder, claims: Claims) -> Judged:
+    """Each finding's longer-training verdict, and its headline verdict (reproduced only if it holds at
+    the longest rung); without a ladder the proxy's verdict stands, marked as not tested."""
+    if not ladder.measured:
+        rows = [{"claim": f.claim, "verdict": f.verdict, "proxy_verdict": f.verdict,
+                 "longer_training": "not affected (a count)" if not f.from_training else "not measured",
+                 "evidence": f.evidence, "longer_training_evidence": ""} for f in found]
+        return Judged(pd.DataFrame(rows))
+    longest = ladder.longest
+    long_found = {f.claim: f for f in claims.findings_of(longest.frame)}
+    full, per_rung = claims.group(_resolved(proxy)), [(r, claims.group(r.frame)) for r in ladder.rungs]
+    effects: dict[str, tuple[str, Effect, list[tuple[str, int, Effect]]]] = {}
+    for i, (a, b, kind) in enumerate(claims.comparisons):
+        claim = fd.comparison_claim(a, b, kind)
+        steps = [(r.label, r.images, _effect(g, a, b, kind, i)) for r, g in per_rung]
+        effects[claim] = (kind, _effect(full, a, b, kind, i), steps)
+    if claims.width_rule_group:
+        name = claims.width_rule_group
+        steps = [(r.label, r.images, _width_effect(g, name, 0)) for r, g in per_rung]
+        effects[fd.width_rule_claim(name)] = ("improves", _width_effect(full, name, 0), steps)
+
+    rows, ladder_table = [], []
+    for f in found:
+        row = {"claim": f.claim, "proxy_verdict": f.verdict, "evidence": f.evidence}
+        if not f.from_training:
+            row.update(verdict=f.verdict, longer_training="not affected (a count)", longer_training_evidence="")
+        elif f.claim in effects:
+            kind, at_proxy, steps = effects[f.claim]
+            verdict, text = ladder_verdict(at_proxy, steps[-1][2], kind, f"{longest.label} ({longest.images} images)")
+            row.update(longer_training=verdict, longer_training_evidence=text, verdict=headline_verdict(verdict))
+            comparison = f.claim.split(":")[0]
+            ladder_table += ladder_rows(f.claim, comparison, [("proxy (all models)", ladder.rungs[0].images, at_proxy),
+                                                              *steps])
+        else:
+            lf = long_found.get(f.claim)
+            verdict = MAPPED[lf.verdict] if lf is not None else "too few models to tell"
+            row.update(longer_training=verdict, verdict=headline_verdict(verdict),
+                       longer_training_evidence=f"at {longest.label}: " + (lf.evidence if lf else "no models"))
+        rows.append(row)
+    groups = [(r, g) for r, g in per_rung]
+    convergence = convergence_table(
+        {name: {r.factor: g[name][["model_id", ERROR]].rename(columns={ERROR: "error"}) for r, g in groups
+                if name in g} for name in groups[0][1]},
+        {r.factor: r.images for r in ladder.rungs})
+    return Judged(pd.DataFrame(rows), pd.DataFrame(ladder_table), convergence, _diagnostics(ladder, claims),
+                  _models_table(ladder, claims))
+
+
+def _diagnostics(ladder: Ladder, claims: Claims) -> pd.DataFrame:
+    from designspace.analysis.fidelity import fidelity_table
+
+    runs: dict[str, dict[str, pd.DataFrame]] = {}
+    labelled = [(r.label, r.frame) for r in ladder.rungs] + ([("seed", ladder.seed)] if ladder.seed is not None else [])
+    for label, frame in labelled:
+        for name, rows in claims.group(frame).items():
+            runs.setdefault(name, {})[label] = rows[["model_id", ERROR]].rename(columns={ERROR: "error"})
+    return fidelity_table(runs)
+
+
+def _models_table(ladder: Ladder, claims: Claims) -> pd.DataFrame:
+    parts = []
+    for r in ladder.rungs:
+        for name, rows in claims.group(r.frame).items():
+            parts.append(pd.DataFrame({"space": name, "model_id": rows["model_id"].to_numpy(), "rung": r.label,
+                                       "training_images": r.images, "error": rows[ERROR].to_numpy(float),
+                                       "status": rows["status"].to_numpy() if "status" in rows else None}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
