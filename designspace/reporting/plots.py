@@ -414,6 +414,8 @@ def plot_effect_ladder(table: pd.DataFrame) -> Figure:
     """Each claim's effect (with its 95% interval) against the rung's training images, one line per comparison;
     space comparisons (percentage points) and correlations (rho) in panels of their own. `table`: ladder.csv rows
     (columns comparison, images, effect, low, high)."""
+    import matplotlib.ticker
+
     is_rho = table["comparison"].str.contains("width rule")
     panels = [(p, label) for p, label in ((table[~is_rho], "median error difference (points)"),
                                           (table[is_rho], "Spearman rho(e_fit, error)")) if len(p)]
@@ -430,6 +432,9 @@ def plot_effect_ladder(table: pd.DataFrame) -> Figure:
                 ax.errorbar(x, y, yerr=err, color=colors[name], marker="o", ms=4, capsize=2.5, label=name)
             ax.axhline(0, color="0.3", lw=0.8, ls="--")
             ax.set_xscale("log")
+            ticks = sorted(part["images"].dropna().unique())
+            ax.set_xticks(ticks, [f"{t:,.0f}" for t in ticks])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_xlabel("training images per model (log scale)")
             ax.set_ylabel(ylabel)
             ax.set_title("effect in the claimed direction vs budget")

@@ -191,7 +191,8 @@ def judge(found: list[fd.Finding], proxy: pd.DataFrame, ladder: Ladder, claims: 
             kind, at_proxy, steps = effects[f.claim]
             verdict, text = ladder_verdict(at_proxy, steps[-1][2], kind, f"{longest.label} ({longest.images} images)")
             row.update(longer_training=verdict, longer_training_evidence=text, verdict=headline_verdict(verdict))
-            comparison = f.claim.split(":")[0]
+            comparison = "width rule: " + claims.width_rule_group if f.claim == fd.width_rule_claim(
+                str(claims.width_rule_group)) else f.claim.split(":")[0]
             ladder_table += ladder_rows(f.claim, comparison, [("proxy (all models)", ladder.rungs[0].images, at_proxy),
                                                               *steps])
         else:

@@ -377,7 +377,8 @@ def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
         fig = plots.plot_effect_ladder(comp)
         for fmt in ("png", "pdf"):
             fig.savefig(out / f"ladder.{fmt}")
-        table = comp.assign(value=[f"{e:+.2f} [{lo:+.2f}, {hi:+.2f}] n={na},{nb}" for e, lo, hi, na, nb in
+        table = comp.assign(value=[f"{e:+.2f} [{lo:+.2f}, {hi:+.2f}] n={na},{nb}" if np.isfinite(e) else
+                                   f"- (n={na},{nb})" for e, lo, hi, na, nb in
                                    comp[["effect", "low", "high", "n_a", "n_b"]].itertuples(index=False)])
         pivot = table.pivot_table(index="comparison", columns="rung", values="value", aggfunc="first", sort=False)
         pivot = pivot[[r.label for r in ladder.rungs if r.label in pivot.columns]].reset_index()
