@@ -3,6 +3,7 @@ the log fallback when a sweep is read-only, and the launcher's job files (pickle
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -20,10 +21,8 @@ def private_dir(path: str | os.PathLike) -> Path:
     read or replace what is written there)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(FileExistsError):
         os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
     info = os.lstat(path)
     problem = None
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
