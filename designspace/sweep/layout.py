@@ -247,11 +247,14 @@ class SweepDir:
         guarantees it), so it extends the sweep and every result stays. Different samples are refused unless
         `overwrite`; then the records of models not in the new table move to results/superseded/.
         """
+        unchanged = f"sweep directory already holds these samples, left unchanged:\n{self.root}"
+        if self.exists() and not overwrite and self.read_samples().equals(samples):
+            return unchanged  # nothing to write: no lock either (a read-only sweep stays untouched)
         with self.lock():
             if self.exists() and not overwrite:
                 old = self.read_samples()
                 if old.equals(samples):
-                    return f"sweep directory already holds these samples, left unchanged:\n{self.root}"
+                    return unchanged
                 if len(old) < len(samples) and samples.head(len(old)).reset_index(drop=True).equals(
                         old.reset_index(drop=True)):
                     self.write_samples(samples, config_yaml)
