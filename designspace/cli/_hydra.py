@@ -7,6 +7,8 @@
   `python -m designspace.refine` wrote, a budget of your own). Hydra only takes group options, so the file is
   linked into a private search-path folder as group option `file-<stem>`; `source_file` gives the real path back
   for error messages, and the file is read first so that a malformed one is named with its line.
+- A submitit launcher keeps its job files (pickles a job process runs) in a private folder of the user, never
+  in the shared sweep (`_launcher_overrides`; docs/shared-sweeps.md).
 """
 
 from __future__ import annotations
@@ -54,6 +56,17 @@ def _file_overrides(args: Sequence[str], folder: Path) -> list[str]:
     if linked:
         out.append(f"hydra.searchpath=[file://{folder}]")
     return out
+
+
+def _launcher_overrides(args: Sequence[str], command: str) -> list[str]:
+    """For a submitit launcher, its folder (job pickles, results, logs) in a private 0700 folder of this user
+    (`designspace.util.private.launcher_dir`), unless the command line names one."""
+    launcher = next((a.partition("=")[2] for a in args if a.startswith("hydra/launcher=")), "")
+    if not launcher.startswith("submitit") or any(a.startswith("hydra.launcher.submitit_folder=") for a in args):
+        return []
+    from designspace.util.private import launcher_dir
+
+    return [f"hydra.launcher.submitit_folder={launcher_dir(command)}/%j"]
 
 
 def one_line(exc: BaseException) -> str:
@@ -121,6 +134,7 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
     try:
         with tempfile.TemporaryDirectory(prefix="designspace-files-") as folder:
             args = _file_overrides(sys.argv[1:], Path(folder))
+            args += _launcher_overrides(args, config_name)
             if not any(a.startswith("hydra.job.name=") for a in args):
                 args.append(f"hydra.job.name={config_name}")  # logs as <command>.log, not after this file
             with _argv(args), _errors_raised():

@@ -45,3 +45,12 @@ def user_cache_dir(*parts: str) -> Path:
     for part in parts:
         path = private_dir(path / part)
     return path
+
+
+def launcher_dir(command: str) -> Path:
+    """A fresh private folder for one launch's job files (submitit's pickled jobs and their results): under
+    `user_cache_dir("launcher")`, never in a shared sweep, where anyone who can write could replace a queued
+    job's pickle and run code as the user who launched it."""
+    import time
+
+    return private_dir(user_cache_dir("launcher") / f"{command}-{time.strftime('%Y-%m-%d_%H-%M-%S')}-{os.getpid()}")
