@@ -508,6 +508,7 @@ def run_sweep(
                     held.append(row)
             # A model claimed elsewhere is this shard's until it has a record: wait for it, and train it if its
             # claim goes stale (a holder that died on another node, whose pid cannot be checked from here).
+            run.flush()  # no failures held back (their claims unrefreshed) while waiting
             if held and limit is None:
                 log.info("waiting for %d model(s) claimed by other processes; a claim is taken over once its "
                          "heartbeat is %.0f s old", len(held), claim_timeout_s)
@@ -519,8 +520,8 @@ def run_sweep(
                     break
                 time.sleep(min(HEARTBEAT_S, max(claim_timeout_s / 4, 0.5)))
                 held = [row for row in held if not run.train_row(row)]
+                run.flush()
             summary.held_elsewhere = len(held)
-            run.flush()
     finally:
         run.pending.drop()  # an interrupted or stopped run: failures waiting to be written train again
         if bar is not None:
