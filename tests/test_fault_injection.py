@@ -1,8 +1,10 @@
 """Fault injection: every kind of file a sweep holds, truncated at random offsets; train + analyze recover
-and nothing already finished is lost."""
+and nothing already finished is lost. Errors of the run (data, disk, device, config), injected: the run stops
+with one line, and no model is recorded as failed for them."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -20,7 +22,7 @@ from designspace.reporting.report import ReportSettings, write_report
 from designspace.sweep.layout import SamplesError, SweepDir
 from designspace.sweep.results import DAMAGED_DIR, read_records
 from designspace.sweep.runner import CLAIMS_DIR, run_sweep
-from designspace.training.data import load_dataset
+from designspace.training.data import DatasetError, load_dataset
 from designspace.training.schedule import Schedule
 from designspace.training.trainer import Trainer, adapt_spec
 
@@ -101,3 +103,111 @@ def test_truncating_any_file_loses_nothing_finished(base: SweepDir, tmp_path: Pa
             summary = pd.read_csv(md.parent / "data" / "summary.csv").iloc[0]
             assert (summary["models"], summary["ok"]) == (6, 6)
             assert ("Damaged result records set aside" in text) == (kind == "record")
+
+
+# --- failures of the run, injected: they stop the run with one line and leave no record (issue 19, item 4) -------
+
+RUN_ERRORS = {
+    "truncated JPEG": lambda: OSError("image file is truncated (12 bytes not processed)"),
+    "decompression bomb": lambda: _pil().DecompressionBombError("Image size (1000000000 pixels) exceeds limit of "
+                                                                "178956970 pixels, could be decompression bomb DOS"),
+    "full /dev/shm": lambda: RuntimeError("unable to write to file </torch_123_456_0>: No space left on device (28)"),
+    "DataLoader out of shm": lambda: RuntimeError(
+        "DataLoader worker (pid 4242) is killed by signal: Bus error. It is possible that dataloader's workers are "
+        "out of shared memory. Please try to raise your shared memory limit."),
+    "broken CUDA context": lambda: RuntimeError("CUDA error: an illegal memory access was encountered"),
+    "ENOSPC": lambda: OSError(errno.ENOSPC, "No space left on device", "checkpoints/x.pt"),
+    "EIO": lambda: OSError(errno.EIO, "Input/output error", "data/train-images"),
+    "dataset": lambda: DatasetError("fashion_mnist: labels span [0, 11] but num_classes=10"),
+}
+RUN_KIND = {"truncated JPEG": "data", "decompression bomb": "data", "full /dev/shm": "disk",
+            "DataLoader out of shm": "disk", "broken CUDA context": "device", "ENOSPC": "disk", "EIO": "disk",
+            "dataset": "data"}
+
+
+def _pil():
+    from PIL import Image
+
+    return Image
+
+
+def _assert_stopped_with_nothing_recorded(sweep: SweepDir, run, kind: str, kept: dict[Path, bytes]) -> None:
+    from designspace.sweep.runner import RunStopped
+
+    with pytest.raises(RunStopped, match=rf"^stopped: a {kind} error while training [0-9a-f]{{12}}: ") as info:
+        run()
+    assert "\n" not in str(info.value)
+    assert sweep.result_ids() == set()  # no model counts as failed (at 100% error) for the run's fault
+    assert {p: p.read_bytes() for p in kept} == kept  # checkpoints kept for the next run
+    assert not list((sweep.root / CLAIMS_DIR).glob("*"))
+
+
+@pytest.mark.parametrize("error", list(RUN_ERRORS))
+def test_a_run_level_error_stops_the_run_and_records_nothing(tmp_path: Path, monkeypatch, error: str) -> None:
+    from designspace.sweep import runner
+
+    sweep = make_sweep(tmp_path / "s", TINY_SPECS[:3])
+    ids = list(sweep.read_samples()["model_id"])
+    sweep.checkpoints_dir.mkdir()
+    ckpt = sweep.checkpoint_path(ids[0])
+    ckpt.write_bytes(b"epochs of work")
+
+    def fails(*args, **kwargs):
+        raise RUN_ERRORS[error]()
+
+    monkeypatch.setattr(runner, "train_spec", fails)
+    _assert_stopped_with_nothing_recorded(
+        sweep, lambda: run_sweep(sweep, bundled_fmnist(), QUICK, threads=1, progress=False), RUN_KIND[error],
+        {ckpt: b"epochs of work"})
+
+
+def test_enospc_while_checkpointing_stops_the_run(tmp_path: Path, monkeypatch) -> None:
+    from designspace.training import trainer
+
+    sweep = make_sweep(tmp_path / "s", TINY_SPECS[:2])
+
+    def disk_full(path, data, check=None):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(trainer, "atomic_write_bytes", disk_full)
+    _assert_stopped_with_nothing_recorded(
+        sweep, lambda: run_sweep(sweep, bundled_fmnist(), {**QUICK, "epochs": 2}, threads=1, progress=False,
+                                 checkpoint_every_s=0), "disk", {})
+
+
+def test_a_truncated_jpeg_in_the_data_stops_the_run(tmp_path: Path) -> None:
+    from train_helpers import make_image_folder
+
+    make_image_folder(tmp_path / "images")
+    jpeg = sorted((tmp_path / "images" / "train").rglob("*.jpg"))[0]
+    jpeg.write_bytes(jpeg.read_bytes()[: jpeg.stat().st_size // 3])
+    sweep = make_sweep(tmp_path / "s", TINY_SPECS[:2])
+    data = {"name": "imagefolder", "format": "imagefolder", "root": str(tmp_path / "images"), "resolution": 16,
+            "workers": 0}
+    schedule = {**QUICK, "batch_size": 2, "train_subset": None, "test_subset": None, "eval_batch_size": 2}
+    _assert_stopped_with_nothing_recorded(
+        sweep, lambda: run_sweep(sweep, data, schedule, threads=1, progress=False), "data", {})
+
+
+def test_a_config_the_validators_accept_but_the_data_cannot_serve_stops_the_run(tmp_path: Path) -> None:
+    sweep = make_sweep(tmp_path / "s", TINY_SPECS[:2])  # batch_size larger than the training subset
+    _assert_stopped_with_nothing_recorded(
+        sweep, lambda: run_sweep(sweep, bundled_fmnist(), {**QUICK, "batch_size": 1024}, threads=1, progress=False),
+        "config", {})
+
+
+def test_the_breaker_stops_after_identical_failures_and_records_none_of_them(tmp_path: Path, monkeypatch) -> None:
+    from designspace.sweep import runner
+    from designspace.sweep.runner import RunStopped
+
+    sweep = make_sweep(tmp_path / "s", TINY_SPECS[:5])
+    calls = []
+
+    def same_bug(spec, *args, **kwargs):
+        calls.append(spec.id)
+        raise KeyError("weight")  # one place, every model: the run's fault
+
+    monkeypatch.setattr(runner, "train_spec", same_bug)
+    with pytest.raises(RunStopped, match="3 models in a row"):
+        run_sweep(sweep, bundled_fmnist(), QUICK, threads=1, progress=False, breaker=3)
+    assert len(calls) == 3 and sweep.result_ids() == set() and not list((sweep.root / CLAIMS_DIR).glob("*"))

@@ -28,6 +28,7 @@ from designspace.sweep.results import (
 )
 from designspace.sweep.runner import run_sweep, shard_rows, try_claim
 from designspace.training.trainer import TrainOutcome
+from designspace.util import procs
 
 DATA_INFO = {"name": "fashion_mnist", "root": "/data", "resolution": 28, "channels": 1, "num_classes": 10,
              "stem_stride": 1, "train_size": 100, "test_size": 50}
@@ -130,13 +131,14 @@ def test_shards_are_disjoint_and_cover_the_table(tmp_path: Path) -> None:
 
 def test_claims_are_exclusive_and_released(tmp_path: Path) -> None:
     sweep = make_sweep(tmp_path / "s")
-    claim = try_claim(sweep, "m1")
-    assert claim is not None and try_claim(sweep, "m1") is None
-    assert try_claim(sweep, "m2") is not None
+    m1, m2 = "a" * 12, "b" * 12
+    claim = try_claim(sweep, m1)
+    assert claim is not None and try_claim(sweep, m1) is None
+    assert try_claim(sweep, m2) is not None
     info = json.loads(claim.path.read_text())
     assert info["pid"] == os.getpid() and info["host"] == socket.gethostname()
     claim.release()
-    assert not claim.path.exists() and try_claim(sweep, "m1") is not None
+    assert not claim.path.exists() and try_claim(sweep, m1) is not None
 
 
 def test_stale_claims_are_taken_over(tmp_path: Path) -> None:
@@ -145,23 +147,24 @@ def test_stale_claims_are_taken_over(tmp_path: Path) -> None:
     folder.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
-    host = socket.gethostname()
-    (folder / "dead.claim").write_text(json.dumps({"pid": dead_pid, "host": host, "token": "x"}))
-    (folder / "alive.claim").write_text(json.dumps({"pid": os.getppid(), "host": host, "token": "y"}))
-    (folder / "remote.claim").write_text(json.dumps({"pid": 1, "host": "elsewhere", "token": "z"}))
-    (folder / "old.claim").write_text(json.dumps({"pid": 1, "host": "elsewhere", "token": "w"}))
+    here = procs.machine()  # host, boot id and pid namespace: pids of this identity are checked here
+    dead, alive, remote, old = "d" * 12, "a" * 12, "e" * 12, "0" * 12
+    (folder / f"{dead}.claim").write_text(json.dumps({"pid": dead_pid, **here, "token": "x"}))
+    (folder / f"{alive}.claim").write_text(json.dumps({"pid": os.getppid(), **here, "token": "y"}))
+    (folder / f"{remote}.claim").write_text(json.dumps({"pid": 1, "host": "elsewhere", "token": "z"}))
+    (folder / f"{old}.claim").write_text(json.dumps({"pid": 1, "host": "elsewhere", "token": "w"}))
     hour_ago = time.time() - 3600
-    os.utime(folder / "old.claim", (hour_ago, hour_ago))
-    assert try_claim(sweep, "dead") is not None  # its process is gone
-    assert try_claim(sweep, "alive") is None  # a live process on this host
-    assert try_claim(sweep, "remote") is None  # another host, fresh heartbeat
-    taken = try_claim(sweep, "old", timeout_s=600)  # another host, heartbeat an hour old
+    os.utime(folder / f"{old}.claim", (hour_ago, hour_ago))
+    assert try_claim(sweep, dead) is not None  # its process is gone
+    assert try_claim(sweep, alive) is None  # a live process on this host
+    assert try_claim(sweep, remote) is None  # another host, fresh heartbeat
+    taken = try_claim(sweep, old, timeout_s=600)  # another host, heartbeat an hour old
     assert taken is not None and json.loads(taken.path.read_text())["pid"] == os.getpid()
     assert not list(folder.glob("*.takeover"))
 
 
 def test_heartbeat_refreshes_the_claim(tmp_path: Path) -> None:
-    claim = try_claim(make_sweep(tmp_path / "s"), "m")
+    claim = try_claim(make_sweep(tmp_path / "s"), "c" * 12)
     old = time.time() - 100
     os.utime(claim.path, (old, old))
     claim.heartbeat(force=True)

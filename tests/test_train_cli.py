@@ -164,10 +164,12 @@ def test_sigterm_then_kill_9_then_resume_records_every_model_exactly_once(tmp_pa
 def test_submitit_local_shards_give_the_same_records_as_one_process(tmp_path: Path) -> None:
     sharded = make_sweep(tmp_path / "sharded", TINY_SPECS[:4])
     single = make_sweep(tmp_path / "single", TINY_SPECS[:4])
+    cache = tmp_path / "cache"  # the launcher's private folder (docs/shared-sweeps.md): never in the sweep
     proc = subprocess.Popen(
         cli("-m", f"sweep_dir={sharded.root}", *QUICK, "shard=range(0,2)", "num_shards=2",
             "hydra/launcher=submitit_local"),
-        cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO, env={**_env(), "XDG_CACHE_HOME": str(cache)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
     )
     before = torch.get_num_threads()
     try:  # the one-process reference, in this process while the shards run
@@ -176,8 +178,9 @@ def test_submitit_local_shards_give_the_same_records_as_one_process(tmp_path: Pa
         torch.set_num_threads(before)
     text = proc.communicate(timeout=300)[0]
     assert proc.returncode == 0, text
-    jobs = list((sharded.root / "logs" / "train-multirun").glob("*/.submitit/*/*_result.pkl"))
+    jobs = list((cache / "designspace" / "launcher").glob("train-*/*/*_result.pkl"))
     assert len(jobs) == 2, jobs  # two submitit jobs, one per shard, both finished
+    assert not list(sharded.root.rglob("*.pkl"))  # no job pickle in the shared sweep
     a, b = read_records(sharded), read_records(single)
     assert sorted(a) == sorted(b) == sorted(s.id for s in TINY_SPECS[:4])
     for model_id in a:

@@ -1,11 +1,14 @@
 """How every command runs Hydra: one primary config in `pkg://designspace.configs`, and one error rule.
 
 - A user error, whether Hydra's (an unknown key or group option, a malformed override or YAML file) or the
-  command's own, is one line on stderr and exit status 2 (`designspace.util.usage`); a bug keeps its traceback.
+  command's own (`designspace.util.usage.UserError`, or one of the command's `user_errors`), is one line on
+  stderr and exit status 2; anything else (a library's ValueError included) is a bug and keeps its traceback.
 - `space=PATH.yaml` / `budget=PATH.yaml` name a file outside the config groups (a space that
   `python -m designspace.refine` wrote, a budget of your own). Hydra only takes group options, so the file is
   linked into a private search-path folder as group option `file-<stem>`; `source_file` gives the real path back
   for error messages, and the file is read first so that a malformed one is named with its line.
+- A submitit launcher keeps its job files (pickles a job process runs) in a private folder of the user, never
+  in the shared sweep (`_launcher_overrides`; docs/shared-sweeps.md).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from designspace.configs import read_yaml
-from designspace.util.usage import exit_usage, is_user_error
+from designspace.util.usage import UserError, exit_usage, is_user_error
 
 FILE_GROUPS = ("space", "budget")
 _SOURCES: dict[tuple[str, str], Path] = {}
@@ -37,7 +40,7 @@ def _file_overrides(args: Sequence[str], folder: Path) -> list[str]:
         key, eq, value = arg.partition("=")
         path = Path(value).expanduser()
         if eq and key in FILE_GROUPS and value.endswith((".yaml", ".yml")) and path.is_file():
-            read_yaml(path, ValueError)  # a malformed file: one line naming it and the line
+            read_yaml(path, UserError)  # a malformed file: one line naming it and the line
             option = f"file-{path.stem}"
             (folder / key).mkdir(parents=True, exist_ok=True)
             link = folder / key / f"{option}.yaml"
@@ -53,6 +56,17 @@ def _file_overrides(args: Sequence[str], folder: Path) -> list[str]:
     if linked:
         out.append(f"hydra.searchpath=[file://{folder}]")
     return out
+
+
+def _launcher_overrides(args: Sequence[str], command: str) -> list[str]:
+    """For a submitit launcher, its folder (job pickles, results, logs) in a private 0700 folder of this user
+    (`designspace.util.private.launcher_dir`), unless the command line names one."""
+    launcher = next((a.partition("=")[2] for a in args if a.startswith("hydra/launcher=")), "")
+    if not launcher.startswith("submitit") or any(a.startswith("hydra.launcher.submitit_folder=") for a in args):
+        return []
+    from designspace.util.private import launcher_dir
+
+    return [f"hydra.launcher.submitit_folder={launcher_dir(command)}/%j"]
 
 
 def one_line(exc: BaseException) -> str:
@@ -120,6 +134,7 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
     try:
         with tempfile.TemporaryDirectory(prefix="designspace-files-") as folder:
             args = _file_overrides(sys.argv[1:], Path(folder))
+            args += _launcher_overrides(args, config_name)
             if not any(a.startswith("hydra.job.name=") for a in args):
                 args.append(f"hydra.job.name={config_name}")  # logs as <command>.log, not after this file
             with _argv(args), _errors_raised():
@@ -127,7 +142,7 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:
         if in_task and not isinstance(exc, OmegaConfBaseException):
             raise
-        exit_usage(prog, ValueError(one_line(exc)))
+        exit_usage(prog, UserError(one_line(exc)))
     except Exception as exc:
         if in_task or not is_user_error(exc):
             raise

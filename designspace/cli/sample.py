@@ -6,12 +6,13 @@
 The sampler is `designspace.space.sampler` (its docstring states the law and the table's columns). A sweep
 directory that already holds the same space, budget and seed for a smaller n grows (its models are the
 first rows of the new table, so every result stays); different samples are refused unless overwrite=true,
-which moves the records of models not in the new table to results/superseded/. Options: configs/sample.yaml.
+which moves the records of models not in the new table to results/superseded/. Two `sample` commands on one
+sweep directory never interleave: the second is refused while the first holds the sweep's lock
+(`SweepDir.store_samples`). Options: configs/sample.yaml.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,15 @@ from designspace.space.sampler import SamplingError, draw, summary
 if TYPE_CHECKING:
     import pandas as pd
 
-    from designspace.sweep.layout import SweepDir
+
+def _flag(value: Any, name: str) -> bool:
+    """A true/false option; anything else (overwrite=no, a string) is a user error, never read as true."""
+    if not isinstance(value, bool):
+        from designspace.util.usage import UserError
+
+        raise UserError(f"{name}={value!r} must be true or false")
+    return value
+
 
 def _write_table(frame: pd.DataFrame, out: Path) -> None:
     from designspace.util.atomic import atomic_write
@@ -72,50 +81,15 @@ def run(cfg: Any, space_source: str = "<config>", overrides: tuple[str, ...] = (
     sweep = None
     if cfg.sweep_dir or out is None:
         sweep = SweepDir(cfg.sweep_dir or f"sweeps/{space.name}-{budget.name}-n{cfg.n}-s{cfg.seed}")
+    overwrite = _flag(cfg.overwrite, "overwrite")
     result = draw(space, cfg.n, cfg.seed, budget, max_draws=cfg.max_draws, progress=cfg.progress)
     wrote = []
     if sweep is not None:
-        wrote.append(_write_sweep(sweep, result.frame, OmegaConf.to_yaml(cfg), bool(cfg.overwrite)))
+        wrote.append(sweep.store_samples(result.frame, OmegaConf.to_yaml(cfg), overwrite))
     if out is not None:
         _write_table(result.frame, out)
         wrote.insert(0, f"wrote {out}")
     return summary(result, budget, "\n".join(wrote))
-
-
-def _write_sweep(sweep: SweepDir, frame: pd.DataFrame, config_yaml: str, overwrite: bool) -> str:
-    """Write the samples into the sweep directory: unchanged, grown, or (overwrite) replaced.
-
-    A table for a larger n with the same space, budget and seed starts with the same models (the
-    sampler guarantees it), so it extends the sweep and every result stays. With overwrite=true the
-    records of models that are not in the new table move to results/superseded/ (kept, not deleted).
-    """
-    if sweep.exists() and not overwrite:
-        old = sweep.read_samples()
-        if old.equals(frame):
-            return f"sweep directory already holds these samples, left unchanged:\n{sweep.root}"
-        if len(old) < len(frame) and frame.head(len(old)).reset_index(drop=True).equals(old.reset_index(drop=True)):
-            sweep.write_samples(frame, config_yaml)
-            return (f"sweep directory grown from {len(old)} to {len(frame)} models (the first {len(old)} are the same "
-                    f"models; their results are kept):\n{sweep.root}")
-        raise FileExistsError(f"{sweep.root} already holds different samples ({len(old)} models, not the first rows "
-                              "of this table); choose another sweep_dir= or pass overwrite=true (records of models "
-                              "not in the new table then move to results/superseded/)")
-    moved = _supersede_records(sweep, set(frame["model_id"])) if sweep.exists() else 0
-    sweep.write_samples(frame, config_yaml)
-    return (f"sweep directory (samples.parquet, config.yaml):\n{sweep.root}"
-            + (f"\n{moved} result records of models not in the new table moved to results/superseded/" if moved else ""))
-
-
-def _supersede_records(sweep: SweepDir, keep: set[str]) -> int:
-    if not sweep.results_dir.is_dir():
-        return 0
-    stale = [p for p in sweep.results_dir.glob("*.json") if p.stem not in keep]
-    if stale:
-        target = sweep.results_dir / "superseded"
-        target.mkdir(exist_ok=True)
-        for p in stale:
-            os.replace(p, target / p.name)
-    return len(stale)
 
 
 def _sample(cfg: Any) -> None:

@@ -32,16 +32,17 @@ log = logging.getLogger(__name__)
 
 
 def log_dir(sweep_dir: str | None) -> str:
-    """Hydra's output folder: DIR/logs for a writable sweep directory, else a per-user temp folder
-    (never the cwd; a finished sweep on a read-only mount gets no write)."""
+    """Hydra's output folder: DIR/logs for a writable sweep directory, else a per-user temp folder, private
+    (0700) and checked to be this user's (never the cwd; a finished sweep on a read-only mount gets no write)."""
     import os
 
+    from designspace.util.private import private_dir
+
     if sweep_dir is not None and SweepDir(sweep_dir).exists():
-        root = Path(sweep_dir).resolve()
-        logs = root / "logs"
-        if os.access(logs if logs.is_dir() else root, os.W_OK):
-            return str(logs)
-    return str(Path(tempfile.gettempdir()) / f"designspace-logs-{os.getuid()}")
+        sweep = SweepDir(Path(sweep_dir).resolve())
+        if os.access(sweep.logs_dir if sweep.logs_dir.is_dir() else sweep.root, os.W_OK):
+            return str(sweep.logs_dir)
+    return str(private_dir(Path(tempfile.gettempdir()) / f"designspace-logs-{os.getuid()}"))
 
 
 # Registered on import, not in main(): a launcher's job process (submitit, Ray) composes the config again after
@@ -81,6 +82,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for key in ("shard", "num_shards", "seed"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
             raise UsageError(f"{key}={cfg[key]!r} must be an integer")
+    for key in ("progress", "retry_failed"):
+        if not isinstance(cfg[key], bool):
+            raise UsageError(f"{key}={cfg[key]!r} must be true or false")
     for key, least in (("threads", 1), ("limit", 0)):
         value = cfg[key]
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
@@ -97,8 +101,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     summary = run_sweep(
         sweep, dataset, schedule,
         shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=cfg.threads,
-        progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
-        claim_timeout_s=float(cfg.claim_timeout_s), retry_failed=bool(cfg.retry_failed), limit=cfg.limit,
+        progress=cfg.progress, checkpoint_every_s=cfg.checkpoint_every_s,
+        claim_timeout_s=cfg.claim_timeout_s, retry_failed=cfg.retry_failed, limit=cfg.limit,
     )
     return summary.as_dict()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,11 +81,39 @@ def markdown_table(frame: pd.DataFrame, digits: dict[str, int] | None = None) ->
     return tabulate(rows, headers=cols, tablefmt="github", disable_numparse=True)
 
 
+_SAFE_URL = re.compile(r"^(?:https?:|mailto:|#|[^:/?#]*(?:[/?#]|$))", re.IGNORECASE)
+
+
+def _no_raw_html() -> Any:
+    """A Python-Markdown extension for text that comes from sweeps (space names, setups, reasons): raw HTML is
+    shown as text, never passed through, and a link or image may not use a script (javascript:, data:) URL."""
+    from markdown.extensions import Extension
+    from markdown.treeprocessors import Treeprocessor
+
+    class SafeUrls(Treeprocessor):
+        def run(self, root: Any) -> None:
+            for el in root.iter():
+                for attr in ("href", "src"):
+                    value = el.get(attr)
+                    if value is not None and not _SAFE_URL.match("".join(value.split())):
+                        el.set(attr, "#")
+
+    class NoRawHtml(Extension):
+        def extendMarkdown(self, md: Any) -> None:  # noqa: N802 - Python-Markdown's name
+            md.preprocessors.deregister("html_block")
+            md.inlinePatterns.deregister("html")
+            md.treeprocessors.register(SafeUrls(md), "safe_urls", 0)
+
+    return NoRawHtml()
+
+
 def render_html(markdown_text: str, title: str) -> str:
-    """The HTML page of a Markdown report (Python-Markdown with tables and fenced code), one style."""
+    """The HTML page of a Markdown report (Python-Markdown with tables and fenced code), one style. Every value
+    in the report may come from someone else's sweep, so raw HTML in the Markdown is escaped, not rendered."""
     import markdown
 
-    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"], output_format="html")
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code", _no_raw_html()],
+                             output_format="html")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from designspace.space.spaces import CONFIG_DIR
+from designspace.util.paths import safe_name
 
 __all__ = ["SweepSource", "read_sweep", "refine_sweep", "run"]
 
@@ -124,7 +125,7 @@ def refine_sweep(src: SweepSource, out: Path, s: Any) -> dict[str, Any]:
         name = f"{space.name}_r{i + 1}"
         cfg = suggest.space_config(cands[i], space, base_ref, name)
         configs.append(cfg)
-        path = out / "spaces" / f"{name}.yaml"
+        path = out / "spaces" / f"{safe_name(name)}.yaml"  # the name is the sweep's: never a path
         atomic_write_text(path, f"# Hypothesis {i + 1} from refining {src.root}: {top['label'].iat[i]}\n"
                                 f"# (python -m designspace.refine; a suggestion, not a result)\n" + _yaml(cfg))
         files.append(path)
@@ -288,11 +289,10 @@ def run(cfg: Any) -> list[dict[str, Any]]:
     out = Path(str(cfg.out))
     written = []
     for src in sources:
-        from designspace.reporting.report import _slug
         from designspace.space.spaces import load
 
         name = load(src.space_ref).name
-        sub = out / (_slug(f"{name}-{src.root.name}") if len(sources) > 1 and sum(
-            load(x.space_ref).name == name for x in sources) > 1 else _slug(name))
+        sub = out / (safe_name(f"{name}-{src.root.name}") if len(sources) > 1 and sum(
+            load(x.space_ref).name == name for x in sources) > 1 else safe_name(name, "space"))
         written.append(refine_sweep(src, sub, cfg))
     return written

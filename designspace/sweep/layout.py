@@ -1,38 +1,78 @@
 """The sweep directory: one folder per study, the unit that flows samples -> results -> analysis.
 
-Layout::
+`SweepDir` is the one owner of every path a sweep holds and of the operations on them; no other module
+builds a sweep path. Layout::
 
-    DIR/config.yaml          the resolved config that produced the samples (space, budget, n, seed)
-    DIR/samples.parquet      one row per model (NetSpec.to_row() columns + model_id + sampled params
-                             + flops/params/acts); written once, atomically
-    DIR/results/<id>.json    one record per trained model, written atomically by the trainer
-    DIR/checkpoints/<id>.pt  in-progress training state (deleted when the model's record is written)
+    DIR/config.yaml            the resolved config that produced the samples (space, budget, n, seed)
+    DIR/samples.parquet        one row per model (NetSpec.to_row() columns + model_id + sampled params
+                               + flops/params/acts); written once, atomically, under DIR/.sample.lock
+    DIR/setup.json             the training setup of the sweep, pinned by the first run that trains
+    DIR/results/<id>.json      one record per trained model, written atomically by the trainer
+    DIR/results/damaged/       records that read but do not parse, set aside (kept, never deleted)
+    DIR/results/superseded/    records of models a resampled table no longer holds (sample overwrite=true)
+    DIR/checkpoints/<id>.pt    in-progress training state (deleted when the model's record is written)
+    DIR/claims/<id>.claim      which process trains a model (see `designspace.sweep.runner`)
+    DIR/logs/                  Hydra's logs of single runs (never the launcher's job files: those are private)
+    .<name>.tmp-<pid>@<machine>-<random>   a temporary of an atomic write, in the folder of its file
+
+A model id is the 12-hex-digit `NetSpec.id`; a path is built only from a checked id (`check_model_id`), so no
+table or record can name a file outside the sweep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
+import time
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from designspace.util.atomic import atomic_write, atomic_write_text
+from designspace.util.atomic import atomic_write, atomic_write_text, is_temp, orphaned_temp
+from designspace.util.usage import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SAMPLES_FILE = "samples.parquet"
 CONFIG_FILE = "config.yaml"
+SETUP_FILE = "setup.json"
+LOCK_FILE = ".sample.lock"
 RESULTS_DIR = "results"
 CHECKPOINTS_DIR = "checkpoints"
+CLAIMS_DIR = "claims"
+DAMAGED_DIR = "damaged"
+SUPERSEDED_DIR = "superseded"
+LOGS_DIR = "logs"
+STALE_TEMP_S = 24 * 3600.0
+"""A temporary of another machine is removed once this old (by the file server's clock): a write takes seconds."""
+MODEL_ID = re.compile(r"[0-9a-f]{12}")
 
 
-class SamplesError(ValueError):
+class InvalidModelId(UserError):
+    """A model id that is not 12 hex digits (it would name a path outside the sweep)."""
+
+
+def check_model_id(model_id: Any) -> str:
+    """`model_id` if it is a 12-hex-digit id (NetSpec.id), else InvalidModelId."""
+    if not isinstance(model_id, str) or MODEL_ID.fullmatch(model_id) is None:
+        raise InvalidModelId(f"model_id {str(model_id)[:80]!r} is not a model id (12 hex digits, NetSpec.id)")
+    return model_id
+
+
+class SweepBusy(UserError):
+    """Another `sample` command is writing this sweep's samples."""
+
+
+class SamplesError(UserError):
     """A sweep's samples table cannot be read."""
 
 
-class SweepNotWritable(ValueError):
+class SweepNotWritable(UserError):
     """A sweep directory (or a folder in it) cannot be written, and something must be written there."""
 
 
@@ -59,11 +99,42 @@ class SweepDir:
     def checkpoints_dir(self) -> Path:
         return self.root / CHECKPOINTS_DIR
 
+    @property
+    def claims_dir(self) -> Path:
+        return self.root / CLAIMS_DIR
+
+    @property
+    def damaged_dir(self) -> Path:
+        return self.results_dir / DAMAGED_DIR
+
+    @property
+    def superseded_dir(self) -> Path:
+        return self.results_dir / SUPERSEDED_DIR
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / LOGS_DIR
+
+    @property
+    def setup_path(self) -> Path:
+        return self.root / SETUP_FILE
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_FILE
+
     def result_path(self, model_id: str) -> Path:
-        return self.results_dir / f"{model_id}.json"
+        return self.results_dir / f"{check_model_id(model_id)}.json"
 
     def checkpoint_path(self, model_id: str) -> Path:
-        return self.checkpoints_dir / f"{model_id}.pt"
+        return self.checkpoints_dir / f"{check_model_id(model_id)}.pt"
+
+    def claim_path(self, model_id: str) -> Path:
+        return self.claims_dir / f"{check_model_id(model_id)}.claim"
+
+    def takeover_path(self, model_id: str) -> Path:
+        """The short-lived lock under which a stale claim is taken over."""
+        return self.claims_dir / f"{check_model_id(model_id)}.takeover"
 
     def exists(self) -> bool:
         return self.samples_path.is_file()
@@ -112,7 +183,7 @@ class SweepDir:
         """
         import tempfile
 
-        for folder in (self.root, self.results_dir, self.root / "claims", self.checkpoints_dir):
+        for folder in (self.root, self.results_dir, self.claims_dir, self.checkpoints_dir):
             if not folder.is_dir():
                 continue
             try:
@@ -141,7 +212,133 @@ class SweepDir:
         return cfg if isinstance(cfg, dict) else {}
 
     def result_ids(self) -> set[str]:
-        """Ids of the models that have a result record."""
+        """Ids of the models that have a result record file (readable or not)."""
+        return {p.stem for p in self.record_files()}
+
+    def record_files(self) -> list[Path]:
+        """The result record files, sorted; files whose name is not `<model id>.json` are not records."""
         if not self.results_dir.is_dir():
-            return set()
-        return {p.stem for p in self.results_dir.glob("*.json")}
+            return []
+        return sorted(p for p in self.results_dir.glob("*.json") if MODEL_ID.fullmatch(p.stem))
+
+    # --- operations ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold DIR/.sample.lock (an flock: the kernel, or the NFS lock manager, drops it when its holder dies)
+        while the samples are compared and written; SweepBusy when another process holds it."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SweepBusy(f"another `sample` command is writing {self.root} (it holds {self.lock_path}); "
+                                "wait for it to finish, then rerun") from None
+            yield
+        finally:
+            os.close(fd)
+
+    def store_samples(self, samples: pd.DataFrame, config_yaml: str, overwrite: bool) -> str:
+        """Write a samples table under the lock: unchanged, grown, or (overwrite) replaced; returns what it did.
+
+        A table for a larger n with the same space, budget and seed starts with the same models (the sampler
+        guarantees it), so it extends the sweep and every result stays. Different samples are refused unless
+        `overwrite`; then the records of models not in the new table move to results/superseded/.
+        """
+        unchanged = f"sweep directory already holds these samples, left unchanged:\n{self.root}"
+        if self.exists() and not overwrite and self.read_samples().equals(samples):
+            return unchanged  # nothing to write: no lock either (a read-only sweep stays untouched)
+        with self.lock():
+            if self.exists() and not overwrite:
+                old = self.read_samples()
+                if old.equals(samples):
+                    return unchanged
+                if len(old) < len(samples) and samples.head(len(old)).reset_index(drop=True).equals(
+                        old.reset_index(drop=True)):
+                    self.write_samples(samples, config_yaml)
+                    return (f"sweep directory grown from {len(old)} to {len(samples)} models (the first {len(old)} "
+                            f"are the same models; their results are kept):\n{self.root}")
+                raise FileExistsError(
+                    f"{self.root} already holds different samples ({len(old)} models, not the first rows of this "
+                    "table); choose another sweep_dir= or pass overwrite=true (records of models not in the new "
+                    f"table then move to {RESULTS_DIR}/{SUPERSEDED_DIR}/)")
+            moved = self.supersede(set(samples["model_id"])) if self.exists() else 0
+            self.write_samples(samples, config_yaml)
+            self.clean()
+        return (f"sweep directory (samples.parquet, config.yaml):\n{self.root}"
+                + (f"\n{moved} result records of models not in the new table moved to {RESULTS_DIR}/"
+                   f"{SUPERSEDED_DIR}/" if moved else ""))
+
+    def supersede(self, keep: set[str]) -> int:
+        """Move the records of models not in `keep` to results/superseded/ (kept, not deleted); how many moved."""
+        stale = [p for p in self.record_files() if p.stem not in keep]
+        if stale:
+            self.superseded_dir.mkdir(parents=True, exist_ok=True)
+            for p in stale:
+                os.replace(p, self.superseded_dir / p.name)
+        return len(stale)
+
+    def set_aside(self, path: Path, reason: str) -> Path | None:
+        """Move a damaged record into results/damaged/ with a warning naming it; None if it cannot move.
+
+        On a read-only directory the file stays where it is; it is skipped all the same (with the warning).
+        """
+        target = self.damaged_dir / path.name
+        try:
+            self.damaged_dir.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                target = self.damaged_dir / f"{path.stem}.{time.time_ns()}{path.suffix}"
+            os.replace(path, target)
+        except FileNotFoundError:  # another process set it aside (or retrained it) first
+            return None
+        except OSError as exc:
+            warnings.warn(f"{reason}; skipped (cannot move it aside: {exc.strerror})", stacklevel=3)
+            return None
+        warnings.warn(f"{reason}; moved to {target}, and the model counts as not trained", stacklevel=3)
+        return target
+
+    def damaged_count(self) -> int:
+        """How many records of the sweep have been set aside as damaged."""
+        return sum(1 for _ in self.damaged_dir.glob("*.json")) if self.damaged_dir.is_dir() else 0
+
+    def server_now(self) -> float:
+        """The file server's clock, read as the mtime of a file touched now in DIR/claims/ (claim ages are
+        mtimes set by that clock, so they are compared with it, never with this machine's)."""
+        from designspace.util import procs
+
+        self.claims_dir.mkdir(parents=True, exist_ok=True)
+        probe = self.claims_dir / f".clock-{procs.machine_tag()}-{os.getpid()}"
+        try:
+            with open(probe, "a"):
+                pass
+            os.utime(probe)  # times=None: the server's time, also over NFS
+            return probe.stat().st_mtime
+        except OSError:
+            return time.time()
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+
+    def temporaries(self) -> list[Path]:
+        """Temporaries of atomic writes in the sweep's folders (finished, abandoned or in progress)."""
+        folders = (self.root, self.results_dir, self.checkpoints_dir, self.claims_dir)
+        return sorted(p for f in folders if f.is_dir() for p in f.iterdir() if is_temp(p))
+
+    def clean(self) -> int:
+        """Remove temporaries whose writer is gone (killed on this machine, or older than a day elsewhere); how
+        many were removed. A temporary being written right now is never touched."""
+        removed = 0
+        now = None
+        for path in self.temporaries():
+            stale = orphaned_temp(path)
+            if not stale:
+                now = self.server_now() if now is None else now
+                with contextlib.suppress(OSError):
+                    stale = now - path.stat().st_mtime > STALE_TEMP_S
+            if stale:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed += 1
+        return removed

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from designspace.net.complexity import complexity
 from designspace.net.spec import NetSpec
 from designspace.sweep import setups
-from designspace.sweep.layout import SweepDir
+from designspace.sweep.layout import DAMAGED_DIR, SweepDir, check_model_id
 from designspace.util.atomic import atomic_write_json
 
 if TYPE_CHECKING:
@@ -38,7 +38,19 @@ RESULT_COLUMNS = ("status", "error", "final_error", "best_error", "epochs_done",
 
 
 class ResultsError(RuntimeError):
-    """A result record is unreadable or malformed."""
+    """A result record is malformed: it reads, but does not parse or lacks what a record holds (damage)."""
+
+
+class RecordUnreadable(OSError):
+    """A record file exists but cannot be read (no permission, I/O error, stale NFS handle): not damage - the
+    file is left alone, and its model is neither trained again nor analysed."""
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "model_id": str, "status": str, "spec": dict, "trained_spec": dict, "complexity": dict, "dataset": dict,
+    "schedule": dict, "seed": int, "epochs": list,
+}
+_COMPLEXITY_KEYS = ("flops", "params", "acts", "resolution")
 
 
 def now_iso() -> str:
@@ -100,6 +112,16 @@ def validate_record(record: Mapping[str, Any], where: str = "record") -> None:
     missing = [k for k in REQUIRED_KEYS if k not in record]
     if missing:
         raise ResultsError(f"{where}: missing key(s) {missing}")
+    wrong = [f"{k}={record[k]!r:.40}" for k, t in _FIELD_TYPES.items()
+             if not isinstance(record[k], t) or isinstance(record[k], bool)]
+    cx = record["complexity"]
+    if isinstance(cx, dict):
+        wrong += [f"complexity.{k}={cx.get(k)!r:.40}" for k in _COMPLEXITY_KEYS
+                  if not isinstance(cx.get(k), int) or isinstance(cx.get(k), bool)]
+    wrong += [f"epochs[{i}]" for i, e in enumerate(record["epochs"] if isinstance(record["epochs"], list) else [])
+              if not isinstance(e, dict)]
+    if wrong:
+        raise ResultsError(f"{where}: field(s) of the wrong type: {', '.join(wrong)}")
     if record["status"] not in STATUSES:
         raise ResultsError(f"{where}: status {record['status']!r} is not one of {STATUSES}")
     if record["status"] == "ok" and record["final_error"] is None:
@@ -110,19 +132,30 @@ def validate_record(record: Mapping[str, Any], where: str = "record") -> None:
             raise ResultsError(f"{where}: {key}={value!r} is not a percentage")
 
 
-def write_record(sweep: SweepDir | str | Path, record: Mapping[str, Any]) -> Path:
-    """Write `record` to DIR/results/<model_id>.json atomically (temp file, fsync, rename)."""
+def write_record(sweep: SweepDir | str | Path, record: Mapping[str, Any],
+                 check: Callable[[], None] | None = None) -> Path:
+    """Write `record` to DIR/results/<model_id>.json atomically (temp file, fsync, `check()`, rename).
+
+    `check` runs just before the rename and may raise to cancel the write (the runner's claim check)."""
     sweep = sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)
     validate_record(record, f"record of {record.get('model_id')!r}")
-    return atomic_write_json(sweep.result_path(record["model_id"]), dict(record))
+    return atomic_write_json(sweep.result_path(record["model_id"]), dict(record), check)
 
 
 def read_record(path: str | Path) -> dict[str, Any]:
+    """The record at `path`: RecordUnreadable when the file cannot be read, ResultsError when it is damaged."""
     path = Path(path)
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ResultsError(f"{path}: unreadable result record ({exc})") from None
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise RecordUnreadable(exc.errno, f"{path}: cannot read this result record ({exc.strerror}); it is left "
+                               "as it is and its model counts neither as trained nor as to train", str(path)) from None
+    try:
+        record = json.loads(data)
+    except ValueError as exc:
+        raise ResultsError(f"{path}: not a JSON result record ({exc})") from None
     if not isinstance(record, dict):
         raise ResultsError(f"{path}: a result record must be a JSON object")
     validate_record(record, str(path))
@@ -131,62 +164,54 @@ def read_record(path: str | Path) -> dict[str, Any]:
     return record
 
 
-DAMAGED_DIR = "damaged"
-"""DIR/results/damaged/: unreadable records, moved aside (kept, never deleted); their models train again."""
-
-
-def read_records(sweep: SweepDir | str | Path) -> dict[str, dict[str, Any]]:
-    """Every readable record of the sweep, by model id; damaged ones are set aside (see `set_aside`)."""
+def scan_records(sweep: SweepDir | str | Path, *, set_aside: bool = True
+                 ) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """(every readable record by model id, ids of the records that cannot be read). A damaged record is
+    moved to results/damaged/ when `set_aside` (training), and only skipped with a warning otherwise
+    (analysis never moves files); an unreadable one is left alone with a warning naming it."""
     sweep = sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)
-    if not sweep.results_dir.is_dir():
-        return {}
-    out = {}
-    for p in sorted(sweep.results_dir.glob("*.json")):
-        record = read_record_or_set_aside(p)
-        if record is not None:
-            out[p.stem] = record
-    return out
+    out, unreadable = {}, set()
+    for p in sweep.record_files():
+        try:
+            out[p.stem] = read_record(p)
+        except FileNotFoundError:  # set aside or superseded by another process meanwhile
+            continue
+        except RecordUnreadable as exc:
+            warnings.warn(exc.strerror, stacklevel=2)
+            unreadable.add(p.stem)
+        except ResultsError as exc:
+            if set_aside:
+                sweep.set_aside(p, str(exc))
+            else:
+                warnings.warn(f"{exc}; skipped", stacklevel=2)
+    return out, unreadable
 
 
-def read_record_or_set_aside(path: Path) -> dict[str, Any] | None:
-    """The record at `path`, or None when it is unreadable: then it is moved to results/damaged/."""
+def read_records(sweep: SweepDir | str | Path, *, set_aside: bool = True) -> dict[str, dict[str, Any]]:
+    """Every readable record of the sweep, by model id (see `scan_records`)."""
+    return scan_records(sweep, set_aside=set_aside)[0]
+
+
+def read_record_or_set_aside(sweep: SweepDir, model_id: str) -> dict[str, Any] | None:
+    """The record of `model_id`, or None when there is none or it is damaged (then it is set aside).
+    RecordUnreadable when it exists but cannot be read."""
+    path = sweep.result_path(model_id)
     try:
         return read_record(path)
+    except FileNotFoundError:
+        return None
     except ResultsError as exc:
-        if path.is_file():
-            set_aside(path, str(exc))
+        sweep.set_aside(path, str(exc))
         return None
-
-
-def set_aside(path: Path, reason: str) -> Path | None:
-    """Move a damaged record into results/damaged/ with a warning naming it; None if it cannot move.
-
-    On a read-only directory the file stays where it is; it is skipped all the same (with the warning).
-    """
-    import os
-    import time
-
-    target_dir = path.parent / DAMAGED_DIR
-    target = target_dir / path.name
-    try:
-        target_dir.mkdir(exist_ok=True)
-        if target.exists():
-            target = target_dir / f"{path.stem}.{time.time_ns()}{path.suffix}"
-        os.replace(path, target)
-    except FileNotFoundError:  # another process set it aside (or retrained it) first
-        return None
-    except OSError as exc:
-        warnings.warn(f"{reason}; skipped (cannot move it aside: {exc.strerror})", stacklevel=3)
-        return None
-    warnings.warn(f"{reason}; moved to {target}, and the model counts as not trained", stacklevel=3)
-    return target
 
 
 def damaged_count(sweep: SweepDir | str | Path) -> int:
     """How many records of the sweep have been set aside as damaged."""
-    sweep = sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)
-    folder = sweep.results_dir / DAMAGED_DIR
-    return sum(1 for _ in folder.glob("*.json")) if folder.is_dir() else 0
+    return (sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)).damaged_count()
+
+
+__all__ = ["DAMAGED_DIR", "ResultsError", "RecordUnreadable", "build_record", "check_model_id", "damaged_count",
+           "load", "load_curves", "read_record", "read_records", "scan_records", "validate_record", "write_record"]
 
 
 def _columns(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -232,7 +257,7 @@ def load(sweep_dir: str | Path | SweepDir, *, completed_only: bool = False, setu
     samples = sweep.read_samples()
     if "model_id" not in samples.columns:
         raise ResultsError(f"{sweep.samples_path}: the samples table has no model_id column")
-    records = read_records(sweep)
+    records = read_records(sweep, set_aside=False)
     groups = setups.group(records)
     sid = setups.select(groups, setup, str(sweep.root))
     chosen = set(groups[sid]["ids"]) if sid else set()
@@ -261,7 +286,8 @@ def load_curves(sweep_dir: str | Path | SweepDir) -> pd.DataFrame:
 
     rows = [
         {"model_id": mid, "status": rec["status"], **epoch}
-        for mid, rec in read_records(sweep_dir if isinstance(sweep_dir, SweepDir) else SweepDir(sweep_dir)).items()
+        for mid, rec in read_records(sweep_dir if isinstance(sweep_dir, SweepDir) else SweepDir(sweep_dir),
+                                     set_aside=False).items()
         for epoch in rec["epochs"]
     ]
     return pd.DataFrame(rows, columns=["model_id", "status", "epoch", "train_loss", "train_error", "test_error",

@@ -5,44 +5,61 @@
 - A model is done when DIR/results/<id>.json exists; records are written atomically, so a kill at
   any moment leaves either no record or a whole one.
 - Before training a model, a process claims it: DIR/claims/<id>.claim created with O_CREAT|O_EXCL,
-  holding pid, host and a token, its mtime refreshed as a heartbeat. A claim whose process is dead
-  (same host) or whose heartbeat is older than `claim_timeout_s` is stale and is taken over, so
-  overlapping shards never train one model twice and killed runs never block a model. A shard
-  returns only when each of its models has a record: a model claimed by another process is waited
-  for, and trained here once that claim goes stale. A claim left by an earlier run of the same SLURM
-  job (requeued, possibly onto another node) is stale at once (its SLURM_RESTART_COUNT is lower).
+  holding pid, host, boot id, pid namespace and a random token, its mtime refreshed as a heartbeat.
+  A claim is stale, and taken over, when its heartbeat is older than `claim_timeout_s` - measured
+  against the file server's clock (`SweepDir.server_now`), never this machine's - or when its
+  process is dead and its pid can be checked here (same host, boot and pid namespace: containers
+  sharing a hostname do not share pids). A claim left by an earlier run of the same SLURM job
+  (requeued, possibly onto another node) is stale at once (its SLURM_RESTART_COUNT is lower).
+  A shard returns only when each of its models has a record: a model claimed by another process is
+  waited for, and trained here once that claim goes stale.
+- Fencing: a process that was stopped past the timeout (SLURM suspend, Ctrl-Z, a heartbeat failing
+  silently on a soft NFS mount) may wake after another took its model over. So the claim's token is
+  re-read at every heartbeat and just before every checkpoint and record rename; a process that lost
+  its claim stops that model and writes nothing more for it (`ClaimLost`).
+- Failures of the run are told apart from failures of a model (`run_failure`): an error of the
+  data (truncated or oversized image), the disk (ENOSPC, EIO, a full /dev/shm), the device (a
+  broken CUDA context) or the config stops the run with one line (`RunStopped`), writes no record
+  and keeps the checkpoint. A model's own failure (out of memory, say) is recorded as `failed`; when
+  `breaker` models in a row fail the same way (same exception type at the same place; out-of-memory
+  excepted) the run stops too, and those models get no record.
+- A samples row that does not describe a network, or whose model_id is not its own spec's id, is
+  skipped with a line naming it; the other rows train.
 - Long models checkpoint after epochs (DIR/checkpoints/<id>.pt) and resume inside the model.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 import logging
+import math
 import os
 import signal
-import socket
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from designspace.net.spec import NetSpec
 from designspace.sweep import setups
-from designspace.sweep.layout import SweepDir
+from designspace.sweep.layout import CLAIMS_DIR, InvalidModelId, SweepDir, check_model_id
 from designspace.sweep.results import (
+    RecordUnreadable,
     build_record,
     now_iso,
     read_record_or_set_aside,
-    read_records,
+    scan_records,
     write_record,
 )
-from designspace.training.data import Dataset, DatasetConfig, load_dataset
+from designspace.training.data import Dataset, DatasetConfig, DatasetError, load_dataset
 from designspace.training.trainer import (
     Schedule,
     adapt_spec,
@@ -51,55 +68,65 @@ from designspace.training.trainer import (
     resolve_device,
     train_spec,
 )
+from designspace.util import procs
+from designspace.util.usage import UserError
 
 log = logging.getLogger(__name__)
 
-CLAIMS_DIR = "claims"
+__all__ = ["CLAIMS_DIR", "Claim", "ClaimLost", "RunStopped", "SweepSummary", "run_failure", "run_sweep",
+           "shard_rows", "try_claim"]
+
 HEARTBEAT_S = 15.0
+"""The longest time between heartbeats (a quarter of claim_timeout_s when that is shorter)."""
+MIN_CLAIM_TIMEOUT_S = 1.0
 EMPTY_CLAIM_GRACE_S = 10.0  # a claim still empty after this long lost its writer between create and write
+TAKEOVER_LOCK_S = 60.0
+BREAKER = 3
+"""Models in a row failing the same way that stop the run (a fault of the run, not of the models)."""
 
 
 # --------------------------------------------------------------------------------------------
 # Claims
 
 
-def _proc_start(pid: int) -> str | None:
-    """Start time of a process (Linux /proc), telling a live pid from a reused one; None if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2:].split()
-    return None if fields[0] == "Z" else fields[19]
+class ClaimLost(Exception):
+    """This process's claim on a model was taken over (it was stopped past the timeout): stop that model."""
 
 
-def _pid_alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if Path("/proc").is_dir() and Path(f"/proc/{os.getpid()}").is_dir():
-        now_start = _proc_start(pid)
-        return now_start is not None and (start is None or now_start == start)
-    return True
+class RunStopped(UserError):
+    """The run cannot go on: an error of the data, disk, device or config, or the same failure again and again.
+    Nothing is recorded for the models in hand; rerun the same command once it is fixed."""
 
 
 @dataclass
 class Claim:
-    """An exclusive claim on one model of a sweep; `release` it when the model's record is written."""
+    """An exclusive claim on one model of a sweep; `check` it before writing, `release` it when done."""
 
     path: Path
     token: str
     _last_beat: float = 0.0
+    interval: float = HEARTBEAT_S
+
+    def check(self) -> None:
+        """Raise ClaimLost unless the claim file still holds this claim's token (a read error propagates)."""
+        try:
+            info = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            info = None
+        except ValueError:  # being rewritten by whoever took it over
+            info = None
+        if not isinstance(info, dict) or info.get("token") != self.token:
+            holder = {k: info.get(k) for k in ("host", "pid", "claimed_at")} if isinstance(info, dict) else "nobody"
+            raise ClaimLost(f"the claim on {self.path.stem} was taken over (now held by {holder}): this process was "
+                            "stopped longer than claim_timeout_s; the model is left to the new holder")
 
     def heartbeat(self, force: bool = False) -> None:
-        """Refresh the claim's mtime (at most every HEARTBEAT_S unless forced)."""
+        """Check the claim, then refresh its mtime (at most every `interval` seconds unless forced)."""
         now = time.monotonic()
-        if force or now - self._last_beat >= HEARTBEAT_S:
+        if force or now - self._last_beat >= self.interval:
+            self.check()
             with contextlib.suppress(OSError):
-                os.utime(self.path)
+                os.utime(self.path)  # times=None: the file server's clock, also over NFS
             self._last_beat = now
 
     def release(self) -> None:
@@ -132,9 +159,9 @@ def _job_identity() -> dict[str, Any] | None:
     return {"id": key, "restart": restart}
 
 
-def _claim_is_stale(path: Path, info: dict[str, Any], timeout_s: float) -> bool:
+def _claim_is_stale(sweep: SweepDir, path: Path, info: dict[str, Any], timeout_s: float) -> bool:
     try:
-        age = time.time() - path.stat().st_mtime
+        age = sweep.server_now() - path.stat().st_mtime
     except FileNotFoundError:
         return False
     if age > timeout_s or (not info and age > EMPTY_CLAIM_GRACE_S):
@@ -143,8 +170,8 @@ def _claim_is_stale(path: Path, info: dict[str, Any], timeout_s: float) -> bool:
     if isinstance(job, dict) and mine is not None and job.get("id") == mine["id"] \
             and isinstance(job.get("restart"), int) and job["restart"] < mine["restart"]:
         return True  # left by an earlier run of this very job, which the scheduler killed and requeued
-    if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int):
-        return not _pid_alive(info["pid"], info.get("pid_start"))
+    if procs.same_pid_space(info) and isinstance(info.get("pid"), int):
+        return not procs.pid_alive(info["pid"], info.get("pid_start"))
     return False
 
 
@@ -166,36 +193,116 @@ def try_claim(sweep: SweepDir, model_id: str, timeout_s: float = 600.0) -> Claim
     A stale claim is taken over under a short-lived takeover lock, so that two processes judging
     the same claim stale cannot both win.
     """
-    folder = sweep.root / CLAIMS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{model_id}.claim"
+    path = sweep.claim_path(model_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
-    payload = {"pid": os.getpid(), "pid_start": _proc_start(os.getpid()), "host": socket.gethostname(),
+    payload = {"pid": os.getpid(), "pid_start": procs.proc_start(os.getpid()), **procs.machine(),
                "token": token, "claimed_at": now_iso(), "job": _job_identity()}
-    if _create_exclusive(path, payload):
-        return Claim(path, token, time.monotonic())
+    interval = min(HEARTBEAT_S, timeout_s / 4)
+
+    def claim() -> Claim | None:
+        return Claim(path, token, time.monotonic(), interval) if _create_exclusive(path, payload) else None
+
+    got = claim()
+    if got is not None:
+        return got
     info = _read_claim(path)
     if info is None:  # released in between: try once more
-        return Claim(path, token, time.monotonic()) if _create_exclusive(path, payload) else None
-    if not _claim_is_stale(path, info, timeout_s):
+        return claim()
+    if not _claim_is_stale(sweep, path, info, timeout_s):
         return None
-    lock = path.with_suffix(".takeover")
+    lock = sweep.takeover_path(model_id)
     with contextlib.suppress(FileNotFoundError):
-        if time.time() - lock.stat().st_mtime > 60:
+        if sweep.server_now() - lock.stat().st_mtime > TAKEOVER_LOCK_S:
             os.unlink(lock)
     if not _create_exclusive(lock, payload):
         return None
     try:
         again = _read_claim(path)
-        if again is not None and (again.get("token") != info.get("token") or not _claim_is_stale(path, again, timeout_s)):
+        if again is not None and (again.get("token") != info.get("token")
+                                  or not _claim_is_stale(sweep, path, again, timeout_s)):
             return None
         log.info("taking over stale claim on %s (%s)", model_id, {k: info.get(k) for k in ("host", "pid", "claimed_at")})
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        return Claim(path, token, time.monotonic()) if _create_exclusive(path, payload) else None
+        return claim()
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
+
+
+# --------------------------------------------------------------------------------------------
+# Failures of the run
+
+
+_DEVICE_TEXT = ("CUDA error", "CUDA driver", "cuDNN error", "CUBLAS_STATUS", "device-side assert", "NCCL error",
+                "CUDA-capable device", "Found no NVIDIA driver")
+_DATA_TEXT = ("image file is truncated", "cannot identify image file", "DecompressionBomb", "decompression bomb",
+              "broken data stream")
+_SHM_TEXT = ("/dev/shm", "shared memory", "No space left on device", "torch_shm_manager")
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ESTALE)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    oom = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), MemoryError) if t is not None)
+    return isinstance(exc, oom) or "out of memory" in str(exc).lower()
+
+
+def run_failure(exc: BaseException) -> str | None:
+    """What of the run `exc` says is broken - 'config', 'data', 'disk' or 'device' - or None when it is a
+    failure of the model being trained (out of memory, a divergence the trainer did not catch, a bug that
+    only this network hits). The DataLoader re-raises a worker's error with the worker's message in it."""
+    if isinstance(exc, (UserError, DatasetError)):
+        return "config" if isinstance(exc, UserError) else "data"
+    try:
+        from PIL import Image, UnidentifiedImageError
+
+        if isinstance(exc, (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning)):
+            return "data"
+    except ImportError:  # pragma: no cover - PIL is a dependency
+        pass
+    if _is_oom(exc):
+        return None
+    text = f"{type(exc).__name__}: {exc}"
+    if any(t in text for t in _DATA_TEXT):
+        return "data"
+    if any(t in text for t in _SHM_TEXT):
+        return "disk"
+    if isinstance(exc, OSError):
+        return "disk" if exc.errno in _DISK_ERRNOS else "filesystem"
+    if isinstance(exc, RuntimeError) and any(t in text for t in _DEVICE_TEXT):
+        return "device"
+    return None
+
+
+def _signature(exc: BaseException) -> tuple[str, str, int] | None:
+    """How a model failed, for the breaker: exception type and where it was raised (None: out of memory,
+    which big models hit one after another and which is their own failure)."""
+    if _is_oom(exc):
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    last = frames[-1] if frames else None
+    return (type(exc).__name__, last.filename if last else "", last.lineno or 0 if last else 0)
+
+
+@dataclass
+class _Pending:
+    """Failed models whose records wait until it is clear the failure is theirs, not the run's."""
+
+    limit: int
+    signature: tuple[str, str, int] | None = None
+    items: list[tuple[Claim, dict[str, Any]]] = field(default_factory=list)
+
+    def claims(self) -> list[Claim]:
+        return [c for c, _ in self.items]
+
+    def drop(self) -> None:
+        """Release the claims without writing: those models train again."""
+        for claim, _ in self.items:
+            claim.release()
+        self.items.clear()
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,6 +322,9 @@ class SweepSummary:
     diverged: int = 0
     failed: int = 0
     held_elsewhere: int = 0
+    lost_claims: int = 0
+    bad_rows: int = 0
+    unreadable_records: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -224,28 +334,58 @@ class SweepSummary:
 def shard_rows(samples: Any, shard: int, num_shards: int) -> Any:
     """Rows j of the samples table with j % num_shards == shard (in table order)."""
     if not (isinstance(num_shards, int) and num_shards >= 1):
-        raise ValueError(f"num_shards={num_shards!r} must be an integer >= 1")
+        raise UserError(f"num_shards={num_shards!r} must be an integer >= 1")
     if not (isinstance(shard, int) and 0 <= shard < num_shards):
-        raise ValueError(f"shard={shard!r} must be an integer in [0, num_shards={num_shards})")
+        raise UserError(f"shard={shard!r} must be an integer in [0, num_shards={num_shards})")
     return samples.iloc[shard::num_shards]
 
 
-class _Hooks:
-    """Trainer hooks: claim heartbeats and the progress bar's per-epoch error."""
+def _valid_rows(sweep: SweepDir, rows: Any) -> tuple[Any, int]:
+    """The rows whose model_id is the 12-hex-digit id of the row's own spec, and how many were not; each bad row
+    is named in a log line (a malformed row fails alone, and no table can make a record land elsewhere)."""
+    keep, bad = [], 0
+    for index, row in rows.iterrows():
+        try:
+            model_id = check_model_id(row["model_id"])
+            spec_id = NetSpec.from_row(row).id
+            if spec_id != model_id:
+                raise InvalidModelId(f"model_id {model_id} is not the id of the row's network ({spec_id})")
+        except Exception as exc:  # a malformed row: any error of reading it is its own
+            log.error("%s, row %s: skipped, it does not describe a model (%s)", sweep.samples_path, index,
+                      " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+            bad += 1
+            continue
+        keep.append(index)
+    return rows.loc[keep], bad
 
-    def __init__(self, claim: Claim, bar: Any, model_id: str, epochs: int) -> None:
-        self.claim, self.bar, self.model_id, self.epochs = claim, bar, model_id, epochs
+
+class _Hooks:
+    """Trainer hooks: claim heartbeats (this model's and those of failures waiting to be written), the claim
+    check before each checkpoint, and the progress bar's per-epoch error."""
+
+    def __init__(self, claim: Claim, others: list[Claim], bar: Any, model_id: str, epochs: int) -> None:
+        self.claim, self.others, self.bar, self.model_id, self.epochs = claim, others, bar, model_id, epochs
         self.last_error: float | None = None
         self.epoch = 0
 
+    def _beat(self, force: bool) -> None:
+        self.claim.heartbeat(force)
+        for other in self.others:
+            with contextlib.suppress(ClaimLost):  # its record will not be written: checked again then
+                other.heartbeat(force)
+
     def on_step(self, epoch: int, step: int, steps: int) -> None:
-        self.claim.heartbeat()
+        self._beat(False)
 
     def on_epoch(self, record: dict[str, Any]) -> None:
-        self.claim.heartbeat(force=True)
+        self._beat(True)
         self.epoch, self.last_error = record["epoch"], record["test_error"]
         if self.bar is not None:
             self.bar.set_postfix_str(f"{self.model_id} ep {self.epoch}/{self.epochs} err {self.last_error:.2f}%")
+
+    def before_write(self) -> None:
+        """Called just before a checkpoint replaces the last one: only while this process holds the claim."""
+        self.claim.check()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -281,6 +421,17 @@ def _config_identity(dataset: Dataset | DatasetConfig | Mapping[str, Any]) -> di
     return {"name": dataset.name, "resolution": dataset.resolution}
 
 
+def _check_options(claim_timeout_s: Any, retry_failed: Any, breaker: Any) -> None:
+    if isinstance(claim_timeout_s, bool) or not isinstance(claim_timeout_s, (int, float)) \
+            or not math.isfinite(claim_timeout_s) or claim_timeout_s < MIN_CLAIM_TIMEOUT_S:
+        raise UserError(f"claim_timeout_s={claim_timeout_s!r} must be a number of seconds >= {MIN_CLAIM_TIMEOUT_S:g} "
+                        "(longer than the longest training step: a claim not refreshed for this long is taken over)")
+    if not isinstance(retry_failed, bool):
+        raise UserError(f"retry_failed={retry_failed!r} must be true or false")
+    if isinstance(breaker, bool) or not isinstance(breaker, int) or breaker < 0:
+        raise UserError(f"breaker={breaker!r} must be an integer >= 0 (0: off)")
+
+
 def run_sweep(
     sweep_dir: str | os.PathLike | SweepDir,
     dataset: Dataset | DatasetConfig | Mapping[str, Any],
@@ -296,36 +447,40 @@ def run_sweep(
     claim_timeout_s: float = 600.0,
     retry_failed: bool = False,
     limit: int | None = None,
+    breaker: int = BREAKER,
 ) -> SweepSummary:
     """Train every model of this shard of the sweep that has no result yet (see the module docstring).
 
     The dataset is loaded (and validated) before any training. With `progress`, a bar on a terminal
     shows models done, the ETA and the current model's error; every model also logs one line. A
-    model that raises is recorded as `failed` with the reason and the sweep goes on;
-    KeyboardInterrupt/SIGTERM stop the run with no record written, leaving the model's checkpoint
-    for the next run.
+    model that fails on its own is recorded as `failed` with the reason and the sweep goes on; a
+    failure of the run raises `RunStopped`; KeyboardInterrupt/SIGTERM stop the run with no record
+    written. Either way the model's checkpoint is left for the next run.
     """
     t0 = time.perf_counter()
+    _check_options(claim_timeout_s, retry_failed, breaker)
     sweep = sweep_dir if isinstance(sweep_dir, SweepDir) else SweepDir(sweep_dir)
     samples = sweep.read_samples()
     if "model_id" not in samples.columns:
-        raise ValueError(f"{sweep.samples_path}: the samples table has no model_id column")
+        raise UserError(f"{sweep.samples_path}: the samples table has no model_id column")
     schedule = schedule if isinstance(schedule, Schedule) else Schedule.from_dict(schedule)
     mine = shard_rows(samples, shard, num_shards)
-    mine = mine[~mine["model_id"].duplicated()]
-    records = read_records(sweep)
+    mine = mine[~mine["model_id"].astype(str).duplicated()]
+    mine, bad_rows = _valid_rows(sweep, mine)
+    records, unreadable = scan_records(sweep)
     groups = setups.group(records)
     # Records of another setup are refused before anything runs: first on what the configs say, then
-    # (once the data is read) on the image counts too.
+    # (once the data is read) on the image counts and precision too, and against the setup the sweep pinned.
     wanted = setups.make_setup(_config_identity(dataset), schedule.to_dict(), seed)
     setups.check_compatible(groups, wanted, str(sweep.root), setups.CONFIG_IDENTITY)
-    done = _done_ids(records, retry_failed)
+    done = _done_ids(records, retry_failed) | unreadable  # an unreadable record is someone's result: left alone
     _remove_orphan_checkpoints(sweep, done)
     is_done = mine["model_id"].isin(done)
     todo = mine[~is_done]
     if limit is not None:
         todo = todo.iloc[: max(0, int(limit))]
-    summary = SweepSummary(shard, num_shards, len(mine), int(is_done.sum()))
+    summary = SweepSummary(shard, num_shards, len(mine), int(is_done.sum()), bad_rows=bad_rows,
+                           unreadable_records=len(unreadable))
     log.info("sweep %s, shard %d/%d: %d models, %d already done, %d to train",
              sweep.root, shard, num_shards, len(mine), summary.already_done, len(todo))
     if todo.empty:
@@ -333,57 +488,47 @@ def run_sweep(
         return summary
 
     sweep.require_writable(f"{len(todo)} model(s) of this shard still need training")
+    sweep.clean()
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    setups.check_compatible(groups, setups.make_setup(data.info(), schedule.to_dict(), seed), str(sweep.root))
     used = configure_threads(threads)
     dev = resolve_device(device)
+    full = setups.make_setup(data.info(), schedule.to_dict(), seed, setups.precision(dev))
+    setups.check_compatible(groups, full, str(sweep.root))
+    setups.pin(sweep, full)
     log.info("data: %s (%d train / %d test images at %s); schedule %s; device %s, %d threads",
              data.name, data.train_size, data.test_size, data.root, schedule.name, dev, used)
     bar = _progress_bar(len(mine), summary.already_done) if progress and sys.stderr.isatty() else None
+    run = _Run(sweep, data, schedule, seed, dev, bar, checkpoint_every_s, claim_timeout_s, retry_failed,
+               summary, _Pending(breaker))
     try:
         with _sigterm_as_interrupt(), _logs_around(bar):
             held = []
             for _, row in todo.iterrows():
-                status = _train_row(sweep, row, data, schedule, seed, dev, bar, checkpoint_every_s, claim_timeout_s,
-                                    retry_failed)
-                if status is None:
+                if not run.train_row(row):
                     held.append(row)
-                    continue
-                _count(summary, status, bar)
             # A model claimed elsewhere is this shard's until it has a record: wait for it, and train it if its
             # claim goes stale (a holder that died on another node, whose pid cannot be checked from here).
+            run.flush()  # no failures held back (their claims unrefreshed) while waiting
             if held and limit is None:
                 log.info("waiting for %d model(s) claimed by other processes; a claim is taken over once its "
                          "heartbeat is %.0f s old", len(held), claim_timeout_s)
             while held and limit is None:
-                done_now = _done_ids(read_records(sweep), retry_failed)
+                records, unreadable = scan_records(sweep)
+                done_now = _done_ids(records, retry_failed) | unreadable
                 held = [row for row in held if str(row["model_id"]) not in done_now]
                 if not held:
                     break
                 time.sleep(min(HEARTBEAT_S, max(claim_timeout_s / 4, 0.5)))
-                still = []
-                for row in held:
-                    status = _train_row(sweep, row, data, schedule, seed, dev, bar, checkpoint_every_s,
-                                        claim_timeout_s, retry_failed)
-                    if status is None:
-                        still.append(row)
-                    else:
-                        _count(summary, status, bar)
-                held = still
+                held = [row for row in held if not run.train_row(row)]
+                run.flush()
             summary.held_elsewhere = len(held)
     finally:
+        run.pending.drop()  # an interrupted or stopped run: failures waiting to be written train again
         if bar is not None:
             bar.close()
     summary.seconds = time.perf_counter() - t0
     log.info("shard %d/%d finished: %s", shard, num_shards, summary.as_dict())
     return summary
-
-
-def _count(summary: SweepSummary, status: str, bar: Any) -> None:
-    summary.trained += 1
-    setattr(summary, status, getattr(summary, status) + 1)
-    if bar is not None:
-        bar.update(1)
 
 
 def _remove_orphan_checkpoints(sweep: SweepDir, done: set[str]) -> None:
@@ -415,66 +560,131 @@ def _progress_bar(total: int, initial: int) -> Any:
     return tqdm(total=total, initial=initial, unit="model", desc="models", dynamic_ncols=True, mininterval=1.0)
 
 
-def _train_row(
-    sweep: SweepDir,
-    row: Any,
-    data: Dataset,
-    schedule: Schedule,
-    seed: int,
-    device: Any,
-    bar: Any,
-    checkpoint_every_s: float | None,
-    claim_timeout_s: float,
-    retry_failed: bool,
-) -> str | None:
-    """Claim, train and record one sample row; the status written, or None if someone else has it."""
-    model_id = str(row["model_id"])
-    claim = try_claim(sweep, model_id, claim_timeout_s)
-    if claim is None:
-        log.info("%s: claimed by another live process, skipped", model_id)
-        return None
-    try:
-        if model_id in _done_ids_one(sweep, model_id, retry_failed):
-            return None  # finished by another process between our listing and our claim
-        spec = NetSpec.from_row(row)
-        trained = adapt_spec(spec, data)
-        started, t0 = now_iso(), time.perf_counter()
-        hooks = _Hooks(claim, bar, model_id, schedule.epochs)
-        ckpt = sweep.checkpoint_path(model_id)
-        kwargs = {"spec": spec, "trained_spec": trained, "dataset_info": data.info(),
-                  "schedule": schedule.to_dict(), "seed": seed, "started_at": started}
-        reason = None
+@dataclass
+class _Run:
+    """One run's training of its rows: claims, the trainer, records, and the line between a model's failure
+    and the run's."""
+
+    sweep: SweepDir
+    data: Dataset
+    schedule: Schedule
+    seed: int
+    device: Any
+    bar: Any
+    checkpoint_every_s: float | None
+    claim_timeout_s: float
+    retry_failed: bool
+    summary: SweepSummary
+    pending: _Pending
+
+    def train_row(self, row: Any) -> bool:
+        """Claim, train and record one sample row; False if another process holds it (or just finished it)."""
+        sweep, model_id = self.sweep, str(row["model_id"])
+        claim = try_claim(sweep, model_id, self.claim_timeout_s)
+        if claim is None:
+            log.info("%s: claimed by another live process, skipped", model_id)
+            return False
+        keep_claim = False
         try:
-            outcome = train_spec(spec, data, schedule, seed=seed, device=device, hooks=hooks,
-                                 checkpoint=ckpt, checkpoint_every_s=checkpoint_every_s)
-            record = build_record(model_id, outcome=outcome, **kwargs)
-        except Exception as exc:  # any failure of one model is recorded and the sweep goes on
-            reason = describe_failure(exc)
-        if reason is not None:
-            _free_memory(device)  # after the except block, so the traceback's tensors are gone
-            log.error("%s failed: %s", model_id, reason)
-            record = build_record(model_id, failure=reason, wall_time_s=time.perf_counter() - t0,
-                                  device=str(device), **kwargs)
-        write_record(sweep, record)
+            if self._done(model_id):
+                return False  # finished by another process between our listing and our claim
+            spec = NetSpec.from_row(row)
+            trained = adapt_spec(spec, self.data)
+            started, t0 = now_iso(), time.perf_counter()
+            hooks = _Hooks(claim, self.pending.claims(), self.bar, model_id, self.schedule.epochs)
+            kwargs = {"spec": spec, "trained_spec": trained, "dataset_info": self.data.info(),
+                      "schedule": self.schedule.to_dict(), "seed": self.seed, "started_at": started}
+            failure: BaseException | None = None
+            try:
+                outcome = train_spec(spec, self.data, self.schedule, seed=self.seed, device=self.device, hooks=hooks,
+                                     checkpoint=sweep.checkpoint_path(model_id),
+                                     checkpoint_every_s=self.checkpoint_every_s)
+                record = build_record(model_id, outcome=outcome, **kwargs)
+            except ClaimLost as exc:
+                log.warning("%s: %s", model_id, exc)
+                self.summary.lost_claims += 1
+                return True
+            except Exception as exc:  # a model's failure is recorded and the sweep goes on; the run's stops it
+                failure = exc
+            if failure is not None:
+                kind, signature, reason = run_failure(failure), _signature(failure), describe_failure(failure)
+                del failure  # after the except block and this, the traceback's tensors are gone
+                _free_memory(self.device)
+                if kind is not None:
+                    raise RunStopped(f"stopped: a {kind} error while training {model_id}: {reason}. Nothing was "
+                                     "recorded for it (its checkpoint is kept); fix the cause and rerun the same "
+                                     "command") from None
+                log.error("%s failed: %s", model_id, reason)
+                record = build_record(model_id, failure=reason, wall_time_s=time.perf_counter() - t0,
+                                      device=str(self.device), **kwargs)
+                keep_claim = self._hold_failure(claim, record, reason, signature)
+                return True
+            self.flush()
+            self._write(claim, record)
+            return True
+        finally:
+            if not keep_claim:
+                claim.release()
+
+    def _done(self, model_id: str) -> bool:
+        """Whether the model has a record that counts (an unreadable one counts: someone's result)."""
+        try:
+            record = read_record_or_set_aside(self.sweep, model_id)
+        except RecordUnreadable:
+            return True
+        return record is not None and not (self.retry_failed and record["status"] == "failed")
+
+    def _hold_failure(self, claim: Claim, record: dict[str, Any], reason: str,
+                      signature: tuple[str, str, int] | None) -> bool:
+        """Keep a failed model's record back until the failure is known to be the model's; True (claim kept)."""
+        pending = self.pending
+        if pending.items and signature != pending.signature:
+            self.flush()
+        pending.signature = signature
+        pending.items.append((claim, record))
+        if signature is not None and pending.limit and len(pending.items) >= pending.limit:
+            ids = [r["model_id"] for _, r in pending.items]
+            pending.drop()
+            raise RunStopped(f"stopped: {len(ids)} models in a row ({', '.join(ids)}) failed the same way: {reason}. "
+                             "That is a fault of the run, not of the models: nothing was recorded for them; fix "
+                             "the cause and rerun the same command")
+        if signature is None:  # out of memory: the model's own failure, written at once
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Write the failed records held back, each only while its claim is still this process's."""
+        items, self.pending.items = self.pending.items, []
+        try:
+            for claim, record in items:
+                self._write(claim, record)
+        finally:
+            for claim, _ in items:
+                claim.release()
+
+    def _write(self, claim: Claim, record: dict[str, Any]) -> None:
+        """Write the record while the claim is this process's, then drop the model's checkpoint."""
+        model_id = record["model_id"]
+        try:
+            write_record(self.sweep, record, check=claim.check)
+        except ClaimLost as exc:
+            log.warning("%s: %s; its %s record is not written", model_id, exc, record["status"])
+            self.summary.lost_claims += 1
+            return
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(ckpt)
+            os.unlink(self.sweep.checkpoint_path(model_id))
+        _count(self.summary, record["status"], self.bar)
         err = record["final_error"]
         log.info("%s %s: error %s, %d epochs, %.1f s%s", model_id, record["status"],
                  "-" if err is None else f"{err:.2f}%", len(record["epochs"]), record["wall_time_s"] or 0.0,
                  f" ({record['reason']})" if record["reason"] else "")
-        return record["status"]
-    finally:
-        claim.release()
 
 
-def _done_ids_one(sweep: SweepDir, model_id: str, retry_failed: bool) -> set[str]:
-    path = sweep.result_path(model_id)
-    if not path.is_file():
-        return set()
-    record = read_record_or_set_aside(path)
-    if record is None or (retry_failed and record["status"] == "failed"):
-        return set()
-    return {model_id}
+def _count(summary: SweepSummary, status: str, bar: Any) -> None:
+    summary.trained += 1
+    setattr(summary, status, getattr(summary, status) + 1)
+    if bar is not None:
+        bar.update(1)
 
 
 def _free_memory(device: Any) -> None:

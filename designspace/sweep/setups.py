@@ -1,8 +1,22 @@
-"""The setup a model was trained with - dataset identity, schedule and seed - and its stable id.
+"""The setup a model was trained with - dataset identity, schedule, seed and arithmetic precision - and its
+stable id.
 
-A result counts only for its setup: a sweep holds the records of one setup. Training a sweep with
-another setup is refused (`SetupMismatch`, naming what is there and how to proceed), and analysis
-refuses a sweep whose records mix setups unless one is named (`select`).
+A result counts only for its setup: a sweep holds the records of one setup. The first run that trains pins
+it in DIR/setup.json (created exclusively, so two runs started together on an empty sweep with different
+setups cannot both write: the second is refused). Training a sweep with another setup is refused
+(`SetupMismatch`, naming what is there and how to proceed), and analysis refuses a sweep whose records mix
+setups unless one is named (`select`).
+
+What belongs in the setup is what changes results systematically:
+- precision (bf16 autocast on CUDA, fp32 on CPU: the trainer picks it from the device type) belongs: a
+  network trained in bf16 is a different measurement. It is recorded as "bf16" / "fp32"; fp32 is left out
+  of the hashed setup so that ids of records written before precision was part of it stay the same.
+- the device itself (which GPU, or CPU) does not, beyond the precision it implies: the same arithmetic on
+  another device differs only in the order of floating-point reductions.
+- the torch thread count does not either: it too changes only the reduction order (one model and seed gave
+  81.00% with one thread and 82.00% with two - noise of the size of seed-to-seed noise, with no direction),
+  and making it part of the setup would split a sweep run on nodes of different sizes. Each record keeps
+  `threads` and `device`, so a result can be reproduced bit for bit.
 
 The dataset's identity is its name, resolution, channels, classes, stem stride and image counts
 (not its path: the same data sits at different paths on different machines). Augmentation
@@ -13,25 +27,41 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from designspace.util.usage import UserError
+
+if TYPE_CHECKING:
+    from designspace.sweep.layout import SweepDir
 
 DATASET_IDENTITY = ("name", "resolution", "channels", "num_classes", "stem_stride", "train_size", "test_size")
 CONFIG_IDENTITY = ("name", "resolution")
 """The part of the dataset identity known before the data is read (from the dataset config alone)."""
 
 
-class SetupMismatch(ValueError):
+class SetupMismatch(UserError):
     """Records of another setup are in the way (a user error: exit status 2 on the command line)."""
 
 
-def make_setup(dataset_info: Mapping[str, Any], schedule: Mapping[str, Any], seed: int) -> dict[str, Any]:
-    """The setup of a training run: dataset identity, the full schedule (defaults filled in), seed."""
-    return {
+def precision(device: Any) -> str:
+    """The arithmetic the trainer uses on `device` (a torch.device or its text): bf16 on CUDA, else fp32."""
+    return "bf16" if str(getattr(device, "type", device)).startswith("cuda") else "fp32"
+
+
+def make_setup(dataset_info: Mapping[str, Any], schedule: Mapping[str, Any], seed: int,
+               precision: str | None = None) -> dict[str, Any]:
+    """The setup of a training run: dataset identity, the full schedule (defaults filled in), seed, and the
+    precision when it is not fp32 (None: not known yet, before the device is chosen)."""
+    setup = {
         "dataset": {k: dataset_info.get(k) for k in DATASET_IDENTITY},
         "schedule": _full_schedule(schedule),
         "seed": int(seed),
     }
+    if precision is not None and precision != "fp32":
+        setup["precision"] = precision
+    return setup
 
 
 def _full_schedule(schedule: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,15 +81,15 @@ def setup_id(setup: Mapping[str, Any]) -> str:
 
 
 def record_setup(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The setup of a result record (computed from its dataset, schedule and seed fields)."""
-    return make_setup(record["dataset"], record["schedule"], record["seed"])
+    """The setup of a result record (computed from its dataset, schedule, seed and device fields)."""
+    return make_setup(record["dataset"], record["schedule"], record["seed"], precision(record.get("device") or "cpu"))
 
 
 def describe(setup: Mapping[str, Any]) -> str:
     """One line: 'fashion_mnist 32px (60000 train / 10000 test images), schedule fmnist_cpu, seed 0'."""
     d = setup["dataset"]
     return (f"{d.get('name')} {d.get('resolution')}px ({d.get('train_size')} train / {d.get('test_size')} test images), "
-            f"schedule {setup['schedule'].get('name')}, seed {setup['seed']}")
+            f"schedule {setup['schedule'].get('name')}, seed {setup['seed']}, {setup.get('precision', 'fp32')}")
 
 
 def group(records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -101,9 +131,11 @@ def check_compatible(groups: Mapping[str, Mapping[str, Any]], wanted: Mapping[st
     """Raise SetupMismatch unless every record of `groups` has the `wanted` setup (dataset compared on
     `dataset_keys` only: before the data is read, on `CONFIG_IDENTITY`)."""
 
+    full = set(DATASET_IDENTITY) <= set(dataset_keys)
+
     def key(setup: Mapping[str, Any]) -> tuple[Any, ...]:
         return (tuple(setup["dataset"].get(k) for k in dataset_keys), json.dumps(setup["schedule"], sort_keys=True),
-                setup["seed"])
+                setup["seed"], setup.get("precision", "fp32") if full else None)
 
     other = {sid: g for sid, g in groups.items() if key(g["setup"]) != key(wanted)}
     if other:
@@ -121,3 +153,30 @@ def _describe_partial(setup: Mapping[str, Any], dataset_keys: tuple[str, ...]) -
         return describe(setup)
     d = setup["dataset"]
     return f"{d.get('name')} {d.get('resolution')}px, schedule {setup['schedule'].get('name')}, seed {setup['seed']}"
+
+
+def pin(sweep: SweepDir, setup: Mapping[str, Any]) -> None:
+    """Pin `setup` as the sweep's (DIR/setup.json, published with a hard link: exclusive and whole, also over
+    NFS), or raise SetupMismatch if the sweep is pinned to another one."""
+    from designspace.util.atomic import atomic_write_json, temp_path
+
+    path = sweep.setup_path
+    if not path.is_file():
+        tmp = atomic_write_json(temp_path(path), {"setup_id": setup_id(setup), "setup": dict(setup)})
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:
+        pinned = json.loads(path.read_text())["setup"]
+    except (ValueError, KeyError, TypeError):
+        raise SetupMismatch(f"{path} is damaged: remove it (the next run pins its setup again, checked against the "
+                            "records)") from None
+    if setup_id(pinned) != setup_id(setup):
+        raise SetupMismatch(
+            f"{sweep.root} is pinned to setup {setup_id(pinned)} ({describe(pinned)}) by {path}, written by the "
+            f"first run that trained it; this run asks for {describe(setup)}. A sweep holds one setup, so results "
+            "never mix: rerun with the pinned dataset, schedule and seed, or train this setup in a new sweep "
+            "directory with the same samples")

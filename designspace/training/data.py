@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from designspace.util.validation import reject_unknown_keys
+from designspace.util.usage import UserError
+from designspace.util.validation import check_field_types, reject_unknown_keys
 
 BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
 BUNDLED_FASHION_MNIST = BUNDLED_ROOT / "fashion_mnist"
@@ -93,15 +94,26 @@ class DatasetConfig:
         return out
 
     def validate(self) -> None:
+        """Raise UserError naming every field of the wrong type or range (workers=-1, stem_stride=0, num_classes=0)."""
+        what = f"dataset {self.name!r}"
+        check_field_types(self, what)
         if self.format not in LOADERS:
-            raise ValueError(f"dataset {self.name!r}: format={self.format!r}; known: {sorted(LOADERS)}")
-        if self.resolution < 1 or self.channels < 1:
-            raise ValueError(f"dataset {self.name!r}: resolution={self.resolution}, channels={self.channels}")
+            raise UserError(f"{what}: format={self.format!r}; known: {sorted(LOADERS)}")
+        checks = [
+            ("resolution", self.resolution >= 1), ("channels", self.channels >= 1),
+            ("num_classes", self.num_classes is None or self.num_classes >= 2),
+            ("stem_stride", self.stem_stride is None or self.stem_stride >= 1), ("crop_padding", self.crop_padding >= 0),
+            ("workers", self.workers >= 0), ("min_scale", 0 < self.min_scale <= 1),
+            ("test_crop_ratio", 0 < self.test_crop_ratio <= 1),
+        ]
+        bad = [name for name, ok in checks if not ok]
+        if bad:
+            raise UserError(f"{what}: invalid {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}")
         for key in ("mean", "std"):
             if len(getattr(self, key)) != self.channels:
-                raise ValueError(f"dataset {self.name!r}: {key} needs {self.channels} value(s), got {getattr(self, key)}")
+                raise UserError(f"{what}: {key} needs {self.channels} value(s), got {getattr(self, key)}")
         if min(self.std) <= 0:
-            raise ValueError(f"dataset {self.name!r}: std must be > 0, got {self.std}")
+            raise UserError(f"{what}: std must be > 0, got {self.std}")
 
     @property
     def effective_stem_stride(self) -> int:
@@ -252,7 +264,7 @@ def _load_idx_dataset(cfg: DatasetConfig) -> Dataset:
             )
         images = _pad_to(images, cfg.resolution)
         splits[split] = Split(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)))
-    return Dataset(cfg, str(root), splits["train"], splits["test"], cfg.num_classes or 10)
+    return Dataset(cfg, str(root), splits["train"], splits["test"], 10 if cfg.num_classes is None else cfg.num_classes)
 
 
 def _pad_to(images: np.ndarray, resolution: int) -> np.ndarray:
@@ -354,7 +366,7 @@ def _load_cifar(cfg: DatasetConfig) -> Dataset:
                     cfg, str(root),
                     Split(torch.from_numpy(images), torch.from_numpy(labels)),
                     Split(torch.from_numpy(test_images), torch.from_numpy(test_labels)),
-                    cfg.num_classes or 10,
+                    10 if cfg.num_classes is None else cfg.num_classes,
                 )
     where = ", ".join(str(p) for p in looked) or f"(nowhere: dataset.root is null and ${DATA_ENV} is unset)"
     raise DatasetError(

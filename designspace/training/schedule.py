@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from designspace.util.validation import reject_unknown_keys
+from designspace.util.usage import UserError
+from designspace.util.validation import check_field_types, reject_unknown_keys
 
 LR_POLICIES = ("cos", "lin")
 
@@ -48,6 +49,8 @@ class Schedule:
         return asdict(self)
 
     def validate(self) -> None:
+        """Raise UserError naming every field of the wrong type (epochs=2.5, batch_size=1e3, lr=inf) or range."""
+        check_field_types(self, f"schedule {self.name!r}")
         checks = [
             ("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1), ("lr", self.lr > 0),
             ("momentum", 0 <= self.momentum < 1), ("weight_decay", self.weight_decay >= 0),
@@ -55,10 +58,13 @@ class Schedule:
             ("label_smoothing", 0 <= self.label_smoothing < 1), ("ema_decay", 0 <= self.ema_decay < 1),
             ("final_lr_ratio", 0 <= self.final_lr_ratio <= 1), ("eval_batch_size", self.eval_batch_size >= 1),
             ("precise_bn_samples", self.precise_bn_samples >= 0), ("lr_policy", self.lr_policy in LR_POLICIES),
+            ("train_subset", self.train_subset is None or self.train_subset >= 1),
+            ("test_subset", self.test_subset is None or self.test_subset >= 1),
+            ("lr_reference_batch", self.lr_reference_batch is None or self.lr_reference_batch >= 1),
         ]
         bad = [name for name, ok in checks if not ok]
         if bad:
-            raise ValueError(f"schedule {self.name!r}: invalid {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}")
+            raise UserError(f"schedule {self.name!r}: invalid {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}")
 
     @property
     def base_lr(self) -> float:

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from designspace.net.spec import NetSpec
 from designspace.training.data import Dataset
 from designspace.training.schedule import LR_POLICIES, Schedule  # noqa: F401  (re-exported)
 from designspace.util.atomic import atomic_write_bytes
+from designspace.util.usage import UserError
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +171,7 @@ class Trainer:
         self.loader = self.data.loader(self.device)
         self.steps_per_epoch = self.loader.train_steps(schedule.batch_size)
         if self.steps_per_epoch < 1:
-            raise ValueError(
+            raise UserError(
                 f"schedule {schedule.name!r}: batch_size={schedule.batch_size} exceeds the "
                 f"{self.data.train_size} training images"
             )
@@ -300,7 +302,7 @@ class Trainer:
                 last_epoch = epoch + 1 == self.schedule.epochs
                 due = checkpoint_every_s is not None and time.perf_counter() - last_save >= checkpoint_every_s
                 if checkpoint is not None and due and not last_epoch:
-                    self.save(checkpoint)
+                    self.save(checkpoint, check=getattr(self.hooks, "before_write", None))
                     last_save = time.perf_counter()
         except Diverged as exc:
             status, reason = "diverged", str(exc)
@@ -332,10 +334,12 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
         }
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, check: Callable[[], None] | None = None) -> None:
+        """Write the checkpoint atomically; `check()` runs just before the rename and may raise to cancel it
+        (the sweep runner's claim check)."""
         buf = io.BytesIO()
         torch.save(self.state_dict(), buf)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue(), check)
 
     def restore(self, path: str | os.PathLike) -> bool:
         """Load a checkpoint written by `save` for this same model/schedule/seed/data; False if unusable."""

@@ -1,7 +1,12 @@
 """Atomic file writes: temp file in the same folder, fsync, rename. A reader never sees half a file.
 
-The file gets the permissions `open` would give it (0666 less the process umask), not mkstemp's 0600,
-so collaborators on a shared filesystem can read a sweep.
+The temp file is created with mode 0666 and the kernel applies the umask (and a folder's default ACL), so the
+file gets exactly the permissions `open` would give it - collaborators on a shared filesystem can read a sweep
+- and the process umask is never touched (changing it, even for a moment, would change the files other
+threads create meanwhile).
+
+Temp files are named `.<name>.tmp-<pid>@<machine>-<random>`: a writer killed by SIGKILL leaves one, and
+`orphaned_temp` tells which ones belong to a process that is gone (see `SweepDir.clean`).
 """
 
 from __future__ import annotations
@@ -9,34 +14,55 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
-import threading
+import re
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-_UMASK_LOCK = threading.Lock()
+from designspace.util import procs
+
+_TEMP = re.compile(r"^\..+\.tmp-(?P<pid>\d+)@(?P<machine>[0-9a-f]{8})-[0-9a-f]{8}$")
 
 
-def current_umask() -> int:
-    """The process umask (read by setting and restoring it: Python 3.11 has no getter)."""
-    with _UMASK_LOCK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
+def temp_path(path: Path) -> Path:
+    """A fresh temp file name beside `path`, naming this process and machine."""
+    return path.parent / f".{path.name}.tmp-{os.getpid()}@{procs.machine_tag()}-{secrets.token_hex(4)}"
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call write(f) on a temp file beside `path`, fsync it, then rename it over `path`."""
+def orphaned_temp(path: Path) -> bool:
+    """Whether `path` is a temp file of `atomic_write` whose writer, a process of this machine, is gone."""
+    match = _TEMP.match(path.name)
+    if match is None or match["machine"] != procs.machine_tag():
+        return False
+    return not procs.pid_alive(int(match["pid"]))
+
+
+def is_temp(path: Path) -> bool:
+    """Whether `path` is named as a temp file of `atomic_write`."""
+    return _TEMP.match(path.name) is not None
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any],
+                 check: Callable[[], None] | None = None) -> Path:
+    """Call write(f) on a temp file beside `path`, fsync it, call `check()` (which may raise to cancel the
+    write: a lost claim), then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    while True:
+        tmp = temp_path(path)
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
-        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if check is not None:
+            check()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -46,16 +72,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
     return path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    return atomic_write(path, lambda f: f.write(data))
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, check: Callable[[], None] | None = None) -> Path:
+    return atomic_write(path, lambda f: f.write(data), check)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode())
+def atomic_write_text(path: str | os.PathLike, text: str, check: Callable[[], None] | None = None) -> Path:
+    return atomic_write_bytes(path, text.encode(), check)
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=_jsonable) + "\n")
+def atomic_write_json(path: str | os.PathLike, obj: Any, check: Callable[[], None] | None = None) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=_jsonable) + "\n", check)
 
 
 def _jsonable(x: Any) -> Any:

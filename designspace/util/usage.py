@@ -1,24 +1,61 @@
 """One convention for command-line errors: a user error prints one line naming what is wrong and
-exits with status 2; anything else is a bug and keeps its traceback."""
+exits with status 2; anything else is a bug and keeps its traceback.
+
+A user error is a `UserError` (or a subclass: config, table, setup and sweep errors), a named file that is
+missing or in the way, or a path that cannot be written. A `ValueError` from a library (numpy's LinAlgError,
+pandas's MergeError, a JSON decoding error) is a bug, whatever its class says.
+"""
 
 from __future__ import annotations
 
 import errno
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 EXIT_USAGE = 2
 _WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+_PACKAGE = Path(__file__).resolve().parents[1]
 
 
-class UsageError(ValueError):
-    """A problem with the command line, a config or the files it names (exit status 2)."""
+class UserError(ValueError):
+    """A problem with the command line, a config, or the files it names (exit status 2, one line).
+
+    A ValueError, so that callers catching ValueError around a config still catch it.
+    """
+
+
+UsageError = UserError
+"""The former name, kept for callers."""
+
+
+def _raised_by_designspace(exc: BaseException) -> bool:
+    """True when a plain ValueError was raised by this package's own code (not by a library it called).
+
+    Modules written before `UserError` existed raise ValueError for bad input; a ValueError subclass of a
+    library (LinAlgError, MergeError, JSONDecodeError) or one raised inside a library is a bug.
+    """
+    if type(exc) is not ValueError:
+        return type(exc).__module__.startswith("designspace.")
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    try:
+        return Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(_PACKAGE)
+    except (OSError, ValueError):
+        return False
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """Bad input rather than a bug: a ValueError (configs, tables, setups), a missing/existing file, or a
-    directory that cannot be written (read-only, no permission, full)."""
-    if isinstance(exc, (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)):
+    """Bad input rather than a bug: a UserError, a ValueError raised by this package on bad input, a missing
+    or existing file, or a path that cannot be written (read-only, no permission, full)."""
+    if isinstance(exc, UserError):
+        return True
+    if isinstance(exc, ValueError):
+        return _raised_by_designspace(exc)
+    if isinstance(exc, (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)):
         return True
     return isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS
 
