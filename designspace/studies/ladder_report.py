@@ -66,7 +66,7 @@ def _images(sweep: Any) -> int | None:
     from designspace.studies.reproduce import training_images
     from designspace.sweep.results import read_records
 
-    for record in read_records(sweep).values():
+    for record in read_records(sweep, set_aside=False).values():
         sched, data = record.get("schedule") or {}, record.get("dataset") or {}
         try:
             return training_images(sched.get("train_subset"), int(sched["batch_size"]), int(sched["epochs"]),

@@ -18,13 +18,14 @@ from typing import Any
 
 from designspace.configs import CONFIG_DIR
 from designspace.sweep.layout import SweepDir
+from designspace.util.usage import UserError
 from designspace.util.validation import reject_unknown_keys
 
 EXPERIMENTS_DIR = CONFIG_DIR / "experiment"
 STAGES = ("all", "sample", "train", "analyze")
 
 
-class ExperimentError(ValueError):
+class ExperimentError(UserError):
     """An experiment config that cannot run; the message names the key."""
 
 
