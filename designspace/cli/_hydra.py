@@ -93,9 +93,19 @@ def _errors_raised() -> Iterator[None]:
             os.environ["HYDRA_FULL_ERROR"] = saved
 
 
+def _help_or_version(config_name: str, task: Callable[[Any], Any]) -> bool:
+    """--help (from the command's docstring and primary config) or --version answered: the command stops."""
+    from designspace.cli._help import handled
+
+    module = sys.modules.get(getattr(task, "__module__", ""))
+    return handled(sys.argv[1:], config_name, getattr(module, "__doc__", None), f"python -m designspace.{config_name}")
+
+
 def run(config_name: str, prog: str, task: Callable[[Any], Any],
         user_errors: tuple[type[BaseException], ...] = ()) -> None:
     """Compose `config_name` with the command line and run `task(cfg)` under the error rule above."""
+    if _help_or_version(config_name, task):
+        return
     import hydra
     import yaml
     from hydra.errors import HydraException
@@ -110,8 +120,9 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
         try:
             task(cfg)
         except BrokenPipeError:  # `... | head`: the reader left; nothing more to say
-            with contextlib.suppress(OSError):
-                sys.stdout.close()
+            from designspace.cli._help import quiet_broken_pipe
+
+            quiet_broken_pipe()
         except Exception as exc:
             if not (isinstance(exc, user_errors) or is_user_error(exc)):
                 raise
