@@ -21,6 +21,7 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
+from designspace.cli import _structured
 from designspace.sweep.layout import SAMPLES_FILE, SamplesError, SweepDir, SweepNotWritable
 from designspace.sweep.runner import Interrupted, run_sweep
 from designspace.sweep.setups import SetupMismatch
@@ -48,6 +49,7 @@ def log_dir(sweep_dir: str | None) -> str:
 # unpickling the task, which imports this module, and `hydra.run.dir` / `hydra.sweep.dir` in configs/train.yaml
 # use the resolver there too.
 OmegaConf.register_new_resolver("ds_logdir", log_dir, replace=True)
+_structured.register()  # the typed schedule/dataset schemas, for the same reason
 
 
 def _container(node: Any, name: str) -> dict[str, Any]:
