@@ -98,11 +98,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         ) from None
     summary = run_sweep(
         sweep, dataset, schedule,
-        shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=cfg.threads,
+        shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=_threads(cfg),
         progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
         claim_timeout_s=float(cfg.claim_timeout_s), retry_failed=bool(cfg.retry_failed), limit=cfg.limit,
     )
     return summary.as_dict()
+
+
+def local_processes(num_shards: int, launcher: str | None) -> int:
+    """How many shards train on this machine at once: all of them under a local launcher (submitit_local,
+    joblib), one under a cluster launcher (each job has its own allocation) or Hydra's sequential one."""
+    return num_shards if launcher in ("submitit_local", "joblib") else 1
+
+
+def _threads(cfg: DictConfig) -> int | None:
+    """threads=N as given; null: the default rule (`designspace.training.trainer.default_threads`)."""
+    if cfg.threads is not None or str(cfg.device).startswith("cuda"):
+        return cfg.threads
+    from hydra.core.hydra_config import HydraConfig
+
+    from designspace.training.trainer import default_threads
+
+    launcher = HydraConfig.get().runtime.choices.get("hydra/launcher") if HydraConfig.initialized() else None
+    return default_threads(local_processes(int(cfg.num_shards), launcher))
 
 
 def _train(cfg: DictConfig) -> dict[str, Any]:
