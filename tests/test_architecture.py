@@ -47,6 +47,17 @@ def test_the_tree_is_one_package_per_stage_and_thin_entry_points() -> None:
         assert (PKG / "cli" / f"{verb}.py").is_file()
 
 
+def test_models_is_configs_not_a_package() -> None:
+    """models/ holds the zoo's exported pycls/timm configs and the script that writes them; the import shim is gone
+    (a package named `models` would shadow others'); `designspace` itself offers build_model and zoo."""
+    assert not (REPO / "models" / "__init__.py").exists()
+    assert {p.suffix for p in (REPO / "models").rglob("*") if p.is_file()} <= {".yaml", ".py", ".md"}
+    init = ast.parse((PKG / "__init__.py").read_text())
+    names = next(n for n in init.body if isinstance(n, ast.Assign) and n.targets[0].id == "__all__").value
+    exported = {e.value for e in names.elts if isinstance(e, ast.Constant)}
+    assert {"zoo", "export"} <= exported and (PKG / "py.typed").is_file()
+
+
 def _violations(stage: str, source: str) -> list[str]:
     bad = []
     for dep in _imported_stages(source):

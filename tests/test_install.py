@@ -41,9 +41,13 @@ def test_a_plain_install_runs_every_command_from_anywhere(installed, tmp_path: P
     where = _run(installed, work, "-c", "import designspace, designspace.configs as c; print(designspace.__file__); "
                  "print(c.CONFIG_DIR)").stdout.split()
     assert all(not p.startswith(str(REPO)) for p in where), where  # the installed copy, not the checkout
-    assert not (Path(installed["PYTHONPATH"]) / "models").exists()  # the deprecated shim is not installed
-    assert "AnyNet" in _run(installed, work, "-c", "from designspace.net import build_model, zoo; "
+    site = Path(installed["PYTHONPATH"])
+    assert not (site / "models").exists()  # models/ (exported configs) is not installed as a package
+    assert (site / "designspace" / "py.typed").is_file()
+    assert any((p / "LICENSE").is_file() or (p / "licenses" / "LICENSE").is_file() for p in site.glob("designspace-*"))
+    assert "AnyNet" in _run(installed, work, "-c", "from designspace import build_model, zoo; "
                             "print(type(build_model(zoo.get('RegNetX-200MF'))).__name__)").stdout
+    assert _run(installed, work, "-m", "designspace", "--version").stdout.strip() == "designspace 0.1.0"
     assert "RegNetX-200MF" in _run(installed, work, "-m", "designspace.describe", "model=RegNetX-200MF").stdout
     assert "anynetx_c" in _run(installed, work, "-m", "designspace.spaces", "spaces=[anynetx_c]").stdout
     _run(installed, work, "-m", "designspace.sample", "space=anynetx_c", "n=3", "budget=fmnist_tiny",

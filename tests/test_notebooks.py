@@ -1,7 +1,7 @@
 """The notebooks run top to bottom (nbclient, this interpreter's ipykernel), so they never rot.
 
-Each builds its own small demo sweep (sampler + a seconds-long training on bundled Fashion-MNIST)
-when no sweep directories are given.
+Each builds its own small demo sweeps (`designspace.demo_sweeps`: sampler + a seconds-long training on bundled
+Fashion-MNIST) when no sweep directories are given, and runs from a folder outside the clone.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def test_notebook_executes(name, figures, monkeypatch, tmp_path):
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the demo sweeps go to a temporary folder
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+                                     resources={"metadata": {"path": str(tmp_path)}})  # outside the clone
     client.execute()  # raises CellExecutionError, with the cell and traceback, if a cell fails
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]

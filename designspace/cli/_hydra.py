@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -54,7 +55,7 @@ def _file_overrides(args: Sequence[str], folder: Path) -> list[str]:
         else:
             out.append(arg)
     if linked:
-        out.append(f"hydra.searchpath=[file://{folder}]")
+        out.insert(0, f"hydra.searchpath=[file://{folder}]")  # first: a flag (--cfg job) may end the line
     return out
 
 
@@ -107,9 +108,49 @@ def _errors_raised() -> Iterator[None]:
             os.environ["HYDRA_FULL_ERROR"] = saved
 
 
+def _help_or_version(config_name: str, task: Callable[[Any], Any]) -> bool:
+    """--help (from the command's docstring and primary config) or --version answered: the command stops."""
+    from designspace.cli._help import handled
+
+    module = sys.modules.get(getattr(task, "__module__", ""))
+    return handled(sys.argv[1:], config_name, getattr(module, "__doc__", None), f"python -m designspace.{config_name}")
+
+
+def _typed_configs() -> None:
+    """Register the schedule, dataset and budget schemas (`designspace.cli._structured`)."""
+    from designspace.cli._structured import register
+
+    register()
+
+
+def _check_additions(args: Sequence[str]) -> None:
+    from designspace.cli._structured import check_additions
+
+    check_additions(args)
+
+
+def typed_message(exc: BaseException) -> str | None:
+    """OmegaConf's type error (`Value 'abc' of type 'str' could not be converted to Float`) as
+    `schedule.lr=abc: not a float`, an unknown key without Hydra's advice to add it, or None."""
+    cause = exc if getattr(exc, "full_key", None) else exc.__cause__
+    key = getattr(cause, "full_key", None)
+    text = str(cause or "")
+    unknown = re.match(r"Could not override '([^']+)'\.\s+To append to your config use \+", str(exc))
+    if unknown:  # Hydra suggests +key=value, which adds a key nothing reads
+        return f"{unknown.group(1)}: no such key (--help lists the keys)"
+    if not key or "could not be converted to" not in text:
+        return None
+    value = text.split("'")[1] if text.count("'") >= 2 else "?"
+    kind = text.split("could not be converted to", 1)[1].split()[0].lower()
+    return f"{key}={value}: not {'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
+
+
 def run(config_name: str, prog: str, task: Callable[[Any], Any],
         user_errors: tuple[type[BaseException], ...] = ()) -> None:
     """Compose `config_name` with the command line and run `task(cfg)` under the error rule above."""
+    if _help_or_version(config_name, task):
+        return
+    _typed_configs()
     import hydra
     import yaml
     from hydra.errors import HydraException
@@ -124,8 +165,9 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
         try:
             task(cfg)
         except BrokenPipeError:  # `... | head`: the reader left; nothing more to say
-            with contextlib.suppress(OSError):
-                sys.stdout.close()
+            from designspace.cli._help import quiet_broken_pipe
+
+            quiet_broken_pipe()
         except Exception as exc:
             if not (isinstance(exc, user_errors) or is_user_error(exc)):
                 raise
@@ -133,16 +175,17 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
 
     try:
         with tempfile.TemporaryDirectory(prefix="designspace-files-") as folder:
+            _check_additions(sys.argv[1:])
             args = _file_overrides(sys.argv[1:], Path(folder))
             args += _launcher_overrides(args, config_name)
             if not any(a.startswith("hydra.job.name=") for a in args):
-                args.append(f"hydra.job.name={config_name}")  # logs as <command>.log, not after this file
+                args.insert(0, f"hydra.job.name={config_name}")  # logs as <command>.log, not after this file
             with _argv(args), _errors_raised():
                 _main()
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:
         if in_task and not isinstance(exc, OmegaConfBaseException):
             raise
-        exit_usage(prog, UserError(one_line(exc)))
+        exit_usage(prog, UserError(typed_message(exc) or one_line(exc)))
     except Exception as exc:
         if in_task or not is_user_error(exc):
             raise

@@ -1,4 +1,8 @@
-"""`python -m designspace.describe model=RegNetY-800MF`: a zoo model's stages and exact complexity.
+"""`python -m designspace.describe model=RegNetY-800MF`: a network's stages and exact complexity.
+
+    python -m designspace.describe model=RegNetY-800MF [resolution=224] [num_classes=1000] [stem_stride=2]
+    python -m designspace.describe sweep_dir=DIR model_id=ID     # a sampled model of a sweep
+    python -m designspace.describe model=RegNetX-200MF export=timm  # its timm (or pycls) config, as YAML
 
 `list=true` prints the whole zoo. Options: configs/describe.yaml."""
 
@@ -8,7 +12,24 @@ from typing import Any
 
 from designspace.cli import _hydra
 from designspace.net import zoo
-from designspace.net.describe import describe, describe_zoo
+from designspace.net.describe import describe, describe_zoo, export_yaml
+from designspace.net.spec import NetSpec
+
+EXPORTS = ("pycls", "timm")
+
+
+def sweep_model(sweep_dir: str, model_id: str) -> tuple[NetSpec, dict[str, Any]]:
+    """The spec and samples row of `model_id` (or a unique prefix of it) in a sweep directory."""
+    from designspace.space.sampler import spec_of
+    from designspace.sweep.layout import SweepDir
+
+    frame = SweepDir(sweep_dir).read_samples()
+    hits = frame[frame["model_id"].astype(str).str.startswith(str(model_id))]
+    if len(hits) != 1:
+        what = "no model" if hits.empty else f"{len(hits)} models"
+        raise ValueError(f"model_id={model_id}: {what} of {sweep_dir} has this id (it has {len(frame)} models)")
+    row = hits.iloc[0].to_dict()
+    return spec_of(row), row
 
 
 def _describe(cfg: Any) -> None:
@@ -17,20 +38,33 @@ def _describe(cfg: Any) -> None:
         return
     if not isinstance(cfg.resolution, int) or isinstance(cfg.resolution, bool) or cfg.resolution < 1:
         raise ValueError(f"resolution={cfg.resolution!r} must be a positive integer (pixels)")
-    try:
-        spec = zoo.get(cfg.model, num_classes=cfg.num_classes, stem_stride=cfg.stem_stride,
-                       in_channels=cfg.in_channels)
-    except KeyError as exc:
-        raise ValueError(exc.args[0]) from None
-    e = zoo.entry(cfg.model)
-    title = (f"{e.name}: d={e.depth} w0={e.w0} wa={e.wa} wm={e.wm} g={e.group_width}"
-             f"{' SE=' + format(e.se_ratio, 'g') if e.se_ratio else ''}  "
-             f"({cfg.resolution}x{cfg.resolution}, {cfg.num_classes} classes)\n")
+    if cfg.get("export") not in (None, *EXPORTS):
+        raise ValueError(f"export={cfg.export!r}: one of {', '.join(EXPORTS)}")
+    if cfg.get("model_id") is not None:
+        if cfg.get("sweep_dir") is None:
+            raise ValueError("model_id= needs sweep_dir=DIR, the sweep directory the model was sampled into")
+        spec, row = sweep_model(str(cfg.sweep_dir), str(cfg.model_id))
+        source: Any = row
+        title = f"{row['model_id']} of {cfg.sweep_dir}  ({cfg.resolution}x{cfg.resolution}, {spec.num_classes} classes)\n"
+    else:
+        try:
+            spec = zoo.get(cfg.model, num_classes=cfg.num_classes, stem_stride=cfg.stem_stride,
+                           in_channels=cfg.in_channels)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        e = zoo.entry(cfg.model)
+        source = e.name
+        title = (f"{e.name}: d={e.depth} w0={e.w0} wa={e.wa} wm={e.wm} g={e.group_width}"
+                 f"{' SE=' + format(e.se_ratio, 'g') if e.se_ratio else ''}  "
+                 f"({cfg.resolution}x{cfg.resolution}, {cfg.num_classes} classes)\n")
+    if cfg.get("export"):
+        print(export_yaml(spec, cfg.export, source), end="")
+        return
     print(describe(spec, cfg.resolution, title))
 
 
 def main() -> None:
-    _hydra.run("describe", "describe", _describe)
+    _hydra.run("describe", "designspace.describe", _describe)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from designspace.cli._help import handled
 from designspace.cli._hydra import one_line
 from designspace.configs import CONFIG_DIR
 from designspace.studies.refine import run
@@ -20,8 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from designspace.util.usage import exit_usage, is_user_error
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if {"--help", "-h"} & set(args):  # the compose API has no --help: the options are the config file
-        print(__doc__.strip() + "\n\n" + (CONFIG_DIR / "refine.yaml").read_text())
+    if handled(args, "refine", __doc__, "python -m designspace.refine", hydra=False):
         return 0
     try:
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):

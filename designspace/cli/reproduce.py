@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from designspace.cli import _structured
 from designspace.studies.reproduce import ExperimentError, run
+
+_structured.register()  # launcher job processes compose the config again after importing this module
 
 
 def _reproduce(cfg: Any) -> None:

@@ -13,7 +13,6 @@ sweep directory never interleave: the second is refused while the first holds th
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,14 +102,6 @@ def _sample(cfg: Any) -> None:
 def main() -> None:
     from designspace.cli import _hydra
 
-    if {"--help", "-h"} & set(sys.argv[1:]) and not any(a.startswith("space=") for a in sys.argv[1:]):
-        # Hydra's --help composes the config, and space is mandatory (???): show the usage instead.
-        from designspace.space.spaces import names as space_names
-
-        print(__doc__.split("\n\n")[1].strip("\n"))
-        print(f"\nspaces (configs/space/): {', '.join(space_names())}; options: configs/sample.yaml, "
-              "or add space=NAME to --help for the composed config")
-        return
     _hydra.run("sample", "designspace.sample", _sample, (SamplingError,))
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
+from designspace.cli import _structured
 from designspace.sweep.layout import SAMPLES_FILE, SamplesError, SweepDir, SweepNotWritable
 from designspace.sweep.runner import Interrupted, run_sweep
 from designspace.sweep.setups import SetupMismatch
@@ -49,6 +50,7 @@ def log_dir(sweep_dir: str | None) -> str:
 # unpickling the task, which imports this module, and `hydra.run.dir` / `hydra.sweep.dir` in configs/train.yaml
 # use the resolver there too.
 OmegaConf.register_new_resolver("ds_logdir", log_dir, replace=True)
+_structured.register()  # the typed schedule/dataset schemas, for the same reason
 
 
 def _container(node: Any, name: str) -> dict[str, Any]:
@@ -100,11 +102,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         ) from None
     summary = run_sweep(
         sweep, dataset, schedule,
-        shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=cfg.threads,
+        shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=_threads(cfg),
         progress=cfg.progress, checkpoint_every_s=cfg.checkpoint_every_s,
         claim_timeout_s=cfg.claim_timeout_s, retry_failed=cfg.retry_failed, limit=cfg.limit,
     )
     return summary.as_dict()
+
+
+def local_processes(num_shards: int, launcher: str | None) -> int:
+    """How many shards train on this machine at once: all of them under a local launcher (submitit_local,
+    joblib), one under a cluster launcher (each job has its own allocation) or Hydra's sequential one."""
+    return num_shards if launcher in ("submitit_local", "joblib") else 1
+
+
+def _threads(cfg: DictConfig) -> int | None:
+    """threads=N as given; null: the default rule (`designspace.training.trainer.default_threads`)."""
+    if cfg.threads is not None or str(cfg.device).startswith("cuda"):
+        return cfg.threads
+    from hydra.core.hydra_config import HydraConfig
+
+    from designspace.training.trainer import default_threads
+
+    launcher = HydraConfig.get().runtime.choices.get("hydra/launcher") if HydraConfig.initialized() else None
+    return default_threads(local_processes(int(cfg.num_shards), launcher))
 
 
 def _train(cfg: DictConfig) -> dict[str, Any]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from designspace.net import export, zoo
 from designspace.net.complexity import Complexity, complexity, complexity_arrays, complexity_frame
 from designspace.net.regnet import regnet_spec, regnet_widths
 from designspace.net.spec import NetSpec, make_compatible
 
 _TORCH = ("AnyNet", "build_model")
 
-__all__ = ["Complexity", "NetSpec", "complexity", "complexity_arrays", "complexity_frame", "make_compatible",
-           "regnet_spec", "regnet_widths", *_TORCH]
+__all__ = ["Complexity", "NetSpec", "complexity", "complexity_arrays", "complexity_frame", "export",
+           "make_compatible", "regnet_spec", "regnet_widths", "zoo", *_TORCH]
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from designspace.net import blocks, zoo
 from designspace.net.complexity import Complexity, complexity, complexity_breakdown, format_count
 from designspace.net.spec import DEFAULT_BLOCK, NetSpec
@@ -55,3 +57,15 @@ def describe_zoo(resolution: int = 224) -> str:
         rows.append([name, str(e.depth), str(e.w0), f"{e.wa:.2f}", f"{e.wm:.2f}", str(e.group_width),
                      format_count(cx.flops, "flops"), format_count(cx.params, "params"), format_count(cx.acts, "acts")])
     return text_table(["model", "d", "w0", "wa", "wm", "g", "flops", "params", "acts"], rows)
+
+
+def export_yaml(spec: NetSpec, target: str, source: Any = None) -> str:
+    """`spec` in pycls's or timm's form (`designspace.net.export`) as YAML; `source` (a zoo name or a sampled
+    row) gives the RegNet generator parameters where it has them, for pycls's REGNET / timm's RegNetCfg form."""
+    import yaml
+
+    from designspace.net import export
+
+    regnet = export.regnet_params(source, spec) if source is not None else None
+    form = export.to_pycls(spec, regnet) if target == "pycls" else export.to_timm(spec, regnet)
+    return yaml.safe_dump(form, sort_keys=False)
