@@ -27,6 +27,7 @@ from designspace.analysis._tables import (
     trend_table,
 )
 from designspace.analysis.bootstrap import MIN_PER_DRAW
+from designspace.analysis.edf import edf
 from designspace.analysis.outcomes import ERROR, PENALTY, Counts, Policy
 from designspace.net.widthfit import DEFAULT_WM_RANGE, block_widths_of
 
@@ -162,6 +163,19 @@ class Analysis:
         if "e_fit" not in self.frame:
             return pd.DataFrame()
         return efit_table(self.resolved, self.settings.top)
+
+    @cached_property
+    def efit_edf(self) -> pd.DataFrame:
+        """The EDF of e_fit of each space's models with a width fit: space, e_fit, F."""
+        parts = []
+        if "e_fit" in self.frame:
+            for name in self.names:
+                rows = self.frame[(self.frame["space"].astype(str) == name) if "space" in self.frame else slice(None)]
+                ef = rows["e_fit"].dropna().to_numpy(dtype=np.float64)
+                if ef.size:
+                    f = edf(ef)
+                    parts.append(pd.DataFrame({"space": name, "e_fit": f.errors, "F": f.mass}))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["space", "e_fit", "F"])
 
     # --- points behind the figures ---------------------------------------------------------------------
     @cached_property

@@ -601,15 +601,16 @@ def plot_trends(
 
 
 def plot_efit(
-    points: pd.DataFrame, labels: Mapping[str, str] | None = None, colors: Mapping[str, str] | None = None,
-    error_range: tuple[float, float] | None = None,
+    points: pd.DataFrame, edf: pd.DataFrame, summary: pd.DataFrame, labels: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None, error_range: tuple[float, float] | None = None,
 ) -> Figure:
-    """e_fit of the quantized-linear width fit: its EDF per space, and error against e_fit.
-
-    `points`: space, e_fit, e_fit_exact, `err` (NaN for models not used) of every model with a fit."""
-    names = list(dict.fromkeys(points["space"].astype(str)))
+    """e_fit of the quantized-linear width fit: its EDF per space (`edf`: space, e_fit, F; `Analysis.efit_edf`),
+    and error against e_fit (`points`: space, e_fit, `err`, NaN for models not used). `summary`: the
+    `analysis.efit_table` (exact share and median e_fit in the legend)."""
+    names = list(dict.fromkeys(edf["space"].astype(str)))
     col = _colors_for(names, colors)
     labels = labels or {}
+    stats = summary.set_index("space") if len(summary) else summary
     used = points[points[ERROR].notna()]
     top = float(used[ERROR].max()) if len(used) else 1.0
     lo, hi = error_range if error_range is not None else (float(used[ERROR].min()) if len(used) else 0.0, top)
@@ -617,12 +618,11 @@ def plot_efit(
         fig, (ax0, ax1) = _figure(2, panel=(3.9, 3.1))
         ax1.set_ylim(*_bulk_limits(lo, hi, top))
         for name in names:
-            rows = points[points["space"].astype(str) == name]
-            ef = rows["e_fit"].to_numpy(dtype=np.float64)
-            f = an.edf(ef)
-            ax0.plot(*_steps(f.errors, f.mass), color=col[name],
-                     label=f"{name}: exact {np.mean(rows['e_fit_exact'].astype(bool)):.0%}, median {np.median(ef):.3f}")
-            u = rows[rows[ERROR].notna()]
+            part = edf[edf["space"].astype(str) == name]
+            how = (f": exact {stats.loc[name, 'exact_share']:.0%}, median {stats.loc[name, 'median_e_fit']:.3f}"
+                   if name in stats.index else "")
+            ax0.plot(*_steps(part["e_fit"].to_numpy(), part["F"].to_numpy()), color=col[name], label=name + how)
+            u = used[used["space"].astype(str) == name]
             ax1.scatter(u["e_fit"], u[ERROR], s=8, alpha=0.5, color=col[name], linewidths=0,
                         label=labels.get(name, name))
             _edge_marks(ax1, u["e_fit"].to_numpy(), u[ERROR].to_numpy(), col[name])

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 from collections.abc import Callable, Sequence
@@ -168,7 +169,11 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
     Every number comes from one `analysis.Analysis` (each table computed once): the CSVs, the Markdown and
     every figure are drawn from its tables. Files already in `out` are overwritten, others kept."""
     s = settings or ReportSettings()
-    a = data if isinstance(data, an.Analysis) else an.Analysis(data, s)
+    if isinstance(data, an.Analysis):  # its tables are computed with its own settings: the report states those
+        a = data
+        s = dataclasses.replace(s, **{f.name: getattr(a.settings, f.name) for f in dataclasses.fields(a.settings)})
+    else:
+        a = an.Analysis(data, s)
     out = Path(out)
     (out / "data").mkdir(parents=True, exist_ok=True)
     doc = Document()
@@ -259,7 +264,8 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
     if len(ef):
         points = _efit_points(a)
         figure("efit", "Quality of the quantized-linear fit: EDF of e_fit per space, and error against e_fit. "
-               + axis_note, plots.plot_efit(points, labels, colors, a.error_range), {"efit": points})
+               + axis_note, plots.plot_efit(points, a.efit_edf, ef, labels, colors, a.error_range),
+               {"efit": points, "efit_edf": a.efit_edf})
     for name in names:
         profiles = a.profiles(name)
         if profiles.empty:
@@ -353,7 +359,8 @@ def _methods(a: an.Analysis) -> list[str]:
 
 def _efit_points(a: an.Analysis) -> pd.DataFrame:
     """Every model with a width fit: its fit, e_fit and the error it enters the statistics with (NaN: not used)."""
-    frame = a.frame[a.frame["e_fit"].notna()]
+    frame = a.frame if "space" in a.frame else a.frame.assign(space=a.names[0])
+    frame = frame[frame["e_fit"].notna()]
     cols = [c for c in ("space", "model_id", "total_depth", "fit_w0", "fit_wa", "fit_wm", "e_fit", "e_fit_exact",
                         "status", "error") if c in frame]
     err = pd.concat([u[ERROR] for u in a.used.values()]) if a.used else pd.Series(dtype=float)
