@@ -23,7 +23,7 @@ TOL = 0.5  # pixels
 def ladder_table() -> pd.DataFrame:
     """Three comparisons on a ladder of four training budgets (an effect that grows with the budget)."""
     rows = []
-    for c, (name, slope) in enumerate((("AnyNetX_B vs A", 0.3), ("AnyNetX_E vs D", 1.2), ("RegNet vs E", 2.0))):
+    for name, slope in (("AnyNetX_B vs A", 0.3), ("AnyNetX_E vs D", 1.2), ("RegNet vs E", 2.0)):
         for r, images in enumerate((2_000, 8_000, 32_000, 128_000)):
             effect = slope * (r + 1) - 0.5
             rows.append({"comparison": name, "rung_images": images, "effect": effect, "low": effect - 1.5 + 0.2 * r,

@@ -30,7 +30,7 @@ def _describe(cfg: Any) -> None:
 
 
 def main() -> None:
-    _hydra.run("describe", "describe", _describe)
+    _hydra.run("describe", "designspace.describe", _describe)
 
 
 if __name__ == "__main__":

@@ -175,12 +175,12 @@ def _place_legend(ax: Any, handles: list | None = None, labels: list | None = No
     if not handles:
         return None
     fig = ax.figure
-    fig.canvas.draw()
+    fig.canvas.draw()  # the layout; a legend inside the axes does not change it
+    renderer = fig.canvas.get_renderer()
     pts = _data_points(ax)
     for loc in LEGEND_SPOTS:
         leg = ax.legend(handles, labels, loc=loc, **kw)
-        fig.canvas.draw()
-        box = leg.get_window_extent()
+        box = leg.get_window_extent(renderer)  # placed for `loc` on the axes as drawn
         if not _covers(box, pts) and box.width < 0.75 * ax.get_window_extent().width:
             return leg
         leg.remove()
