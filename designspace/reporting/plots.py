@@ -61,11 +61,20 @@ def _style():
 def _figure(n_panels: int, ncols: int | None = None, panel: tuple[float, float] = (3.4, 2.7)) -> tuple[Figure, list]:
     ncols = ncols or min(n_panels, 4)
     nrows = int(np.ceil(n_panels / ncols))
-    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    fig = _agg(Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained"))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return fig, axes[:n_panels]
+
+
+def _agg(fig: Figure) -> Figure:
+    """Give `fig` an Agg canvas (a bare Figure's canvas does not draw, so text sizes and layout stay unknown)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    return fig
 
 
 def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
@@ -249,7 +258,7 @@ def readable_ticks(fig: Figure) -> Figure:
     One draw measures every axis; only crowded axes are changed, and redrawn to check again."""
     from matplotlib.ticker import NullFormatter
 
-    fig.canvas.draw()
+    _agg(fig).canvas.draw()
     for fix in ("minor", "rotate", "thin", "thin"):
         crowded = [(ax, axis) for ax in fig.axes if ax.get_visible() for axis in (ax.xaxis, ax.yaxis)
                    if _ticks_overlap(axis)]
