@@ -175,6 +175,23 @@ def _covers(box: Any, pts: np.ndarray, pad: float = 2.0) -> bool:
                  & (pts[:, 1] >= box.y0 - pad) & (pts[:, 1] <= box.y1 + pad)).any())
 
 
+def _bands(ax: Any) -> list:
+    """The filled areas (interval bands) of `ax`, as paths in display coordinates."""
+    from matplotlib.collections import PolyCollection
+
+    return [c.get_transform().transform_path(p) for c in ax.collections if isinstance(c, PolyCollection)
+            for p in c.get_paths() if len(p.vertices)]
+
+
+def _over_band(box: Any, bands: list, steps: int = 7) -> bool:
+    """Whether any point of a grid over `box` lies inside one of the `bands`."""
+    if not bands:
+        return False
+    gx, gy = np.meshgrid(np.linspace(box.x0, box.x1, steps), np.linspace(box.y0, box.y1, steps))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    return any(path.contains_points(grid).any() for path in bands)
+
+
 def _place_legend(ax: Any, handles: list | None = None, labels: list | None = None, ncols_below: int = 2,
                   **kw: Any) -> Any:
     """A legend inside `ax` at the first of `LEGEND_SPOTS` where it covers no data (nor the axes' title and
@@ -187,10 +204,11 @@ def _place_legend(ax: Any, handles: list | None = None, labels: list | None = No
     fig.canvas.draw()  # the layout; a legend inside the axes does not change it
     renderer = fig.canvas.get_renderer()
     pts = _data_points(ax)
+    bands = _bands(ax)
     for loc in LEGEND_SPOTS:
         leg = ax.legend(handles, labels, loc=loc, **kw)
         box = leg.get_window_extent(renderer)  # placed for `loc` on the axes as drawn
-        if not _covers(box, pts) and box.width < 0.75 * ax.get_window_extent().width:
+        if not _covers(box, pts) and not _over_band(box, bands) and box.width < 0.75 * ax.get_window_extent().width:
             return leg
         leg.remove()
     return fig.legend(handles, labels, loc="outside lower center", ncols=ncols_below, frameon=False, **kw)
@@ -518,7 +536,7 @@ def plot_random_search(
             part = table[table["space"].astype(str) == name]
             ax.plot(part["k"], part["expected_min_error"], marker="o", ms=3, color=col[name],
                     label=labels.get(name, name))
-            ax.fill_between(part["k"], part["low"], part["high"], color=col[name], alpha=0.15, lw=0)
+            ax.fill_between(part["k"], part["low"], part["high"], color=col[name], alpha=0.1, lw=0)
         if len(table):
             lo = float(table["low"].min())
             hi = float(table["expected_min_error"].max())
@@ -594,8 +612,8 @@ def plot_trends(
                             label=f"{fam} (n per sweep: {n_of[fam]})" if len(n_of) else fam)
             _plain_log(ax, "x")
             yv = part[["low", "high"]].to_numpy(dtype=float).ravel() * pf
-            if _is_integral(yv) and not _wide(yv):
-                _integer_axis(ax, "y")
+            if _is_integral(part["median"].to_numpy(dtype=float) * pf):  # depth, g, b, w0: integer ticks
+                _integer_axis(ax, "y", log2=_wide(yv) and _multiplicative(p))
             elif _wide(yv):
                 _plain_log(ax, "y", 2 if _multiplicative(p) else 10)
             fitted = part["column"].str.startswith("fit_")
