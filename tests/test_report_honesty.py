@@ -15,37 +15,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from designspace import analysis as an  # noqa: E402
 from designspace.reporting.report import ReportSettings, write_report  # noqa: E402
 from tests.fixtures import synthetic  # noqa: E402
-
-
-def _regimes(n: int = 48) -> pd.DataFrame:
-    """Two design spaces, each sampled at three flop regimes (one sweep per regime), labelled space@budget."""
-    parts = []
-    for k, scale in enumerate((1.0, 2.2, 4.8)):
-        f = synthetic.frame(seed=10 + k, n=n, spaces=("anynetx_e", "regnetx"))
-        for col in ("flops", "params", "acts"):
-            f[col] = (f[col] * scale).astype("int64")
-        f["space_name"] = f["space"]
-        f["space"] = f["space"] + f"@b{k}"
-        parts.append(f)
-    return an.add_derived(pd.concat(parts, ignore_index=True))
+from tests.fixtures.reports import rendered  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def figures(tmp_path_factory) -> dict[str, Figure]:
-    """Every figure of a full report on six sweeps, captured as it is saved."""
-    captured: dict[str, Figure] = {}
-    original = Figure.savefig
-
-    def capture(self, fname, *a, **k):
-        captured[str(fname).rsplit("/", 1)[-1].split(".")[0]] = self
-        return original(self, fname, *a, **k)
-
-    Figure.savefig = capture
-    try:
-        write_report(_regimes(), tmp_path_factory.mktemp("rep"), ReportSettings(draws=300, formats=("png",), bins=4))
-    finally:
-        Figure.savefig = original
-    return captured
+def figures() -> dict[str, Figure]:
+    """Every figure of a full report on six sweeps (two spaces x three regimes), captured as it is saved."""
+    return rendered("regimes")[0]
 
 
 def _visible_points(ax) -> np.ndarray:
@@ -77,6 +53,14 @@ def test_the_report_has_every_figure(figures):
     for stem in ("edf", "edf_normalized", "complexity", "random_search", "efit", "trends"):
         assert stem in figures
     assert sum(s.startswith("params_") for s in figures) == 6 and sum(s.startswith("widths_") for s in figures) == 6
+
+
+def test_trends_need_two_regimes():
+    """One sweep per space: no trends figure, and the report says why."""
+    figs, out = rendered("single")
+    assert "trends" not in figs
+    md = (out / "report.md").read_text()
+    assert "No figure: every design space here has one sweep" in md and "AnyNetX_A: 1" in md
 
 
 def test_no_data_point_lies_under_a_legend(figures):

@@ -63,17 +63,41 @@ def run(cfg: Any) -> Path:
     return write_report(frame, cfg.out, settings)
 
 
+def summary_text(report: Path) -> str:
+    """The key tables of a written report for the terminal (read from its CSVs): per space n, outcomes,
+    median and best error; the KS distance of every pair; where the report is."""
+    import pandas as pd
+
+    from designspace.util.tables import text_table
+
+    data = report.parent / "data"
+    summary = pd.read_csv(data / "summary.csv")
+    rows = [[str(r.space), str(r.n), f"{r.ok}/{r.diverged}/{r.failed}/{r.untrained}", _pct(r.median_error),
+             _pct(r.min_error), "" if pd.isna(r.best_model) else str(r.best_model)] for r in summary.itertuples()]
+    parts = [text_table(["space", "n", "ok/div/fail/untrained", "median %", "best %", "best model"], rows)]
+    if (data / "ks.csv").exists():
+        ks = pd.read_csv(data / "ks.csv")
+        parts.append(text_table(["space a", "space b", "D", "p"],
+                                [[str(r.space_a), str(r.space_b), f"{r.D:.3f}", f"{r.p_value:.3g}"]
+                                 for r in ks.itertuples()], left=2))
+    parts.append(f"report: {report} (HTML: {report.with_suffix('.html')}; figures: {report.parent / 'figures'}; "
+                 f"data: {data})")
+    return "\n\n".join(parts)
+
+
+def _pct(value: float) -> str:
+    return "-" if value != value else f"{value:.2f}"
+
+
 def _analyze(cfg: Any) -> None:
-    path = run(cfg)
-    print(f"wrote {path} and {path.with_suffix('.html')}")
-    print(f"figures: {path.parent / 'figures'}  data: {path.parent / 'data'}")
+    print(summary_text(run(cfg)))
 
 
 def main() -> None:
     from designspace.cli import _hydra
     from designspace.sweep.results import ResultsError
 
-    _hydra.run("analyze", "analyze", _analyze, (ResultsError,))
+    _hydra.run("analyze", "designspace.analyze", _analyze, (ResultsError,))
 
 
 if __name__ == "__main__":

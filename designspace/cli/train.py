@@ -131,18 +131,32 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     """The task of each Hydra job (module level: a launcher's job process imports this module to run it,
     which also registers `ds_logdir` there before its config is composed again)."""
     try:
-        return run(cfg)
+        summary = run(cfg)
     except KeyboardInterrupt as exc:
         what = "SIGTERM" if isinstance(exc, Interrupted) else "an interrupt"
         log.warning("stopped by %s: nothing was recorded for the model in training; run the same command "
                     "again to resume (from its last checkpoint, if any)", what)
         sys.exit(143 if isinstance(exc, Interrupted) else 130)
+    print(summary_text(summary))
+    return summary
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The closing summary of one shard as a short table: models, what was done before, trained and how."""
+    from designspace.util.tables import text_table
+
+    minutes, seconds = divmod(round(float(summary.get("seconds", 0.0))), 60)
+    header = ["shard", "models", "done before", "trained", "ok", "diverged", "failed", "held elsewhere", "time"]
+    row = [f"{summary['shard']}/{summary['num_shards']}", *(str(summary[k]) for k in (
+        "models_in_shard", "already_done", "trained", "ok", "diverged", "failed", "held_elsewhere")),
+        f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"]
+    return text_table(header, [row])
 
 
 def main() -> None:
     from designspace.cli import _hydra
 
-    _hydra.run("train", "error", _train, (UsageError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable))
+    _hydra.run("train", "designspace.train", _train, (UsageError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable))
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
-"""Publication-style figures of design-space analyses; every function returns a matplotlib Figure.
+"""Figures of design-space analyses in the paper's style; every function returns a matplotlib Figure.
 
-Figures are built on `matplotlib.figure.Figure` directly (no pyplot state), so they render
-headless. Each space keeps one color across all figures (`space_colors`); legends read
-"name (n=, min=, mean=)" and name the diverged/failed models and how they were counted
-(`designspace.analysis.outcomes`). The numbers behind each figure come from the tables in
-`designspace.analysis`.
+Each function draws the tables it is given (`designspace.analysis.Analysis` computes them once per
+report) and computes no statistic itself. For convenience the EDF, normalized-EDF, random-search and
+width functions also take an `Analysis`, or a sweep table (then analysed with the keyword settings).
+
+Conventions: one color per space across every figure of a report (`space_colors`); legends inside the
+axes where no data is (else below the panels), entries `name [min|mean] n=`; error axes end at a
+stated percentile of the trained models' errors (`AnalysisSettings.bulk`), models beyond it are marked
+at the edge; flops, params and activations in MF / M; integer ticks for integer quantities; grid;
+saved by `save` as 200 dpi PNG and PDF. Figures are built on `matplotlib.figure.Figure` (no pyplot).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,24 +23,31 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from designspace import analysis as an
-from designspace.analysis.outcomes import ERROR, PENALTY, Counts, Policy
+from designspace.analysis.outcomes import ERROR, Counts
 
 __all__ = [
-    "legend_label", "plot_complexity_scatter", "plot_edfs", "plot_effect_ladder", "plot_efit", "plot_normalized_edfs",
-    "plot_param_scatter", "plot_random_search", "plot_trends", "plot_width_profiles", "space_colors",
+    "DPI", "legend_label", "legend_labels", "plot_complexity_scatter", "plot_edfs", "plot_effect_ladder",
+    "plot_efit", "plot_normalized_edfs", "plot_param_scatter", "plot_random_search", "plot_trends",
+    "plot_width_profiles", "readable_ticks", "save", "space_colors",
 ]
 
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#7F7F7F", "#F0E442", "#000000")
-"""Okabe-Ito colors (colorblind-safe), assigned to spaces in order of appearance."""
-
+"""Okabe-Ito colors (colorblind-safe)."""
+PAPER_SPACES = ("AnyNetX_A", "AnyNetX_B", "AnyNetX_C", "AnyNetX_D", "AnyNetX_E", "RegNet", "RegNetX", "RegNetY")
+"""The paper's spaces keep the same color in every report (their index in PALETTE)."""
+DPI = 200
 RC = {
-    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 7.5,
+    "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9, "legend.fontsize": 7.5,
     "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False,
     "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6, "lines.linewidth": 1.6,
-    "savefig.bbox": "tight", "figure.dpi": 110, "savefig.dpi": 200, "pdf.fonttype": 42,
+    "legend.framealpha": 0.9, "legend.edgecolor": "#cccccc", "figure.dpi": 100, "savefig.dpi": DPI,
+    "pdf.fonttype": 42, "axes.formatter.useoffset": False,
 }
 ERROR_LABEL = "top-1 error (%)"
-UNITS = {"flops": "flops (multiply-adds)", "params": "params", "acts": "activations"}
+SCALE = {"flops": (1e-6, "flops (MF)"), "params": (1e-6, "params (M)"), "acts": (1e-6, "activations (M)")}
+"""Complexity columns are drawn in millions: (factor, axis label)."""
+LEGEND_SPOTS = ("lower right", "upper left", "upper right", "lower left", "center right", "center left",
+                "upper center", "lower center")
 
 
 @contextmanager
@@ -49,39 +61,213 @@ def _style():
 def _figure(n_panels: int, ncols: int | None = None, panel: tuple[float, float] = (3.4, 2.7)) -> tuple[Figure, list]:
     ncols = ncols or min(n_panels, 4)
     nrows = int(np.ceil(n_panels / ncols))
-    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
+    fig = _agg(Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained"))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return fig, axes[:n_panels]
 
 
+def _agg(fig: Figure) -> Figure:
+    """Give `fig` an Agg canvas (a bare Figure's canvas does not draw, so text sizes and layout stay unknown)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Write `fig` as stem.<format> for each format (raster formats at `DPI`); returns the paths."""
+    paths = []
+    for fmt in formats:
+        path = Path(f"{stem}.{fmt}")
+        with _style():
+            fig.savefig(path, dpi=DPI)
+        paths.append(path)
+    return paths
+
+
+# --- colors and legends ---------------------------------------------------------------------------------
+def _family(name: str) -> str:
+    """The design space of a label: 'AnyNetX_A@fmnist_50mf' -> 'AnyNetX_A'."""
+    return str(name).split("@", 1)[0]
+
+
 def space_colors(names: Sequence[str]) -> dict[str, str]:
-    """A fixed color per space name, in order."""
-    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    """A color per space label: one hue per design space (the paper's spaces always the same one), and
+    for several sweeps of one space (labels 'space@budget', in order) shades from light to full."""
+    from matplotlib.colors import to_hex, to_rgb
+
+    families = list(dict.fromkeys(_family(n) for n in names))
+    fixed = {f: PALETTE[PAPER_SPACES.index(f)] for f in families if f in PAPER_SPACES}
+    free = [c for c in PALETTE if c not in fixed.values()]
+    hue = {**fixed, **{f: free[i % len(free)] for i, f in enumerate(f for f in families if f not in fixed)}}
+    out = {}
+    for fam in families:
+        members = [n for n in dict.fromkeys(names) if _family(n) == fam]
+        base = np.array(to_rgb(hue[fam]))
+        for i, n in enumerate(members):
+            light = 0.55 * (len(members) - 1 - i) / max(len(members) - 1, 1)  # the last sweep in full color
+            out[n] = to_hex(base + (1 - base) * light)
+    return out
 
 
-def _colors(frame: pd.DataFrame, colors: Mapping[str, str] | None) -> dict[str, str]:
-    base = space_colors([n for n, _ in an.space_groups(frame)])
-    return {**base, **(colors or {})}
+def _colors_for(names: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, str]:
+    return {**space_colors(list(names)), **(colors or {})}
 
 
-def legend_label(name: str, errors: np.ndarray, counts: Counts | None = None) -> str:
-    """'name (n=, min=, mean=)', plus the diverged/failed/untrained note of `counts`."""
-    e = np.asarray(errors, dtype=np.float64)
-    text = f"{name} (n={e.size}, min={e.min():.2f}%, mean={e.mean():.2f}%)" if e.size else f"{name} (n=0)"
-    note = counts.note() if counts is not None else ""
-    return f"{text}\n  {note}" if note else text
+def legend_label(name: str, n: int, min_error: float, mean_error: float, note: str = "") -> str:
+    """The paper's legend entry: 'name [min|mean] n=50', and on a second line the outcome note."""
+    text = f"{name} [{min_error:.1f}|{mean_error:.1f}] n={n}" if n else f"{name} n=0"
+    return f"{text}\n{note}" if note else text
 
 
-def _legend_outside(fig: Figure, axes: Sequence[Any], **kw: Any) -> None:
-    """One legend for all panels, right of them (never over data); labels shown once each."""
-    seen: dict[str, Any] = {}
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            seen.setdefault(lab, h)
-    if seen:
-        fig.legend(list(seen.values()), list(seen.keys()), loc="outside right upper", frameon=False, **kw)
+def legend_labels(summary: pd.DataFrame, counts: Mapping[str, Counts] | None = None) -> dict[str, str]:
+    """Legend entry of every space of a summary table (`Analysis.summary`), with the notes of `counts`."""
+    counts = counts or {}
+    return {str(r.space): legend_label(str(r.space), int(r.n), r.min_error, r.mean_error,
+                                       counts[r.space].note() if r.space in counts else "")
+            for r in summary.itertuples(index=False)}
+
+
+def _as_analysis(data: Any, **settings: Any) -> an.Analysis:
+    if isinstance(data, an.Analysis):
+        return data
+    return an.Analysis(data, **{k: v for k, v in settings.items() if v is not None})
+
+
+def _data_points(ax: Any, step: float = 2.0) -> np.ndarray:
+    """Display coordinates of the data drawn in `ax`: scatter points, line and band outlines sampled every
+    `step` pixels, error bars; only those inside the axes' box."""
+    from matplotlib.collections import LineCollection, PathCollection, PolyCollection
+
+    paths = []
+    for line in ax.get_lines():
+        xy = np.asarray(line.get_xydata(), dtype=float)
+        if len(xy):
+            paths.append(line.get_transform().transform(xy))
+    pts = []
+    for coll in ax.collections:
+        if isinstance(coll, PathCollection):
+            pts.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), dtype=float)))
+        elif isinstance(coll, LineCollection):
+            paths += [coll.get_transform().transform(np.asarray(s, dtype=float)) for s in coll.get_segments() if len(s)]
+        elif isinstance(coll, PolyCollection):
+            paths += [coll.get_transform().transform(p.vertices) for p in coll.get_paths() if len(p.vertices)]
+    for p in paths:
+        p = p[np.isfinite(p).all(axis=1)]
+        if len(p) == 1:
+            pts.append(p)
+        for a, b in zip(p[:-1], p[1:]):
+            k = max(2, int(np.hypot(*(b - a)) / step) + 1)
+            pts.append(a + (b - a) * np.linspace(0, 1, k)[:, None])
+    if not pts:
+        return np.empty((0, 2))
+    p = np.concatenate(pts)
+    box = ax.get_window_extent()
+    inside = (p[:, 0] >= box.x0) & (p[:, 0] <= box.x1) & (p[:, 1] >= box.y0) & (p[:, 1] <= box.y1)
+    return p[inside]
+
+
+def _covers(box: Any, pts: np.ndarray, pad: float = 2.0) -> bool:
+    return bool(((pts[:, 0] >= box.x0 - pad) & (pts[:, 0] <= box.x1 + pad)
+                 & (pts[:, 1] >= box.y0 - pad) & (pts[:, 1] <= box.y1 + pad)).any())
+
+
+def _bands(ax: Any) -> list:
+    """The filled areas (interval bands) of `ax`, as paths in display coordinates."""
+    from matplotlib.collections import PolyCollection
+
+    return [c.get_transform().transform_path(p) for c in ax.collections if isinstance(c, PolyCollection)
+            for p in c.get_paths() if len(p.vertices)]
+
+
+def _over_band(box: Any, bands: list, steps: int = 7) -> bool:
+    """Whether any point of a grid over `box` lies inside one of the `bands`."""
+    if not bands:
+        return False
+    gx, gy = np.meshgrid(np.linspace(box.x0, box.x1, steps), np.linspace(box.y0, box.y1, steps))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    return any(path.contains_points(grid).any() for path in bands)
+
+
+def _place_legend(ax: Any, handles: list | None = None, labels: list | None = None, ncols_below: int = 2,
+                  **kw: Any) -> Any:
+    """A legend inside `ax` at the first of `LEGEND_SPOTS` where it covers no data (nor the axes' title and
+    tick labels), else below the panels, outside the data. Returns the legend."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    fig = ax.figure
+    fig.canvas.draw()  # the layout; a legend inside the axes does not change it
+    renderer = fig.canvas.get_renderer()
+    pts = _data_points(ax)
+    bands = _bands(ax)
+    for loc in LEGEND_SPOTS:
+        leg = ax.legend(handles, labels, loc=loc, **kw)
+        box = leg.get_window_extent(renderer)  # placed for `loc` on the axes as drawn
+        if not _covers(box, pts) and not _over_band(box, bands) and box.width < 0.75 * ax.get_window_extent().width:
+            return leg
+        leg.remove()
+    return fig.legend(handles, labels, loc="outside lower center", ncols=ncols_below, frameon=False, **kw)
+
+
+def _edge_marks(ax: Any, x: np.ndarray, y: np.ndarray, color: str, axis: str = "y") -> int:
+    """Mark the points beyond the upper limit of `axis` at that edge (triangles on the spine), so that
+    no point is dropped. Returns how many were marked."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    hi = (ax.get_ylim() if axis == "y" else ax.get_xlim())[1]
+    v = y if axis == "y" else x
+    beyond = v > hi
+    if beyond.any():
+        xs, ys = (x[beyond], np.full(beyond.sum(), hi)) if axis == "y" else (np.full(beyond.sum(), hi), y[beyond])
+        ax.plot(xs, ys, ls="none", marker="^" if axis == "y" else ">", ms=4.5, color=color, clip_on=False,
+                zorder=4, markeredgewidth=0)
+    return int(beyond.sum())
+
+
+def _bulk_limits(lo: float, hi: float, top: float) -> tuple[float, float]:
+    """Axis limits around [lo, hi] (a little padding); `top`: the largest value drawn."""
+    span = max(hi - lo, 1e-6)
+    return lo - 0.03 * span, min(hi + 0.04 * span, top + 0.04 * span)
+
+
+def _integer_axis(ax: Any, axis: str, log2: bool = False) -> None:
+    """Ticks at integers only (log2: at powers of two, written as plain integers)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if log2:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=2)
+        target.set_major_locator(LogLocator(base=2, numticks=12))
+        target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        target.set_minor_formatter(NullFormatter())
+    else:
+        target.set_major_locator(MaxNLocator(integer=True, nbins="auto"))
+
+
+def _plain_log(ax: Any, axis: str, base: float = 10) -> None:
+    """Log scale with plain-number labels (no 2^k or 10^k mathtext), no minor labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=base)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
+
+
+def _is_integral(values: np.ndarray) -> bool:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return bool(v.size) and bool(np.all(v == np.round(v)))
+
+
+def _wide(values: np.ndarray) -> bool:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return bool(v.size) and v.min() > 0 and v.max() / v.min() > 8
 
 
 def readable_ticks(fig: Figure) -> Figure:
@@ -90,7 +276,7 @@ def readable_ticks(fig: Figure) -> Figure:
     One draw measures every axis; only crowded axes are changed, and redrawn to check again."""
     from matplotlib.ticker import NullFormatter
 
-    fig.canvas.draw()
+    _agg(fig).canvas.draw()
     for fix in ("minor", "rotate", "thin", "thin"):
         crowded = [(ax, axis) for ax in fig.axes if ax.get_visible() for axis in (ax.xaxis, ax.yaxis)
                    if _ticks_overlap(axis)]
@@ -120,323 +306,397 @@ def _ticks_overlap(axis: Any) -> bool:
     return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
-def _log_if_wide(ax: Any, values: np.ndarray, axis: str = "x", base: float = 10) -> None:
-    """Log scale (base `base`, no minor labels) when the positive values span more than 8x."""
-    from matplotlib.ticker import NullFormatter
-
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size and v.min() > 0 and v.max() / v.min() > 8:
-        (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=base)
-        (ax.xaxis if axis == "x" else ax.yaxis).set_minor_formatter(NullFormatter())
-
-
-def _is_multiplicative(param: str) -> bool:
-    """Widths, width slopes, group widths and complexity read best on a log axis; depths, b, wm not."""
-    p = param.removeprefix("fit_")
-    return p in ("w0", "wa", "g", "flops", "params", "acts") or (p[:1] == "w" and p[1:].isdigit())
-
-
-def _clip_penalized(ax: Any, used: list[pd.DataFrame], axis: str = "x") -> None:
-    """Keep the error axis on the trained models' errors; the penalized ones (counted in the
-    legend) sit off-scale at the penalty."""
-    ok = np.concatenate([u.loc[u["outcome"] == "ok", ERROR].to_numpy() for u in used] or [np.empty(0)])
-    bad = any((u["outcome"] != "ok").any() for u in used)
-    if bad and ok.size:
-        span = max(ok.max() - ok.min(), 1e-6)
-        (ax.set_xlim if axis == "x" else ax.set_ylim)(ok.min() - 0.03 * span, ok.max() + 0.06 * span)
-
-
-def _step(ax: Any, errors: np.ndarray, mass: np.ndarray, **kw: Any) -> None:
-    x = np.r_[errors[0], errors]
-    y = np.r_[0.0, mass]
-    ax.step(x, y, where="post", **kw)
+def _steps(errors: np.ndarray, mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The corners of the EDF's step line (drawn as plain vertices): from (e_1, 0) up and across."""
+    e, f = np.asarray(errors, dtype=float), np.asarray(mass, dtype=float)
+    x = np.repeat(e, 2)
+    y = np.r_[0.0, np.repeat(f, 2)[:-1]]
+    return x, y
 
 
 # --- EDFs ----------------------------------------------------------------------------------------------
+def _draw_edfs(ax: Any, table: pd.DataFrame, labels: Mapping[str, str], colors: Mapping[str, str],
+               xlim: tuple[float, float] | None, bulk: float | None) -> None:
+    names = list(dict.fromkeys(table["space"].astype(str)))
+    col = _colors_for(names, colors)
+    top = float(table["error"].max()) if len(table) else 1.0
+    lo, hi = xlim if xlim is not None else (float(table["error"].min()), top)
+    x0, x1 = _bulk_limits(lo, hi, top)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(0, 1.0)
+    marked = 0
+    for name in names:
+        part = table[table["space"].astype(str) == name]
+        x, y = _steps(part["error"].to_numpy(), part["F"].to_numpy())
+        ax.plot(x, y, color=col[name], label=labels.get(name, name))
+        beyond = part["error"].to_numpy() > x1
+        if beyond.any():  # where the curve leaves the axis: the share of models still to come
+            f_edge = float(part["F"].to_numpy()[~beyond][-1]) if (~beyond).any() else 0.0
+            ax.plot([x1], [f_edge], ls="none", marker=">", ms=5, color=col[name], clip_on=False, zorder=4,
+                    markeredgewidth=0)
+            marked += 1
+    if marked:
+        what = f"the {bulk:g}th percentile" if bulk is not None and xlim is not None else "the axis"
+        ax.plot([], [], ls="none", marker=">", ms=5, color="#555555", label=f"continues beyond {what}")
+    ax.set_ylabel("cumulative prob.")
+    from matplotlib.ticker import MultipleLocator
+
+    ax.yaxis.set_major_locator(MultipleLocator(0.2))
+
+
+def _edf_inputs(data: Any, labels: Mapping[str, str] | None, settings: dict[str, Any],
+                by: str | None = None) -> tuple[pd.DataFrame, dict[str, str], tuple[float, float] | None, float | None]:
+    if isinstance(data, pd.DataFrame) and {"space", "error", "F"} <= set(data.columns):
+        return data, dict(labels or {}), None, None
+    a = _as_analysis(data, **settings)
+    table = a.edf if by is None else a.normalized_edf(by)
+    return table, {**legend_labels(a.summary, a.counts), **(labels or {})}, a.error_range, a.settings.bulk
+
+
 def plot_edfs(
-    frame: pd.DataFrame, normalize: str | None = None, bins: int = 10, empty: str = "raise",
-    policy: Policy = "penalize", penalty: float = PENALTY, colors: Mapping[str, str] | None = None,
-    ax: Any = None, title: str | None = None,
+    data: Any, labels: Mapping[str, str] | None = None, colors: Mapping[str, str] | None = None, *,
+    normalize: str | None = None, xlim: tuple[float, float] | None = None, bulk: float | None = None,
+    ax: Any = None, title: str | None = None, **settings: Any,
 ) -> Figure:
-    """EDF of each space's errors (normalized by a complexity column if `normalize`), one line per space."""
+    """Error EDFs, one step line per space, legend `name [min|mean] n=` inside the axes where no curve is.
+
+    `data`: an EDF table (space, error, F; `analysis.edf_table`) with `labels` (space -> legend entry), or
+    an `Analysis` (its EDF, or the one normalized by `normalize`, its legend entries and error range), or
+    a sweep table (analysed with `settings`, e.g. policy=, penalty=). `xlim`: the (lowest, bulk) error
+    range the axis shows; curves beyond it end in a triangle at the edge (`bulk`: the percentile named)."""
+    table, labs, rng, pct = _edf_inputs(data, labels, settings, normalize)
+    xlim = xlim if xlim is not None else rng
+    bulk = bulk if bulk is not None else pct
     own = ax is None
     with _style():
-        fig, axes = (ax.figure, [ax]) if ax is not None else _figure(1, panel=(4.6, 3.3))
+        fig, axes = (ax.figure, [ax]) if ax is not None else _figure(1, panel=(5.0, 3.6))
         ax = axes[0]
-        col = _colors(frame, colors)
-        table = an.edf_table(frame, normalize, bins, empty, policy, penalty)
-        kept = []
-        for name, rows in an.space_groups(frame):
-            used, counts = an.resolve_errors(rows, policy, penalty)
-            part = table[table["space"] == name]
-            if part.empty:
-                continue
-            kept.append(used)
-            _step(ax, part["error"].to_numpy(), part["F"].to_numpy(), color=col[name],
-                  label=legend_label(name, used[ERROR].to_numpy(), counts))
-        _clip_penalized(ax, kept)
+        _draw_edfs(ax, table, labs, colors or {}, xlim, bulk)
         ax.set_xlabel(ERROR_LABEL if not normalize else f"{ERROR_LABEL}, normalized by {normalize}")
-        ax.set_ylabel("cumulative probability")
-        ax.set_ylim(0, 1.02)
-        ax.set_title(title or ("error EDF" if not normalize else f"normalized error EDF ({bins} {normalize} bins)"))
+        if title:
+            ax.set_title(title)
         if own:
-            _legend_outside(fig, [ax])
-        else:  # a panel of the caller's figure: its legend beside the panel, outside the data
-            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-    return readable_ticks(fig) if own else fig
+            _place_legend(ax)
+            readable_ticks(fig)
+    return fig
 
 
 def plot_normalized_edfs(
-    frame: pd.DataFrame, by: Sequence[str] = ("params", "flops"), bins: int = 10, empty: str = "raise",
-    policy: Policy = "penalize", penalty: float = PENALTY, colors: Mapping[str, str] | None = None,
+    data: Any, by: Sequence[str] = ("params", "flops"), labels: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None, **settings: Any,
 ) -> Figure:
-    """The NDS figure: the plain EDF, then the EDF normalized by each complexity column in `by`."""
+    """The NDS figure: the plain EDF, then the EDF normalized by each complexity column in `by`.
+
+    `data`: an `Analysis`, or a sweep table analysed with `settings` (bins=, empty=, policy=, ...)."""
+    a = _as_analysis(data, **{"normalize": tuple(by), **settings})
     with _style():
-        fig, axes = _figure(1 + len(by), panel=(4.2, 3.3))
-        plot_edfs(frame, None, bins, empty, policy, penalty, colors, ax=axes[0], title="error EDF")
+        fig, axes = _figure(1 + len(by), ncols=min(1 + len(by), 3), panel=(3.6, 3.0))
+        plot_edfs(a, labels, colors, ax=axes[0], title="plain")
         for ax, b in zip(axes[1:], by):
-            plot_edfs(frame, b, bins, empty, policy, penalty, colors, ax=ax, title=f"normalized by {b} ({bins} bins)")
-        for ax in axes:
-            ax.get_legend().remove()
-        _legend_outside(fig, axes)
+            plot_edfs(a, labels, colors, normalize=b, ax=ax, title=f"normalized by {b} ({a.settings.bins} bins)")
+            ax.set_xlabel(ERROR_LABEL)
+            ax.set_ylabel("")
+        handles, labs = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labs, loc="outside lower center", ncols=min(3, len(handles)), frameon=False)
     return readable_ticks(fig)
 
 
 # --- where the good models are -----------------------------------------------------------------------
 def plot_param_scatter(
-    frame: pd.DataFrame, space: str | None = None, params: Sequence[str] | None = None,
-    frac: float = 0.25, draws: int = 10_000, seed: int = 0, policy: Policy = "penalize",
-    penalty: float = PENALTY, colors: Mapping[str, str] | None = None, ncols: int = 4,
-    ranges: pd.DataFrame | None = None,
+    points: pd.DataFrame, ranges: pd.DataFrame, name: str, labels: Mapping[str, str] | None = None,
+    color: str | None = None, legend: str | None = None, error_range: tuple[float, float] | None = None,
+    frac: float | None = None, ncols: int = 4,
 ) -> Figure:
-    """Error against each structural parameter of one space, with the bootstrap band of the best
-    model's value (shaded: 95% interval, line: median), one panel per parameter. `ranges`: the
-    `analysis.best_ranges` table already computed (else it is computed here); no band where it has no row."""
-    groups = dict(an.space_groups(frame))
-    name = space if space is not None else next(iter(groups))
-    rows = groups[name]
-    used, counts = an.resolve_errors(rows, policy, penalty)
-    labels = dict(an.param_columns(used))
-    cols = [p for p in (params or list(labels)) if p in used and used[p].notna().any()]
-    if ranges is None:
-        ranges = an.best_ranges(rows, cols, frac, draws, seed, policy=policy, penalty=penalty)
+    """Error against each structural parameter of one space, one panel per parameter, with the bootstrap
+    band of the best model's value (`ranges`: rows of `analysis.best_ranges`; shaded 95% interval, line:
+    median). `points`: the models (parameter columns, `err`); `labels`: column -> axis label (the order of
+    the panels); `error_range`: the error axis' (lowest, bulk), errors above it marked at the top edge."""
+    labels = dict(labels or {c: c for c in points.columns if c not in ("model_id", ERROR, "outcome")})
+    cols = [p for p in labels if p in points and points[p].notna().any()]
+    color = color or PALETTE[0]
     if "space" in ranges:
         ranges = ranges[ranges["space"].astype(str) == name]
-    color = _colors(frame, colors)[name]
+    top = float(points[ERROR].max()) if len(points) else 1.0
+    lo, hi = error_range if error_range is not None else (float(points[ERROR].min()), top)
     with _style():
-        fig, axes = _figure(max(1, len(cols)), ncols=min(ncols, max(1, len(cols))), panel=(2.9, 2.4))
+        fig, axes = _figure(max(1, len(cols)), ncols=min(ncols, max(1, len(cols))), panel=(2.9, 2.5))
         for i, (ax, p) in enumerate(zip(axes, cols)):
-            sub = used[used[p].notna()]
+            sub = points[points[p].notna()]
             x = sub[p].to_numpy(dtype=np.float64)
-            ax.scatter(x, sub[ERROR], s=7, alpha=0.45, color=color, linewidths=0,
-                       label=legend_label(name, used[ERROR].to_numpy(), counts) if i == 0 else None)
+            ax.set_ylim(*_bulk_limits(lo, hi, top))
+            ax.scatter(x, sub[ERROR], s=8, alpha=0.5, color=color, linewidths=0, label=legend if i == 0 else None)
+            _edge_marks(ax, x, sub[ERROR].to_numpy(), color)
             r = ranges[ranges["param"] == p]
             if len(r):
                 r = r.iloc[0]
                 ax.axvspan(r["low"], r["high"], color="#444444", alpha=0.15, lw=0,
                            label="best model: 95% interval" if i == 0 else None)
                 ax.axvline(r["median"], color="#222222", lw=1.2, label="best model: median" if i == 0 else None)
-                ax.set_title(f"best: {r['median']:.3g} [{r['low']:.3g}, {r['high']:.3g}]", fontsize=8)
-            if _is_multiplicative(p):
-                _log_if_wide(ax, x, base=2)
+                ax.set_title(f"best {r['median']:.3g} [{r['low']:.3g}, {r['high']:.3g}]", fontsize=8)
+            integral, wide = _is_integral(x), _wide(x) and _multiplicative(p)
+            if integral:
+                _integer_axis(ax, "x", log2=wide)
+            elif wide:
+                _plain_log(ax, "x", 2)
             ax.set_xlabel(labels.get(p, p))
-            ax.set_ylabel(ERROR_LABEL)
-            _clip_penalized(ax, [used], "y")
-        fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3, frameon=False)
-        fig.suptitle(f"{name}: error vs parameters, with the bootstrap of the best model ({frac:.0%} subsamples)"
-                     if len(ranges) else f"{name}: error vs parameters (too few models for the best-model bootstrap)")
+            ax.set_ylabel(ERROR_LABEL if i % ncols == 0 else "")
+        handles, labs = axes[0].get_legend_handles_labels()
+        if len(points) and (points[ERROR] > hi).any():
+            handles.append(_marker_handle("^"))
+            labs.append("errors above the axis, at the edge")
+        fig.legend(handles, labs, loc="outside lower center", ncols=min(4, len(handles)), frameon=False)
+        how = f"bootstrap of the best model, {frac:.0%} subsamples" if frac is not None and len(ranges) else \
+            "too few models for the best-model bootstrap" if not len(ranges) else "bootstrap of the best model"
+        fig.suptitle(f"{name}: error vs parameters ({how})")
     return readable_ticks(fig)
+
+
+def _marker_handle(marker: str) -> Any:
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], ls="none", marker=marker, ms=5, color="#555555", markeredgewidth=0)
+
+
+def _multiplicative(param: str) -> bool:
+    """Widths, width slopes, group widths and complexity read best on a log axis; depths, b, wm not."""
+    p = param.removeprefix("fit_")
+    return p in ("w0", "wa", "g", "flops", "params", "acts") or (p[:1] == "w" and p[1:].isdigit())
 
 
 def plot_width_profiles(
-    frame: pd.DataFrame, space: str | None = None, top: int = 20, reference: tuple[float, float] | None = (48, 48),
-    policy: Policy = "penalize", penalty: float = PENALTY, colors: Mapping[str, str] | None = None,
+    data: Any, name: str | None = None, line: tuple[float, float] | None = None, *,
+    reference: tuple[float, float] | None = (48, 48), color: str | None = None, legend: str | None = None,
+    top: int | None = None, **settings: Any,
 ) -> Figure:
-    """Per-block widths of the `top` best models of a space, the fitted line w0 + wa*j through
-    them, and (optionally) a reference line u_j = w0 + wa*j, the paper's 48*(j+1)."""
-    groups = dict(an.space_groups(frame))
-    name = space if space is not None else next(iter(groups))
-    rows = groups[name]
-    if "num_stages" in rows:
-        rows = rows[rows["num_stages"].notna()]  # models with per-stage widths
-    best = an.best_models(rows, top, policy, penalty)
-    _, counts = an.resolve_errors(groups[name], policy, penalty)
-    note = f"; {counts.note()}" if counts.note() else ""
-    color = _colors(frame, colors)[name]
+    """Per-block widths of the best models of a space and the fitted line w0 + wa*j through them (dashed),
+    with a reference line (dotted; the paper's 48*(j+1)).
+
+    `data`: a profiles table (rank, j, width; `Analysis.profiles`) with `line` = (w0, wa) of the fit
+    (`Analysis.efit`), or an `Analysis` / sweep table (with `name`; `top` and `settings` for a table)."""
+    if not (isinstance(data, pd.DataFrame) and {"rank", "j", "width"} <= set(data.columns)):
+        a = _as_analysis(data, **({"top": top} if top else {}), **settings)
+        name = name if name is not None else a.trained[0]
+        data, line, color, legend = _width_inputs(a, name, color, legend)
+    name = name or ""
+    profiles = data
+    n_models = int(profiles["rank"].nunique()) if len(profiles) else 0
+    color = color or PALETTE[0]
     with _style():
-        fig, (ax,) = _figure(1, panel=(4.6, 3.4))
-        jmax = 1
-        for i, (_, row) in enumerate(best.iterrows()):
-            w = an.block_widths_of(row)
-            jmax = max(jmax, w.size)
-            ax.plot(np.arange(w.size), w, color=color, alpha=0.35, lw=1.0, drawstyle="steps-mid",
-                    label=f"top {len(best)} models of {name} (of n={counts.used}{note})" if i == 0 else None)
-        if len(best):
-            line = an.fit_width_line(best)
-            j = np.arange(jmax)
-            ax.plot(j, line(j), color="black", ls="--", lw=1.6,
-                    label=f"fit: {line.w0:.1f} + {line.wa:.1f}·j (rmse {line.rmse:.0f})")
+        fig, (ax,) = _figure(1, panel=(5.0, 3.6))
+        jmax = int(profiles["j"].max()) + 1 if len(profiles) else 1
+        for i, (_, w) in enumerate(profiles.groupby("rank", sort=True)):
+            ax.plot(w["j"], w["width"], color=color, alpha=0.35, lw=1.0, drawstyle="steps-mid",
+                    label=(legend or f"top {n_models} models of {name}") if i == 0 else None)
+        j = np.arange(jmax)
+        if line is not None:
+            ax.plot(j, line[0] + line[1] * j, color="black", ls="--", lw=1.6, label=f"fit: {line[0]:.1f} + {line[1]:.1f}·j")
         if reference is not None:
-            j = np.arange(jmax)
             ax.plot(j, reference[0] + reference[1] * j, color="#888888", ls=":", lw=1.4,
                     label=f"{reference[0]:g} + {reference[1]:g}·j")
-        ax.set_yscale("log", base=2)
+        _integer_axis(ax, "y", log2=True)
+        _integer_axis(ax, "x")
         ax.set_xlabel("block index j")
         ax.set_ylabel("width w_j (channels)")
-        ax.set_title(f"{name}: per-block widths of the best models")
-        _legend_outside(fig, [ax])
+        ax.set_title(f"{name}: widths of the top {n_models}")
+        _place_legend(ax)
     return readable_ticks(fig)
+
+
+def _width_inputs(a: an.Analysis, name: str, color: str | None, legend: str | None) -> tuple:
+    """The profiles table, fitted line, color and legend entry of space `name` of an Analysis."""
+    ef = a.efit
+    row = ef[ef["space"] == name] if len(ef) else ef
+    line = (float(row["line_w0"].iat[0]), float(row["line_wa"].iat[0])) if len(row) else None
+    profiles = a.profiles(name)
+    c = a.counts[name]
+    note = f"; {c.note()}" if c.note() else ""
+    legend = legend or f"top {profiles['rank'].nunique()} models of {name} (of n={c.used}{note})"
+    return profiles, line, color or space_colors(a.names)[name], legend
 
 
 # --- search efficiency and complexity ------------------------------------------------------------------
 def plot_random_search(
-    frame: pd.DataFrame, ks: Sequence[int] | None = None, policy: Policy = "penalize",
-    penalty: float = PENALTY, colors: Mapping[str, str] | None = None,
+    data: Any, labels: Mapping[str, str] | None = None, colors: Mapping[str, str] | None = None,
+    **settings: Any,
 ) -> Figure:
-    """Expected minimum error of k random models against k (band: 95% interval of that minimum)."""
-    table = an.random_search_table(frame, ks, policy=policy, penalty=penalty)
-    col = _colors(frame, colors)
+    """Expected minimum error of k random models against k (band: 95% interval of that minimum).
+
+    `data`: a random-search table (space, k, expected_min_error, low, high) with `labels`, or an `Analysis`
+    / sweep table. The error axis ends above the largest expected minimum; bands above it are cut there."""
+    if not (isinstance(data, pd.DataFrame) and "expected_min_error" in data):
+        a = _as_analysis(data, **settings)
+        data, labels = a.random_search, {**legend_labels(a.summary, a.counts), **(labels or {})}
+    table = data
+    labels = labels or {}
+    names = list(dict.fromkeys(table["space"].astype(str)))
+    col = _colors_for(names, colors)
     with _style():
-        fig, (ax,) = _figure(1, panel=(4.6, 3.3))
-        for name, rows in an.space_groups(frame):
-            part = table[table["space"] == name]
-            if part.empty:
-                continue
-            used, counts = an.resolve_errors(rows, policy, penalty)
+        fig, (ax,) = _figure(1, panel=(5.0, 3.6))
+        for name in names:
+            part = table[table["space"].astype(str) == name]
             ax.plot(part["k"], part["expected_min_error"], marker="o", ms=3, color=col[name],
-                    label=legend_label(name, used[ERROR].to_numpy(), counts))
-            ax.fill_between(part["k"], part["low"], part["high"], color=col[name], alpha=0.15, lw=0)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("models drawn k")
+                    label=labels.get(name, name))
+            ax.fill_between(part["k"], part["low"], part["high"], color=col[name], alpha=0.1, lw=0)
+        if len(table):
+            lo = float(table["low"].min())
+            hi = float(table["expected_min_error"].max())
+            ax.set_ylim(lo - 0.05 * (hi - lo + 1e-6), hi + 0.15 * (hi - lo + 1e-6))
+        _integer_axis(ax, "x", log2=True)
+        ax.set_xlabel("models drawn at random, k")
         ax.set_ylabel(f"expected min {ERROR_LABEL}")
-        ax.set_title("random search efficiency")
-        _legend_outside(fig, [ax])
+        _place_legend(ax)
     return readable_ticks(fig)
 
 
 def plot_complexity_scatter(
-    frame: pd.DataFrame, metrics: Sequence[str] = an.COMPLEXITY_METRICS, policy: Policy = "penalize",
-    penalty: float = PENALTY, colors: Mapping[str, str] | None = None,
+    points: pd.DataFrame, labels: Mapping[str, str] | None = None, colors: Mapping[str, str] | None = None,
+    error_range: tuple[float, float] | None = None,
 ) -> Figure:
-    """Error against each complexity metric, all spaces overlaid, one panel per metric."""
-    metrics = [m for m in metrics if m in frame]
-    col = _colors(frame, colors)
+    """Error against flops (MF), params (M) and activations (M), all spaces overlaid, one panel per metric.
+
+    `points`: space, the complexity columns, `err` (`Analysis.complexity`); errors above `error_range`'s
+    upper end are marked at the top edge."""
+    metrics = [m for m in an.COMPLEXITY_METRICS if m in points]
+    names = list(dict.fromkeys(points["space"].astype(str)))
+    col = _colors_for(names, colors)
+    labels = labels or {}
+    top = float(points[ERROR].max()) if len(points) else 1.0
+    lo, hi = error_range if error_range is not None else (float(points[ERROR].min()), top)
     with _style():
-        fig, axes = _figure(max(1, len(metrics)), panel=(3.6, 2.9))
-        for ax, m in zip(axes, metrics):
-            kept = []
-            for name, rows in an.space_groups(frame):
-                used, counts = an.resolve_errors(rows, policy, penalty)
-                kept.append(used)
-                ax.scatter(used[m], used[ERROR], s=7, alpha=0.5, color=col[name], linewidths=0,
-                           label=legend_label(name, used[ERROR].to_numpy(), counts))
-            _log_if_wide(ax, frame[m].to_numpy(dtype=np.float64))
-            _clip_penalized(ax, kept, "y")
-            ax.set_xlabel(UNITS.get(m, m))
-            ax.set_ylabel(ERROR_LABEL)
-        _legend_outside(fig, axes[:1], fontsize=6)
-        fig.suptitle("error vs complexity")
+        fig, axes = _figure(max(1, len(metrics)), panel=(3.4, 2.9))
+        for i, (ax, m) in enumerate(zip(axes, metrics)):
+            factor, label = SCALE[m]
+            ax.set_ylim(*_bulk_limits(lo, hi, top))
+            for name in names:
+                part = points[points["space"].astype(str) == name]
+                x = part[m].to_numpy(dtype=np.float64) * factor
+                ax.scatter(x, part[ERROR], s=8, alpha=0.5, color=col[name], linewidths=0, label=labels.get(name, name))
+                _edge_marks(ax, x, part[ERROR].to_numpy(), col[name])
+            if _wide(points[m].to_numpy(dtype=np.float64)):
+                _plain_log(ax, "x")
+            ax.set_xlabel(label)
+            ax.set_ylabel(ERROR_LABEL if i == 0 else "")
+        handles, labs = axes[0].get_legend_handles_labels()
+        if (points[ERROR] > hi).any():
+            handles.append(_marker_handle("^"))
+            labs.append("errors above the axis, at the edge")
+        fig.legend(handles, labs, loc="outside lower center", ncols=min(3, len(handles)), frameon=False)
     return readable_ticks(fig)
 
 
 def plot_trends(
-    frame: pd.DataFrame, params: Sequence[str] = an.TREND_PARAMS, x: str = "flops", frac: float = 0.25,
-    draws: int = 10_000, seed: int = 0, policy: Policy = "penalize", penalty: float = PENALTY,
-    colors: Mapping[str, str] | None = None, ncols: int = 4, table: pd.DataFrame | None = None,
+    table: pd.DataFrame, params: Sequence[str] = an.TREND_PARAMS, x: str = "flops",
+    colors: Mapping[str, str] | None = None, ncols: int = 4, frac: float | None = None,
 ) -> Figure:
-    """The best models' parameters and complexity against `x` (flops), one point per sweep with its
-    bootstrap 95% interval: the paper's trends across flop regimes. A line joins the sweeps of one
-    design space (`family`) only, one color per family. `table`: `analysis.trend_table` already computed."""
-    if table is None:
-        table = an.trend_table(frame, params, x, frac, draws, seed, policy=policy, penalty=penalty)
+    """The best models' parameters against `x` (flops, MF), one point per sweep with its bootstrap 95%
+    interval (`analysis.trend_table`): the paper's trends across flop regimes. A line joins the sweeps of
+    one design space (`family`) only, one color per family."""
     families = list(dict.fromkeys(table["family"])) if "family" in table else []
-    col = {**space_colors(families), **(colors or {})} if len(families) > 1 else _colors(frame, colors)
+    base = space_colors(families)
+    col = {**base, **{k: v for k, v in (colors or {}).items() if k in base}}
     n_of = table.groupby("family")["n"].apply(lambda v: ", ".join(str(int(k)) for k in v.unique())) if len(table) else {}
     present = [p for p in params if (table["param"] == p).any()]
+    factor, xlabel = SCALE.get(x, (1.0, x))
     with _style():
-        fig, axes = _figure(max(1, len(present)), ncols=min(ncols, max(1, len(present))), panel=(2.9, 2.4))
+        fig, axes = _figure(max(1, len(present)), ncols=min(ncols, max(1, len(present))), panel=(2.9, 2.5))
         for ax, p in zip(axes, present):
             part = table[table["param"] == p].sort_values(x)
+            pf, plabel = SCALE.get(p, (1.0, p.replace("_", " ")))
             for fam, rows in part.groupby("family", sort=False):
-                c = col.get(fam, col.get(rows["space"].iat[0], "black"))
+                c = col.get(fam, "black")
+                xs = rows[x].to_numpy(dtype=float) * factor
+                med, low, high = (rows[k].to_numpy(dtype=float) * pf for k in ("median", "low", "high"))
                 if len(rows) > 1:
-                    ax.plot(rows[x], rows["median"], color=c, lw=0.9, alpha=0.7, zorder=1)
-                ax.errorbar(rows[x], rows["median"], yerr=[rows["median"] - rows["low"], rows["high"] - rows["median"]],
-                            fmt="o", ms=4, capsize=2, color=c, zorder=2,
+                    ax.plot(xs, med, color=c, lw=0.9, alpha=0.7, zorder=1)
+                ax.errorbar(xs, med, yerr=[med - low, high - med], fmt="o", ms=4, capsize=2, color=c, zorder=2,
                             label=f"{fam} (n per sweep: {n_of[fam]})" if len(n_of) else fam)
-            ax.set_xscale("log")
-            _log_if_wide(ax, part[["low", "high"]].to_numpy().ravel(), "y")
+            _plain_log(ax, "x")
+            yv = part[["low", "high"]].to_numpy(dtype=float).ravel() * pf
+            if _is_integral(part["median"].to_numpy(dtype=float) * pf):  # depth, g, b, w0: integer ticks
+                _integer_axis(ax, "y", log2=_wide(yv) and _multiplicative(p))
+            elif _wide(yv):
+                _plain_log(ax, "y", 2 if _multiplicative(p) else 10)
             fitted = part["column"].str.startswith("fit_")
             how = " (fitted)" if fitted.all() else " (sampled or fitted)" if fitted.any() else ""
-            ax.set_ylabel(p.replace("_", " ") + how)
-            ax.set_xlabel(UNITS.get(x, x))
-        _legend_outside(fig, axes[:1], fontsize=6)
-        fig.suptitle(f"best models across regimes (bootstrap median and 95% interval, {frac:.0%} subsamples)")
+            ax.set_ylabel(plabel + how)
+            ax.set_xlabel(xlabel)
+        handles, labs = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labs, loc="outside lower center", ncols=min(3, len(handles)), frameon=False)
+        fig.suptitle("best models across flop regimes (bootstrap median and 95% interval"
+                     + (f", {frac:.0%} subsamples)" if frac is not None else ")"))
     return readable_ticks(fig)
 
 
 def plot_efit(
-    frame: pd.DataFrame, policy: Policy = "penalize", penalty: float = PENALTY,
-    colors: Mapping[str, str] | None = None,
+    points: pd.DataFrame, edf: pd.DataFrame, summary: pd.DataFrame, labels: Mapping[str, str] | None = None,
+    colors: Mapping[str, str] | None = None, error_range: tuple[float, float] | None = None,
 ) -> Figure:
-    """e_fit of the quantized-linear width fit: its EDF per space, and error against e_fit."""
-    if "e_fit" not in frame:
-        frame = an.add_derived(frame)
-    col = _colors(frame, colors)
+    """e_fit of the quantized-linear width fit: its EDF per space (`edf`: space, e_fit, F; `Analysis.efit_edf`),
+    and error against e_fit (`points`: space, e_fit, `err`, NaN for models not used). `summary`: the
+    `analysis.efit_table` (exact share and median e_fit in the legend)."""
+    names = list(dict.fromkeys(edf["space"].astype(str)))
+    col = _colors_for(names, colors)
+    labels = labels or {}
+    stats = summary.set_index("space") if len(summary) else summary
+    used = points[points[ERROR].notna()]
+    top = float(used[ERROR].max()) if len(used) else 1.0
+    lo, hi = error_range if error_range is not None else (float(used[ERROR].min()) if len(used) else 0.0, top)
     with _style():
-        fig, (ax0, ax1) = _figure(2, panel=(4.0, 3.2))
-        kept = []
-        for name, rows in an.space_groups(frame):
-            rows = rows[rows["e_fit"].notna()]  # models without per-stage widths have no fit
-            if rows.empty:
-                continue
-            ef = rows["e_fit"].to_numpy(dtype=np.float64)
-            f = an.edf(ef)
-            _step(ax0, f.errors, f.mass, color=col[name],
-                  label=f"{name} (n={ef.size}, exact {np.mean(rows['e_fit_exact']):.0%}, median {np.median(ef):.3f})")
-            used, counts = an.resolve_errors(rows, policy, penalty)
-            kept.append(used)
-            ax1.scatter(used["e_fit"], used[ERROR], s=7, alpha=0.5, color=col[name], linewidths=0,
-                        label=legend_label(name, used[ERROR].to_numpy(), counts))
-        ax0.set_xlabel("e_fit (mean |ln w_hat / w| per block)")
-        ax0.set_ylabel("cumulative probability")
+        fig, (ax0, ax1) = _figure(2, panel=(3.9, 3.1))
+        ax1.set_ylim(*_bulk_limits(lo, hi, top))
+        for name in names:
+            part = edf[edf["space"].astype(str) == name]
+            how = (f": exact {stats.loc[name, 'exact_share']:.0%}, median {stats.loc[name, 'median_e_fit']:.3f}"
+                   if name in stats.index else "")
+            ax0.plot(*_steps(part["e_fit"].to_numpy(), part["F"].to_numpy()), color=col[name], label=name + how)
+            u = used[used["space"].astype(str) == name]
+            ax1.scatter(u["e_fit"], u[ERROR], s=8, alpha=0.5, color=col[name], linewidths=0,
+                        label=labels.get(name, name))
+            _edge_marks(ax1, u["e_fit"].to_numpy(), u[ERROR].to_numpy(), col[name])
+        ax0.set_ylim(0, 1.0)
+        ax0.set_xlabel("e_fit (mean |ln ŵ_j / w_j|)")
+        ax0.set_ylabel("cumulative prob.")
         ax0.set_title("quantized-linear fit quality")
-        _clip_penalized(ax1, kept, "y")
         ax1.set_xlabel("e_fit")
         ax1.set_ylabel(ERROR_LABEL)
         ax1.set_title("error vs e_fit")
-        _legend_outside(fig, [ax0, ax1], fontsize=6)
+        h0, l0 = ax0.get_legend_handles_labels()
+        fig.legend(h0, l0, loc="outside lower center", ncols=min(3, len(h0)), frameon=False)
     return readable_ticks(fig)
 
 
-def plot_effect_ladder(table: pd.DataFrame) -> Figure:
-    """Each claim's effect (with its 95% interval) against the rung's training images, one line per comparison;
-    space comparisons (percentage points) and correlations (rho) in panels of their own. `table`: ladder.csv rows
-    (columns comparison, images, effect, low, high)."""
-    import matplotlib.ticker
+# --- proxy fidelity --------------------------------------------------------------------------------------
+def plot_effect_ladder(table: pd.DataFrame, colors: Mapping[str, str] | None = None, title: str | None = None) -> Figure:
+    """Effect of each comparison against the training budget of the rung: one line per comparison with its
+    95% interval as a band, a zero line, the budget (training images) on a log axis.
 
-    is_rho = table["comparison"].str.contains("width rule")
-    panels = [(p, label) for p, label in ((table[~is_rho], "median error difference (points)"),
-                                          (table[is_rho], "Spearman rho(e_fit, error)")) if len(p)]
+    `table`: comparison, rung_images, effect, low, high (percentage points), n (models per group)."""
+    names = list(dict.fromkeys(table["comparison"].astype(str)))
+    col = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
+    col.update(colors or {})
     with _style():
-        fig, axes = _figure(len(panels), panel=(5.2, 3.6))
-        for ax, (part, ylabel) in zip(axes, panels):
-            names = list(dict.fromkeys(part["comparison"]))
-            colors = space_colors(names)
-            for i, name in enumerate(names):
-                rows = part[part["comparison"] == name].sort_values("images")
-                x = rows["images"].to_numpy(float) * (1 + 0.04 * (i - (len(names) - 1) / 2))  # dodge the bars
-                y = rows["effect"].to_numpy(float)
-                err = np.vstack([y - rows["low"].to_numpy(float), rows["high"].to_numpy(float) - y])
-                ax.errorbar(x, y, yerr=err, color=colors[name], marker="o", ms=4, capsize=2.5, label=name)
-            ax.axhline(0, color="0.3", lw=0.8, ls="--")
-            ax.set_xscale("log")
-            ticks = sorted(part["images"].dropna().unique())
-            ax.set_xticks(ticks, [f"{t:,.0f}" for t in ticks])
-            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-            ax.set_xlabel("training images per model (log scale)")
-            ax.set_ylabel(ylabel)
-            ax.set_title("effect in the claimed direction vs budget")
-            ax.legend(loc="best", frameon=True, framealpha=0.9)
-    return fig
+        fig, (ax,) = _figure(1, panel=(5.2, 3.6))
+        ax.axhline(0.0, color="#333333", lw=0.9, zorder=1)
+        for name in names:
+            part = table[table["comparison"].astype(str) == name].sort_values("rung_images")
+            n = part["n"].astype(int).unique()
+            ns = f"n={n[0]}" if len(n) == 1 else f"n={n.min()}-{n.max()}"
+            ax.plot(part["rung_images"], part["effect"], marker="o", ms=3.5, color=col[name], zorder=3,
+                    label=f"{name} ({ns})")
+            if len(part) > 1:
+                ax.fill_between(part["rung_images"], part["low"], part["high"], color=col[name], alpha=0.15, lw=0)
+            ax.errorbar(part["rung_images"], part["effect"],
+                        yerr=[part["effect"] - part["low"], part["high"] - part["effect"]],
+                        fmt="none", capsize=2.5, color=col[name], lw=1.0, zorder=2)
+        _plain_log(ax, "x")
+        lo = float(min(table["low"].min(), 0.0)) if len(table) else -1.0
+        hi = float(max(table["high"].max(), 0.0)) if len(table) else 1.0
+        pad = 0.08 * (hi - lo + 1e-6)
+        ax.set_ylim(lo - pad, hi + 0.45 * (hi - lo + 1e-6))  # headroom for the legend
+        ax.set_xlabel("training images per model (rung)")
+        ax.set_ylabel("effect (percentage points)")
+        if title:
+            ax.set_title(title)
+        _place_legend(ax)
+    return readable_ticks(fig)
+

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import re
@@ -21,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from designspace import analysis as an
-from designspace.analysis.bootstrap import MIN_PER_DRAW
-from designspace.analysis.outcomes import ERROR, PENALTY, Policy
+from designspace.analysis.outcomes import ERROR
 from designspace.reporting import plots
 from designspace.util.atomic import atomic_write_text
 
@@ -30,20 +30,10 @@ __all__ = ["ReportSettings", "markdown_table", "write_report"]
 
 
 @dataclass(frozen=True)
-class ReportSettings:
-    policy: Policy = "penalize"
-    penalty: float = PENALTY
-    bins: int = 10
-    normalize: tuple[str, ...] = ("params", "flops")
-    empty: str = "merge"
-    min_per_draw: int = MIN_PER_DRAW
-    frac: float = 0.25
-    draws: int = 10_000
-    seed: int = 0
-    top: int = 20
-    ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128)
+class ReportSettings(an.AnalysisSettings):
+    """How the tables are computed (`AnalysisSettings`), plus what the report looks like."""
+
     formats: tuple[str, ...] = ("png", "pdf")
-    wm_range: tuple[float, float] = an.DEFAULT_WM_RANGE
     title: str = "Design-space analysis"
     sources: tuple[str, ...] = field(default_factory=tuple)
 
@@ -145,10 +135,25 @@ class Document:
             return
         self.md.append(markdown_table(frame, digits) + (f"\n\n([CSV]({csv}))\n" if csv else "\n"))
 
-    def figure(self, number: int, caption: str, stem: str, formats: Sequence[str], csvs: Sequence[str]) -> None:
-        img = f"figures/{stem}.png" if "png" in formats else f"figures/{stem}.{formats[0]}"
-        links = [f"[{f.upper()}](figures/{stem}.{f})" for f in formats] + [f"[{Path(c).name}]({c})" for c in csvs]
+    figures: int = 0
+
+    def figure(self, caption: str, stem: str, formats: Sequence[str], csvs: Sequence[str] = (),
+               folder: str = "figures") -> int:
+        """The next numbered figure: the image (PNG if written) under `folder`, its caption and file links."""
+        self.figures += 1
+        number = self.figures
+        where = f"{folder}/" if folder else ""
+        img = f"{where}{stem}.png" if "png" in formats else f"{where}{stem}.{formats[0]}"
+        links = [f"[{f.upper()}]({where}{stem}.{f})" for f in formats] + [f"[{Path(c).name}]({c})" for c in csvs]
         self.md.append(f"![Figure {number}: {caption}]({img})\n\n*Figure {number}.* {caption} ({', '.join(links)})\n")
+        return number
+
+    def add_figure(self, fig: Any, out: Path, stem: str, caption: str, formats: Sequence[str] = ("png", "pdf"),
+                   csvs: Sequence[str] = (), folder: str = "figures") -> int:
+        """Save `fig` as out/<folder>/<stem>.<format> (200 dpi; `plots.save`) and add it as the next figure."""
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        plots.save(fig, out / folder / stem, formats)
+        return self.figure(caption, stem, formats, csvs, folder)
 
     def text(self) -> str:
         return "\n".join(self.md)
@@ -185,91 +190,79 @@ def _damaged_note(frame: pd.DataFrame) -> str:
             if parts else "")
 
 
-def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSettings | None = None) -> Path:
-    """Analyse `frame` (one or more spaces, column `space`) and write the report under `out`.
+def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, settings: ReportSettings | None = None
+                 ) -> Path:
+    """Analyse `data` (a sweep table of one or more spaces, column `space`; or an `Analysis` already made of
+    one) and write the report under `out`. Returns the path of report.md.
 
-    Returns the path of report.md. Every number in the tables and figures comes from
-    `designspace.analysis` with `settings`; files already in `out` are overwritten, others kept.
-    """
+    Every number comes from one `analysis.Analysis` (each table computed once): the CSVs, the Markdown and
+    every figure are drawn from its tables. Files already in `out` are overwritten, others kept."""
     s = settings or ReportSettings()
+    if isinstance(data, an.Analysis):  # its tables are computed with its own settings: the report states those
+        a = data
+        s = dataclasses.replace(s, **{f.name: getattr(a.settings, f.name) for f in dataclasses.fields(a.settings)})
+    else:
+        a = an.Analysis(data, s)
     out = Path(out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(parents=True, exist_ok=True)
-    frame = an.add_derived(frame, fit=True, wm_range=s.wm_range)
-    names = [n for n, _ in an.space_groups(frame)]
-    colors = plots.space_colors(names)
-    pol = {"policy": s.policy, "penalty": s.penalty}
     doc = Document()
-    figure_no = [0]
 
     def csv(name: str, table: pd.DataFrame) -> str:
         table.to_csv(out / "data" / f"{name}.csv", index=False)
         return f"data/{name}.csv"
 
-    def figure(stem: str, caption: str, make: Callable[[], Any], data: dict[str, pd.DataFrame]) -> None:
-        fig = make()
-        for fmt in s.formats:
-            fig.savefig(out / "figures" / f"{stem}.{fmt}")
-        figure_no[0] += 1
-        doc.figure(figure_no[0], caption, stem, s.formats, [csv(k, v) for k, v in data.items()])
+    def figure(stem: str, caption: str, fig: Any, data: dict[str, pd.DataFrame]) -> None:
+        doc.add_figure(fig, out, stem, caption, s.formats, [csv(k, v) for k, v in data.items()])
 
-    summary = an.summary_table(frame, **pol)
     doc.heading(s.title, 1)
     if s.sources:
         doc.para("Sources: " + ", ".join(s.sources))
-    setup_note = _setup_note(frame)
-    if setup_note:
-        doc.para(setup_note)
-    damaged = _damaged_note(frame)
-    if damaged:
-        doc.para(damaged)
-    untrained = [str(r["space"]) for _, r in summary.iterrows() if int(r["n"]) == 0]
-    if len(untrained) == len(summary):
+    for note in (_setup_note(a.frame), _damaged_note(a.frame)):
+        if note:
+            doc.para(note)
+    summary = a.summary
+    if not a.trained:
         doc.heading("Spaces", 2)
         doc.table(summary, csv("summary", summary))
         doc.para("No trained models yet, so there is nothing to analyse: train the sweeps with "
                  "`python -m designspace.train sweep_dir=DIR`, then rerun this command.")
         return doc.write(out, "report", s.title)
-    if untrained:
-        frame = frame[~frame["space"].astype(str).isin(untrained)]
-        names = [n for n in names if n not in untrained]
+    names = a.trained
+    colors = plots.space_colors(a.names)
+    labels = plots.legend_labels(summary, a.counts)
     doc.heading("Methods", 2)
-    doc.bullets(_methods(s, frame))
+    doc.bullets(_methods(a))
 
     doc.heading("Spaces", 2)
     doc.table(summary, csv("summary", summary), {"min_error": 2, "median_error": 2, "mean_error": 2})
-    if untrained:
-        doc.para(f"Not trained yet, so left out of everything below: {', '.join(untrained)}.")
+    if a.untrained:
+        doc.para(f"Not trained yet, so left out of everything below: {', '.join(a.untrained)}.")
 
     if len(names) >= 2:
-        ks = an.ks_table(frame, s.normalize[-1] if s.normalize else None, s.bins, s.empty, **pol)
         doc.heading("KS distances between spaces", 2)
         doc.para("D = sup |F_a - F_b| of the error EDFs; p from scipy's two-sample KS test (unweighted); "
                  f"D_normalized_{s.normalize[-1] if s.normalize else ''} between the complexity-normalized EDFs.")
-        doc.table(ks, csv("ks", ks), {"D": 3, "p_value": 3}, empty="No pair of spaces with trained models.")
+        doc.table(a.ks, csv("ks", a.ks), {"D": 3, "p_value": 3}, empty="No pair of spaces with trained models.")
 
+    lo, hi = a.error_range
+    axis_note = (f"The error axis ends at the {s.bulk:g}th percentile of each space's trained models' errors "
+                 f"(at most {hi:.1f}%); curves and points beyond it end in a triangle at the edge.")
     doc.heading("Error distributions", 2)
-    figure("edf", "Error EDFs, F(e) = share of models with error < e. Legend: n, min and mean error; "
-           "diverged/failed models as stated.", lambda: plots.plot_edfs(frame, colors=colors, **pol),
-           {"edf": an.edf_table(frame, **pol)})
+    figure("edf", "Error EDFs, F(e) = share of models with error < e. Legend: name [min|mean error] and n; "
+           f"diverged/failed models as stated. {axis_note}", plots.plot_edfs(a, labels, colors), {"edf": a.edf})
     if s.normalize:
-        norm = pd.concat([an.edf_table(frame, b, s.bins, s.empty, **pol).assign(normalized_by=b) for b in s.normalize],
-                         ignore_index=True)
+        norm = pd.concat([a.normalized_edf(b).assign(normalized_by=b) for b in s.normalize], ignore_index=True)
         figure("edf_normalized", f"Plain and complexity-normalized EDFs ({s.bins} equal bins over the range of all "
-               f"spaces; empty bins: {s.empty}).",
-               lambda: plots.plot_normalized_edfs(frame, s.normalize, s.bins, s.empty, colors=colors, **pol),
-               {"edf_normalized": norm})
-    metrics = [m for m in an.COMPLEXITY_METRICS if m in frame]
-    points = _points(frame, metrics, s)
-    figure("complexity", "Error against flops, params and activations.",
-           lambda: plots.plot_complexity_scatter(frame, metrics, colors=colors, **pol), {"complexity": points})
-    rs = an.random_search_table(frame, s.ks, **pol)
+               f"spaces; empty bins: {s.empty}). {axis_note}",
+               plots.plot_normalized_edfs(a, s.normalize, labels, colors), {"edf_normalized": norm})
+    figure("complexity", f"Error against flops (MF), params (M) and activations (M). {axis_note}",
+           plots.plot_complexity_scatter(a.complexity, labels, colors, a.error_range), {"complexity": a.complexity})
     figure("random_search", "Expected minimum error of k models drawn at random (closed form from the EDF); "
-           "band: 95% interval of that minimum.", lambda: plots.plot_random_search(frame, s.ks, colors=colors, **pol),
-           {"random_search": rs})
+           "band: 95% interval of that minimum, cut at the top of the axis.",
+           plots.plot_random_search(a.random_search, labels, colors), {"random_search": a.random_search})
 
     doc.heading("Where the good models are", 2)
-    ranges = an.best_ranges(frame, None, s.frac, s.draws, s.seed, min_per_draw=s.min_per_draw, **pol)
+    ranges = a.best_ranges
     doc.para(f"Bootstrap of the best model: {s.draws} draws of {s.frac:.0%} of the models with replacement; "
              "median [2.5%, 97.5%] of the parameter value of the lowest-error model of each draw."
              + (f" n and models per draw: {_n_per_draw(ranges)}." if not ranges.empty else ""))
@@ -278,52 +271,68 @@ def write_report(frame: pd.DataFrame, out: str | os.PathLike, settings: ReportSe
     if too_few and not ranges.empty:
         doc.para(too_few)
     for name in names:
-        sub = frame[frame["space"].astype(str) == name] if "space" in frame else frame
-        cols = [c for c, _ in an.param_columns(sub)]
+        points, cols = a.params(name)
         if not cols:
             continue
+        mine = ranges[ranges["space"] == name]
         figure(f"params_{_slug(name)}", f"{name}: error against each parameter; shaded: 95% interval, line: median "
-               "of the best model's value (bootstrap).",
-               lambda sub=sub, name=name, cols=cols: plots.plot_param_scatter(
-                   sub, name, cols, s.frac, s.draws, s.seed, colors=colors, ranges=ranges, **pol),
-               {f"params_{_slug(name)}": _param_points(sub, cols, s),
-                f"params_{_slug(name)}_best": ranges[ranges["space"] == name]})
+               f"of the best model's value (bootstrap). {axis_note}",
+               plots.plot_param_scatter(points, mine, name, cols, colors[name], labels[name], a.error_range, s.frac),
+               {f"params_{_slug(name)}": points, f"params_{_slug(name)}_best": mine})
 
     doc.heading("The linear width rule", 2)
-    ef = an.efit_table(frame, s.top, **pol)
+    ef = a.efit
     doc.para("e_fit: mean over blocks of |ln w_hat_j - ln w_j| of the best quantized-linear fit (w0, wa, wm) "
              f"at the model's own depth, wm in [{s.wm_range[0]:g}, {s.wm_range[1]:g}], w0 a multiple of 8. "
              "Exact fits (e_fit = 0) are recognised exactly; other values are the best found by the search "
-             f"(upper bounds). Line: least squares w0 + wa*j through the block widths of the top {s.top} models.")
-    doc.table(ef, csv("efit_summary", ef), {"exact_share": 2, "median_e_fit": 4, "mean_e_fit": 4,
-                                            "median_e_fit_top": 4, "line_w0": 1, "line_wa": 2, "line_rmse": 1})
-    figure("efit", "Quality of the quantized-linear fit: EDF of e_fit per space, and error against e_fit.",
-           lambda: plots.plot_efit(frame, colors=colors, **pol), {"efit": _efit_points(frame, s)})
+             f"(upper bounds). Line: least squares w0 + wa*j through the block widths of the top {s.top} models "
+             "(of those with per-stage widths).")
+    doc.table(ef, csv("efit_summary", ef) if len(ef) else None,
+              {"exact_share": 2, "median_e_fit": 4, "mean_e_fit": 4, "median_e_fit_top": 4, "line_w0": 1,
+               "line_wa": 2, "line_rmse": 1}, empty="No model has per-stage widths, so there is no width fit.")
+    if len(ef):
+        points = _efit_points(a)
+        figure("efit", "Quality of the quantized-linear fit: EDF of e_fit per space, and error against e_fit. "
+               + axis_note, plots.plot_efit(points, a.efit_edf, ef, labels, colors, a.error_range),
+               {"efit": points, "efit_edf": a.efit_edf})
     for name in names:
-        sub = frame[frame["space"].astype(str) == name] if "space" in frame else frame
-        sub = sub[sub["e_fit"].notna()]  # models with per-stage widths
-        if sub.empty:
+        profiles = a.profiles(name)
+        if profiles.empty:
             continue
-        best = an.best_models(sub, s.top, **pol)
-        figure(f"widths_{_slug(name)}", f"{name}: per-block widths of the {s.top} best models, the fitted line "
-               "(dashed) and the paper's 48*(j+1) (dotted).",
-               lambda sub=sub, name=name: plots.plot_width_profiles(sub, name, s.top, colors=colors, **pol),
-               {f"widths_{_slug(name)}": _profiles(best)})
+        table, line, color, legend = plots._width_inputs(a, name, colors[name], None)
+        figure(f"widths_{_slug(name)}", f"{name}: per-block widths of the {profiles['rank'].nunique()} best models, "
+               "the fitted line (dashed) and the paper's 48*(j+1) (dotted).",
+               plots.plot_width_profiles(table, name, line, color=color, legend=legend),
+               {f"widths_{_slug(name)}": profiles.assign(line_w0=line[0] if line else np.nan,
+                                                         line_wa=line[1] if line else np.nan)})
 
-    if len(names) >= 2 and "flops" in frame:
-        trends = an.trend_table(frame, frac=s.frac, draws=s.draws, seed=s.seed, min_per_draw=s.min_per_draw, **pol)
-        doc.heading("Trends across sweeps", 2)
-        if trends.empty:
-            doc.para(_too_few_note(trends, s.frac, s.min_per_draw) or "No sweep has the columns for trends.")
-        else:
-            figure("trends", "Best models' parameters and complexity against flops, one point per sweep (median "
-                   "flops), bootstrap median and 95% interval; lines join the sweeps of one design space.",
-                   lambda: plots.plot_trends(frame, frac=s.frac, seed=s.seed, colors=colors, table=trends, **pol),
-                   {"trends": trends})
-            if trends.attrs.get("too_few"):
-                doc.para(_too_few_note(trends, s.frac, s.min_per_draw))
-
+    if "flops" in a.frame and len(names) >= 2:
+        _trends_section(doc, a, s, figure)
     return doc.write(out, "report", s.title)
+
+
+def _trends_section(doc: Document, a: an.Analysis, s: ReportSettings, figure: Callable[..., None]) -> None:
+    """Trends across flop regimes: drawn only for design spaces with at least two sweeps (regimes)."""
+    doc.heading("Trends across regimes", 2)
+    several = {fam: sweeps for fam, sweeps in a.regimes.items() if len(sweeps) >= 2}
+    if not several:
+        doc.para("No figure: every design space here has one sweep, i.e. one flop regime "
+                 f"({', '.join(f'{f}: {len(v)}' for f, v in a.regimes.items())}); trends across regimes need at "
+                 "least two sweeps of one space at different budgets.")
+        return
+    trends = a.trends
+    trends = trends[trends["family"].isin(several)]
+    if trends.empty:
+        doc.para(_too_few_note(a.trends, s.frac, s.min_per_draw) or "No sweep has the columns for trends.")
+        return
+    figure("trends", "Best models' parameters and complexity against flops, one point per sweep (median "
+           "flops), bootstrap median and 95% interval; lines join the sweeps of one design space.",
+           plots.plot_trends(trends, colors=plots.space_colors(list(several)), frac=s.frac), {"trends": trends})
+    if a.trends.attrs.get("too_few"):
+        doc.para(_too_few_note(a.trends, s.frac, s.min_per_draw))
+    single = [f for f in a.regimes if f not in several]
+    if single:
+        doc.para(f"One regime only, so not in the figure: {', '.join(single)}.")
 
 
 def _n_per_draw(table: pd.DataFrame) -> str:
@@ -357,7 +366,9 @@ def _setup_note(frame: pd.DataFrame) -> str:
     return "Training setups (dataset, schedule, seed): " + "; ".join(parts) + "." if parts else ""
 
 
-def _methods(s: ReportSettings, frame: pd.DataFrame) -> list[str]:
+def _methods(a: an.Analysis) -> list[str]:
+    s = a.settings
+    frame = a.frame[a.frame["space"].astype(str).isin(a.trained)] if "space" in a.frame else a.frame
     pen = (f"diverged/failed models count with error {s.penalty:g}%" if s.policy == "penalize"
            else "diverged/failed models are left out")
     return [
@@ -369,42 +380,20 @@ def _methods(s: ReportSettings, frame: pd.DataFrame) -> list[str]:
         "(merge: an empty bin joins the preceding non-empty one, which then carries its share).",
         "KS: D = sup over e of |F_a(e) - F_b(e)|, on the union of the error values.",
         f"Bootstrap: {s.draws} draws, {s.frac:.0%} of the models each, seed {s.seed}; 95% percentile interval.",
-        f"Models: {len(frame)} in {frame['space'].nunique() if 'space' in frame else 1} space(s).",
+        f"Figures: error axes end at the {s.bulk:g}th percentile of each space's trained errors; anything beyond "
+        "is marked at the edge, never dropped.",
+        f"Models: {len(frame)} in {len(a.trained)} space(s).",
     ]
 
 
-def _points(frame: pd.DataFrame, metrics: Sequence[str], s: ReportSettings) -> pd.DataFrame:
-    parts = []
-    for name, rows in an.space_groups(frame):
-        used, _ = an.resolve_errors(rows, s.policy, s.penalty)
-        cols = [c for c in ("model_id", *metrics) if c in used]
-        parts.append(used[cols + [ERROR, "outcome"]].assign(space=name))
-    return pd.concat(parts, ignore_index=True)
-
-
-def _param_points(sub: pd.DataFrame, cols: Sequence[str], s: ReportSettings) -> pd.DataFrame:
-    used, _ = an.resolve_errors(sub, s.policy, s.penalty)
-    keep = [c for c in ("model_id", *cols) if c in used]
-    return used[keep + [ERROR, "outcome"]]
-
-
-def _efit_points(frame: pd.DataFrame, s: ReportSettings) -> pd.DataFrame:
+def _efit_points(a: an.Analysis) -> pd.DataFrame:
+    """Every model with a width fit: its fit, e_fit and the error it enters the statistics with (NaN: not used)."""
+    frame = a.frame if "space" in a.frame else a.frame.assign(space=a.names[0])
+    frame = frame[frame["e_fit"].notna()]
     cols = [c for c in ("space", "model_id", "total_depth", "fit_w0", "fit_wa", "fit_wm", "e_fit", "e_fit_exact",
                         "status", "error") if c in frame]
-    return frame[cols]
-
-
-def _profiles(best: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for rank, (_, r) in enumerate(best.iterrows(), start=1):
-        w = an.block_widths_of(r)
-        rows += [{"rank": rank, "model_id": r.get("model_id"), "err": r[ERROR], "j": j, "width": int(x)}
-                 for j, x in enumerate(w)]
-    table = pd.DataFrame(rows, columns=["rank", "model_id", "err", "j", "width"])
-    if len(best):
-        line = an.fit_width_line(best)
-        table["line_w0"], table["line_wa"] = line.w0, line.wa
-    return table
+    err = pd.concat([u[ERROR] for u in a.used.values()]) if a.used else pd.Series(dtype=float)
+    return frame[cols].assign(**{ERROR: err.reindex(frame.index)})
 
 
 def _ranges_wide(ranges: pd.DataFrame) -> pd.DataFrame:

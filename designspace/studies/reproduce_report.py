@@ -284,9 +284,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
                    "'too few models to tell', not evidence of no effect.\n",
                    markdown_table(power.round(3)), ""]
 
-    fig = plots.plot_edfs(frame.drop(columns=["space_key"]))
-    for fmt in ("png", "pdf"):
-        fig.savefig(out / f"edf_progression.{fmt}")
+    plots.save(plots.plot_edfs(frame.drop(columns=["space_key"])), out / "edf_progression")
     md += ["## Error EDFs at the proxy\n", "![EDF progression](edf_progression.png)\n"]
 
     recorded = {j.space: recorded_space(j.sweep) for j in reversed(space_jobs)}
@@ -374,9 +372,11 @@ def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
              "differences are 'too few models to tell'.\n"]
     comp = judged.ladder[judged.ladder["rung"] != "proxy (all models)"] if len(judged.ladder) else judged.ladder
     if len(comp):
-        fig = plots.plot_effect_ladder(comp)
-        for fmt in ("png", "pdf"):
-            fig.savefig(out / f"ladder.{fmt}")
+        points = comp[~comp["comparison"].str.startswith("width rule")]
+        if len(points):
+            plots.save(plots.plot_effect_ladder(
+                points.assign(rung_images=points["images"], n=points[["n_a", "n_b"]].min(axis=1)),
+                title="each comparison's effect vs training budget"), out / "ladder")
         table = comp.assign(value=[f"{e:+.2f} [{lo:+.2f}, {hi:+.2f}] n={na},{nb}" if np.isfinite(e) else
                                    f"- (n={na},{nb})" for e, lo, hi, na, nb in
                                    comp[["effect", "low", "high", "n_a", "n_b"]].itertuples(index=False)])
