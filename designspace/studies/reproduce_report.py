@@ -254,6 +254,10 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     def label_of(j: Any) -> str:
         return PAPER_NAMES.get(j.space, j.space) + (f"@{j.budget}" if multi_budget else "")
 
+    if not space_jobs:
+        from designspace.studies.reproduce import ExperimentError
+
+        raise ExperimentError(f"no sampled sweeps under {out.parent}: run stage=sample (and stage=train) first")
     frame = pd.concat([load_sweep(j.sweep.root, label_of(j)).assign(space_key=j.space) for j in space_jobs],
                       ignore_index=True)
     trained = int(frame["status"].isin(["ok", "diverged", "failed"]).sum()) if "status" in frame else 0
@@ -388,7 +392,7 @@ def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
                   "the other's), and Spearman rho for the width rule; 95% percentile-bootstrap intervals. "
                   "([ladder.csv](ladder.csv), which also has the one-sided KS distance with its interval, and the "
                   "proxy's effect over all its models.)\n",
-                  "![effect against training budget](ladder.png)\n", markdown_table(pivot), ""]
+                  "![effect against training budget](ladder.png)\n", "(The figure shows the space comparisons; the width rule's rho is in the table.)\n", markdown_table(pivot), ""]
         labels = [r.label for r in ladder.rungs]
         agree = cheapest_agreeing_rung(comp, labels)
         rung = next((r for r in ladder.rungs if r.label == agree), None)
