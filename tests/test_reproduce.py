@@ -196,7 +196,7 @@ def test_the_headline_follows_the_longest_rung_and_spares_counts():
 
     def frame(gap: float, n: int, base: float) -> pd.DataFrame:
         rows = []
-        for key, shift in (("anynetx_e", gap), ("regnet", 0.0)):
+        for key, shift in (("anynetx_c", gap), ("anynetx_d", 0.0)):
             e = rng.normal(base + shift, 0.5, n)
             rows.append(pd.DataFrame({"space_key": key, "model_id": [f"{key}{i}" for i in range(n)], "status": "ok",
                                       "error": e, ERROR: e}))
@@ -204,13 +204,13 @@ def test_the_headline_follows_the_longest_rung_and_spares_counts():
 
     proxy = frame(8.0, 30, 40.0)
     long = frame(0.0, 12, 12.0)
-    claims = progression_claims(["anynetx_e", "regnet"], 0.05)
-    found = progression_findings({k: proxy[proxy["space_key"] == k] for k in ("anynetx_e", "regnet")}, 0.05)
+    claims = progression_claims(["anynetx_c", "anynetx_d"], 0.05)
+    found = progression_findings({k: proxy[proxy["space_key"] == k] for k in ("anynetx_c", "anynetx_d")}, 0.05)
     found.append(fd.smaller_space({"A": 10**18, "R": 10**8}, "A", "R"))
     ladder = Ladder([Rung(1, 4096, proxy[proxy["model_id"].str[-1].isin(list("0123456789"))], 0.0),
                      Rung(16, 60_000, long, 0.0)], models=12)
     judged = judge(found, proxy, ladder, claims).findings.set_index("claim")
-    comparison = judged.loc["RegNet improves on AnyNetX_E"]
+    comparison = judged.loc["AnyNetX_D improves on AnyNetX_C"]
     assert comparison["proxy_verdict"] == "reproduced"
     assert comparison["longer_training"] in ("shrinks", "not shown") and comparison["verdict"] != "reproduced"
     count = judged.loc["R is ~10 orders of magnitude smaller than A"]
