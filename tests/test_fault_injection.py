@@ -183,7 +183,7 @@ def test_a_truncated_jpeg_in_the_data_stops_the_run(tmp_path: Path) -> None:
     jpeg.write_bytes(jpeg.read_bytes()[: jpeg.stat().st_size // 3])
     sweep = make_sweep(tmp_path / "s", TINY_SPECS[:2])
     data = {"name": "imagefolder", "format": "imagefolder", "root": str(tmp_path / "images"), "resolution": 16,
-            "workers": 0}
+            "channels": 3, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "workers": 0}
     schedule = {**QUICK, "batch_size": 2, "train_subset": None, "test_subset": None, "eval_batch_size": 2}
     _assert_stopped_with_nothing_recorded(
         sweep, lambda: run_sweep(sweep, data, schedule, threads=1, progress=False), "data", {})

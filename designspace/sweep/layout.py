@@ -258,6 +258,7 @@ class SweepDir:
                 if len(old) < len(samples) and samples.head(len(old)).reset_index(drop=True).equals(
                         old.reset_index(drop=True)):
                     self.write_samples(samples, config_yaml)
+                    self.clean()
                     return (f"sweep directory grown from {len(old)} to {len(samples)} models (the first {len(old)} "
                             f"are the same models; their results are kept):\n{self.root}")
                 raise FileExistsError(
