@@ -178,5 +178,11 @@ def test_describe_shows_and_exports_a_sampled_model_of_a_sweep(tmp_path: Path) -
     exported = run("sweep_dir=s", f"model_id={row['model_id']}", "export=pycls")
     assert exported.returncode == 0, exported.stderr
     assert "TYPE: regnet" in exported.stdout and f"W0: {int(row['w0'])}" in exported.stdout
+    small = sample("anynetx_a", 1, seed=0, budget="fmnist_tiny")  # counted at 28px: the sweep's budget
+    (tmp_path / "t").mkdir()
+    small.to_parquet(tmp_path / "t" / "samples.parquet", index=False)
+    (tmp_path / "t" / "config.yaml").write_text("space: {name: anynetx_a}\nbudget: {name: fmnist_tiny, resolution: 28}\n")
+    at28 = run("sweep_dir=t", f"model_id={small['model_id'].iat[0]}")
+    assert at28.returncode == 0 and f"{int(small['flops'].iat[0]):,} flops" in at28.stdout and "at 28x28" in at28.stdout
     missing = run("sweep_dir=s", "model_id=nope")
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1 and "nope" in missing.stderr

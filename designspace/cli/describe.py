@@ -32,7 +32,19 @@ def sweep_model(sweep_dir: str, model_id: str) -> tuple[NetSpec, dict[str, Any]]
     return spec_of(row), row
 
 
+def sweep_resolution(sweep_dir: str) -> int:
+    """The input size the sweep's budget counts at (its config.yaml), 224 where it says none."""
+    from designspace.configs import read_yaml
+    from designspace.sweep.layout import SweepDir
+
+    path = SweepDir(sweep_dir).config_path
+    budget = read_yaml(path).get("budget") if path.is_file() else None
+    return int(budget.get("resolution") or 224) if isinstance(budget, dict) else 224
+
+
 def _describe(cfg: Any) -> None:
+    if cfg.resolution is None:
+        cfg.resolution = sweep_resolution(str(cfg.sweep_dir)) if cfg.get("model_id") and cfg.get("sweep_dir") else 224
     if cfg.list:
         print(describe_zoo(cfg.resolution))
         return
