@@ -77,7 +77,7 @@ def test_the_figures_draw_the_csvs(counted):
     depth = trends[trends["param"] == "total_depth"]
     tax = figs["trends"].axes[0]
     drawn = np.concatenate([ln.get_ydata() for ln in tax.get_lines()
-                            if len(ln.get_xdata()) == len(REGIMES) and ln.get_linestyle() == "None"])
+                            if len(ln.get_xdata()) == len(REGIMES) and ln.get_marker() == "o"])
     assert np.allclose(np.sort(drawn), np.sort(depth["median"]))
 
 
