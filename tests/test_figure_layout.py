@@ -32,12 +32,7 @@ def ladder_table() -> pd.DataFrame:
 
 
 def _figures() -> list[tuple[str, Figure]]:
-    out = []
-    for kind in ("single", "regimes"):
-        figs, _ = rendered(kind)
-        out += [(f"{kind}/{stem}", fig) for stem, fig in figs.items()]
-    out.append(("effect_ladder", plots.plot_effect_ladder(ladder_table())))
-    return out
+    return [*rendered().figures.items(), ("effect_ladder", plots.plot_effect_ladder(ladder_table()))]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +99,7 @@ def _data_points(ax) -> np.ndarray:
 
 
 def test_every_figure_is_checked(figures):
-    stems = {s.split("/", 1)[-1] for s, _ in figures}
+    stems = {s for s, _ in figures}
     assert {"edf", "edf_normalized", "complexity", "random_search", "efit", "trends", "effect_ladder"} <= stems
     assert any(s.startswith("params_") for s in stems) and any(s.startswith("widths_") for s in stems)
 
@@ -188,12 +183,11 @@ def test_integer_quantities_have_integer_ticks(figures):
 def test_the_pngs_are_200_dpi(figures):
     from PIL import Image
 
-    _, out = rendered("single")
-    png = out / "figures" / "edf.png"
+    png = rendered().out / "figures" / "edf.png"
     with Image.open(png) as im:
         w, _ = im.size
         dpi = im.info.get("dpi", (0, 0))[0]
-    fig = rendered("single")[0]["edf"]
+    fig = rendered().figures["edf"]
     assert round(dpi) == plots.DPI and w == pytest.approx(fig.get_figwidth() * plots.DPI, abs=2)
 
 

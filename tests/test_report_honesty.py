@@ -15,13 +15,13 @@ from matplotlib.figure import Figure  # noqa: E402
 from designspace import analysis as an  # noqa: E402
 from designspace.reporting.report import ReportSettings, write_report  # noqa: E402
 from tests.fixtures import synthetic  # noqa: E402
-from tests.fixtures.reports import rendered  # noqa: E402
+from tests.fixtures.reports import REGIMES, SPACES, rendered  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def figures() -> dict[str, Figure]:
-    """Every figure of a full report on six sweeps (two spaces x three regimes), captured as it is saved."""
-    return rendered("regimes")[0]
+    """Every figure of a full report on four sweeps (two spaces x two regimes), captured as it is saved."""
+    return rendered().figures
 
 
 def _visible_points(ax) -> np.ndarray:
@@ -52,15 +52,20 @@ def _visible_points(ax) -> np.ndarray:
 def test_the_report_has_every_figure(figures):
     for stem in ("edf", "edf_normalized", "complexity", "random_search", "efit", "trends"):
         assert stem in figures
-    assert sum(s.startswith("params_") for s in figures) == 6 and sum(s.startswith("widths_") for s in figures) == 6
+    sweeps = len(SPACES) * len(REGIMES)
+    assert sum(s.startswith("params_") for s in figures) == sweeps
+    assert sum(s.startswith("widths_") for s in figures) == sweeps
 
 
 def test_trends_need_two_regimes():
     """One sweep per space: no trends figure, and the report says why."""
-    figs, out = rendered("single")
-    assert "trends" not in figs
-    md = (out / "report.md").read_text()
-    assert "No figure: every design space here has one sweep" in md and "AnyNetX_A: 1" in md
+    from designspace.reporting.report import Document, _trends_section
+
+    frame = synthetic.frame(seed=2, n=12, spaces=("anynetx_e", "regnetx"))
+    doc, drawn = Document(), []
+    _trends_section(doc, an.Analysis(frame), ReportSettings(), lambda *a: drawn.append(a))
+    assert not drawn
+    assert "No figure: every design space here has one sweep" in doc.text() and "regnetx: 1" in doc.text()
 
 
 def test_no_data_point_lies_under_a_legend(figures):
@@ -123,11 +128,11 @@ def test_trends_join_the_sweeps_of_one_space_only(figures):
     fig = figures["trends"]
     ax = next(a for a in fig.axes if a.get_visible())
     lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 1 and ln.get_linestyle() not in ("None", "")]
-    assert len(lines) == 2  # one per design space, none across them
+    assert len(lines) == len(SPACES)  # one per design space, none across them
     colors = {ln.get_color() for ln in lines}
-    assert len(colors) == 2
-    for ln in lines:  # each line's points are exactly the three regimes of one space
-        assert len(ln.get_xdata()) == 3
+    assert len(colors) == len(SPACES)
+    for ln in lines:  # each line's points are exactly the regimes of one space
+        assert len(ln.get_xdata()) == len(REGIMES)
 
 
 def test_the_bootstrap_skips_spaces_with_too_few_models_per_draw():

@@ -7,7 +7,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import hashlib  # noqa: E402
 from collections import Counter  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -15,62 +14,29 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from designspace import analysis as an  # noqa: E402
-from designspace.analysis import _tables  # noqa: E402
-from designspace.reporting.report import ReportSettings, write_report  # noqa: E402
-from tests.fixtures.reports import regimes_frame  # noqa: E402
+from designspace.reporting import plots  # noqa: E402
+from designspace.reporting.report import ReportSettings  # noqa: E402
+from tests.fixtures.reports import REGIMES, SPACES, regimes_frame, rendered  # noqa: E402
 
-
-def _key(*arrays: np.ndarray, **params: object) -> str:
-    h = hashlib.sha1()
-    for a in arrays:
-        h.update(np.ascontiguousarray(np.asarray(a, dtype=np.float64)).tobytes())
-    h.update(repr(sorted(params.items())).encode())
-    return h.hexdigest()
+N_SWEEPS = len(SPACES) * len(REGIMES)
 
 
 @pytest.fixture(scope="module")
-def counted(tmp_path_factory):
-    """A full report of six sweeps (two spaces x three regimes) with every statistic's calls recorded."""
-    calls: dict[str, list[str]] = {"bootstrap": [], "resolve": [], "random_search": [], "ks": [], "edf": []}
-    mp = pytest.MonkeyPatch()
-
-    def wrap(name, fn, key):
-        def counted_fn(*a, **k):
-            calls[name].append(key(*a, **k))
-            return fn(*a, **k)
-        mp.setattr(_tables, fn.__name__, counted_fn)
-
-    wrap("bootstrap", _tables.bootstrap_best, lambda x, e, *a, **k: _key(x, e, a=a, k=k))
-    wrap("resolve", _tables.resolve_errors, lambda rows, *a, **k: _key(rows.index.to_numpy(), a=a, k=k))
-    wrap("random_search", _tables.random_search_efficiency, lambda e, ks=None, *a, **k: _key(e, ks=str(ks)))
-    wrap("ks", _tables.ks_test, lambda x, y, *a, **k: _key(x, y))
-    wrap("edf", _tables.edf, lambda e, w=None: _key(e, *(() if w is None else (w,))))
-    analyses = []
-    original_init = an.Analysis.__init__
-
-    def init(self, *a, **k):
-        analyses.append(self)
-        original_init(self, *a, **k)
-
-    mp.setattr(an.Analysis, "__init__", init)
-    out = tmp_path_factory.mktemp("once")
-    try:
-        settings = ReportSettings(draws=200, formats=("png",), bins=4)
-        write_report(regimes_frame(), out, settings)
-    finally:
-        mp.undo()
-    return calls, analyses, out
+def counted():
+    """A full report of four sweeps (two spaces x two regimes) with every statistic's calls recorded."""
+    r = rendered()
+    return r.calls, r.analyses, r.out
 
 
 def test_one_analysis_per_report(counted):
     _, analyses, _ = counted
-    assert len(analyses) == 1
+    assert analyses == 1
 
 
 def test_outcomes_are_resolved_once_per_space(counted):
     calls, _, out = counted
     spaces = pd.read_csv(out / "data" / "summary.csv")["space"]
-    assert len(calls["resolve"]) == len(spaces) == 6
+    assert len(calls["resolve"]) == len(spaces) == N_SWEEPS
 
 
 def test_no_bootstrap_is_run_twice(counted):
@@ -87,7 +53,7 @@ def test_no_bootstrap_is_run_twice(counted):
 
 def test_each_other_statistic_once(counted):
     calls, _, out = counted
-    n_spaces = 6
+    n_spaces = N_SWEEPS
     normalize = len(ReportSettings().normalize)
     assert len(calls["random_search"]) == n_spaces
     assert len(calls["ks"]) == len(pd.read_csv(out / "data" / "ks.csv")) == n_spaces * (n_spaces - 1) // 2
@@ -98,9 +64,7 @@ def test_each_other_statistic_once(counted):
 
 def test_the_figures_draw_the_csvs(counted):
     """The EDF figure's lines are the EDF CSV's steps; the trends figure's points the trends CSV's medians."""
-    from tests.fixtures.reports import rendered
-
-    figs, out = rendered("regimes")
+    figs, out = rendered().figures, rendered().out
     edf = pd.read_csv(out / "data" / "edf.csv")
     ax = figs["edf"].axes[0]
     lines = {ln.get_label().split(" [")[0]: ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2}
@@ -112,19 +76,39 @@ def test_the_figures_draw_the_csvs(counted):
     trends = pd.read_csv(out / "data" / "trends.csv")
     depth = trends[trends["param"] == "total_depth"]
     tax = figs["trends"].axes[0]
-    drawn = np.concatenate([ln.get_ydata() for ln in tax.get_lines() if len(ln.get_xdata()) == 3])
+    drawn = np.concatenate([ln.get_ydata() for ln in tax.get_lines()
+                            if len(ln.get_xdata()) == len(REGIMES) and ln.get_marker() == "o"])
     assert np.allclose(np.sort(drawn), np.sort(depth["median"]))
 
 
-def test_policy_is_stated_once(tmp_path):
-    """policy='drop' given once, to the report's settings, reaches every table and every legend."""
+def test_policy_is_stated_once():
+    """policy='drop', given once to the settings, reaches every table and every legend."""
     frame = regimes_frame()
     bad = int(frame["status"].isin(["diverged", "failed"]).sum())
-    write_report(frame, tmp_path, ReportSettings(policy="drop", draws=100, formats=("png",), bins=4,
-                                                 normalize=()))
-    summary = pd.read_csv(tmp_path / "data" / "summary.csv")
-    assert summary["n"].sum() == len(frame) - bad
-    edf = pd.read_csv(tmp_path / "data" / "edf.csv")
-    assert edf["error"].max() < 100  # no model entered at the penalty
-    md = (tmp_path / "report.md").read_text()
-    assert "diverged/failed models are left out" in md
+    a = an.Analysis(frame, ReportSettings(policy="drop", draws=50, bins=4))
+    assert a.summary["n"].sum() == len(frame) - bad
+    assert a.edf["error"].max() < 100 and a.random_search["expected_min_error"].max() < 100
+    labels = plots.legend_labels(a.summary, a.counts)
+    assert "3 diverged/failed dropped" in labels["anynetx_e@b0"]
+
+
+def test_the_console_shows_the_key_table(counted):
+    """analyze prints, from the report's CSVs, per space n, outcomes, median and best error, the KS table
+    and the report's path; train's summary is a table."""
+    from designspace.cli.analyze import summary_text
+    from designspace.cli.train import summary_text as train_text
+
+    _, _, out = counted
+    text = summary_text(out / "report.md")
+    summary = pd.read_csv(out / "data" / "summary.csv")
+    row = summary.iloc[0]
+    line = next(ln for ln in text.splitlines() if ln.startswith(row["space"] + " "))
+    assert line.split()[1:5] == [str(row["n"]), f"{row['ok']}/{row['diverged']}/{row['failed']}/{row['untrained']}",
+                                 f"{row['median_error']:.2f}", f"{row['min_error']:.2f}"]
+    ks = pd.read_csv(out / "data" / "ks.csv")
+    assert f"{ks['D'].iloc[0]:.3f}" in text and f"report: {out / 'report.md'}" in text
+    t = train_text({"shard": 0, "num_shards": 2, "models_in_shard": 6, "already_done": 1, "trained": 5, "ok": 4,
+                    "diverged": 1, "failed": 0, "held_elsewhere": 0, "seconds": 75.2})
+    header, _, values = t.splitlines()
+    assert header.split()[:2] == ["shard", "models"] and values.split() == ["0/2", "6", "1", "5", "4", "1", "0", "0",
+                                                                            "1m", "15s"]

@@ -390,14 +390,14 @@ def plot_normalized_edfs(
     `data`: an `Analysis`, or a sweep table analysed with `settings` (bins=, empty=, policy=, ...)."""
     a = _as_analysis(data, **{"normalize": tuple(by), **settings})
     with _style():
-        fig, axes = _figure(1 + len(by), ncols=min(1 + len(by), 3), panel=(3.6, 3.0))
+        fig, axes = _figure(1 + len(by), ncols=min(1 + len(by), 3), panel=(3.6, 3.6))
         plot_edfs(a, labels, colors, ax=axes[0], title="plain")
         for ax, b in zip(axes[1:], by):
             plot_edfs(a, labels, colors, normalize=b, ax=ax, title=f"normalized by {b} ({a.settings.bins} bins)")
             ax.set_xlabel(ERROR_LABEL)
             ax.set_ylabel("")
         handles, labs = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labs, loc="outside lower center", ncols=min(3, len(handles)), frameon=False)
+        fig.legend(handles, labs, loc="outside lower center", ncols=min(4, len(handles)), frameon=False)
     return readable_ticks(fig)
 
 
@@ -563,7 +563,7 @@ def plot_complexity_scatter(
     top = float(points[ERROR].max()) if len(points) else 1.0
     lo, hi = error_range if error_range is not None else (float(points[ERROR].min()), top)
     with _style():
-        fig, axes = _figure(max(1, len(metrics)), panel=(3.4, 2.9))
+        fig, axes = _figure(max(1, len(metrics)), panel=(3.4, 3.3))
         for i, (ax, m) in enumerate(zip(axes, metrics)):
             factor, label = SCALE[m]
             ax.set_ylim(*_bulk_limits(lo, hi, top))

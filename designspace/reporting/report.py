@@ -137,11 +137,11 @@ class Document:
 
     figures: int = 0
 
-    def figure(self, caption: str, stem: str, formats: Sequence[str], csvs: Sequence[str] = (),
+    def figure(self, number: int | None, caption: str, stem: str, formats: Sequence[str], csvs: Sequence[str] = (),
                folder: str = "figures") -> int:
-        """The next numbered figure: the image (PNG if written) under `folder`, its caption and file links."""
-        self.figures += 1
-        number = self.figures
+        """Figure `number` (None: the next one): the image (PNG if written) under `folder`, caption and file links."""
+        number = number if number is not None else self.figures + 1
+        self.figures = max(self.figures, number)
         where = f"{folder}/" if folder else ""
         img = f"{where}{stem}.png" if "png" in formats else f"{where}{stem}.{formats[0]}"
         links = [f"[{f.upper()}]({where}{stem}.{f})" for f in formats] + [f"[{Path(c).name}]({c})" for c in csvs]
@@ -153,7 +153,7 @@ class Document:
         """Save `fig` as out/<folder>/<stem>.<format> (200 dpi; `plots.save`) and add it as the next figure."""
         (out / folder).mkdir(parents=True, exist_ok=True)
         plots.save(fig, out / folder / stem, formats)
-        return self.figure(caption, stem, formats, csvs, folder)
+        return self.figure(None, caption, stem, formats, csvs, folder)
 
     def text(self) -> str:
         return "\n".join(self.md)
