@@ -2,7 +2,7 @@
 
 A `NetSpec` fixes everything that determines a network's structure: the block type
 (`designspace.net.blocks`), per-stage depth, width, bottleneck ratio b (inner width = w / b) and group
-width, the squeeze-excitation ratio, the stem and the classifier. Samplers produce them, the counter measures them, `models.build_model` builds
+width, the squeeze-excitation ratio, the stem and the classifier. Samplers produce them, the counter measures them, `designspace.net.build_model` builds
 them, the trainer trains them and results are keyed by `NetSpec.id`.
 """
 

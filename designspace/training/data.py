@@ -245,8 +245,9 @@ def _load_idx_dataset(cfg: DatasetConfig) -> Dataset:
     else:
         names = ", ".join(f"{n}[.gz]" for n in FMNIST_FILES.values())
         where = ", ".join(str(p) for p in looked) or "(nowhere: dataset.root is null and no default applies)"
-        hint = (" (Fashion-MNIST: `make data` unpacks Debian's full set into "
-                f"{user_data_dir() / 'fashion_mnist'} without root; `apt-get install dataset-fashion-mnist` installs it in "
+        hint = (" (Fashion-MNIST: in a clone, `make data` unpacks Debian's full set into "
+                f"{user_data_dir() / 'fashion_mnist'} without root (from pip: `apt-get download dataset-fashion-mnist` "
+                "and `dpkg -x` the file, then copy its usr/share/datasets/fashion-mnist/*.gz there); `apt-get install dataset-fashion-mnist` installs it in "
                 f"{SYSTEM_FASHION_MNIST}; or download the files from https://github.com/zalandoresearch/fashion-mnist;"
                 " or leave dataset.root=null to use the bundled subset)") if cfg.name == "fashion_mnist" else ""
         raise DatasetError(
