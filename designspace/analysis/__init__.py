@@ -48,6 +48,14 @@ from designspace.analysis.edf import (
     random_search_efficiency,
     random_search_quantiles,
 )
+from designspace.analysis.ladder import (
+    Effect,
+    cheapest_agreeing_rung,
+    headline_verdict,
+    ladder_verdict,
+    median_difference,
+    spearman_effect,
+)
 from designspace.analysis.outcomes import ERROR, PENALTY, POLICIES, Counts, Policy, resolve_errors
 from designspace.net.widthfit import (
     DEFAULT_WM_RANGE,
@@ -62,6 +70,7 @@ from designspace.net.widthfit import (
 )
 
 __all__ = [
+    "Effect", "cheapest_agreeing_rung", "headline_verdict", "ladder_verdict", "median_difference", "spearman_effect",
     "COMPLEXITY_METRICS", "DEFAULT_WM_RANGE", "MIN_PER_DRAW", "TREND_PARAMS", "Analysis", "AnalysisSettings",
     "ERROR", "Policy", "Resolved", "default_ks", "per_draw", "EDF", "PENALTY", "POLICIES", "BootstrapResult", "Counts", "EmptyBinError",
     "KSResult", "LineFit", "RegNetFit", "add_derived", "best_models", "best_rank_distribution",
