@@ -45,6 +45,7 @@ from designspace.sweep.results import (
 from designspace.training.data import Dataset, DatasetConfig, load_dataset
 from designspace.training.trainer import (
     Schedule,
+    TrainOutcome,
     adapt_spec,
     configure_threads,
     describe_failure,
@@ -296,6 +297,8 @@ def run_sweep(
     claim_timeout_s: float = 600.0,
     retry_failed: bool = False,
     limit: int | None = None,
+    pack: int = 1,
+    graphs: bool = False,
 ) -> SweepSummary:
     """Train every model of this shard of the sweep that has no result yet (see the module docstring).
 
@@ -303,8 +306,11 @@ def run_sweep(
     shows models done, the ETA and the current model's error; every model also logs one line. A
     model that raises is recorded as `failed` with the reason and the sweep goes on;
     KeyboardInterrupt/SIGTERM stop the run with no record written, leaving the model's checkpoint
-    for the next run.
+    for the next run. With `pack` > 1, up to `pack` models are claimed and trained together off one
+    loader (`designspace.sweep.pack_runner`; `graphs`: CUDA graphs, see `designspace.training.pack`).
     """
+    if not (isinstance(pack, int) and not isinstance(pack, bool) and pack >= 1):
+        raise ValueError(f"pack={pack!r} must be an integer >= 1")
     t0 = time.perf_counter()
     sweep = sweep_dir if isinstance(sweep_dir, SweepDir) else SweepDir(sweep_dir)
     samples = sweep.read_samples()
@@ -343,7 +349,12 @@ def run_sweep(
     try:
         with _sigterm_as_interrupt(), _logs_around(bar):
             held = []
-            for _, row in todo.iterrows():
+            if pack > 1 or graphs:
+                from designspace.sweep.pack_runner import train_packs
+
+                held = train_packs(sweep, todo, data, schedule, seed, dev, bar, checkpoint_every_s, claim_timeout_s,
+                                   retry_failed, pack, lambda status: _count(summary, status, bar), graphs)
+            for _, row in todo.iterrows() if pack == 1 and not graphs else ():
                 status = _train_row(sweep, row, data, schedule, seed, dev, bar, checkpoint_every_s, claim_timeout_s,
                                     retry_failed)
                 if status is None:
@@ -436,35 +447,49 @@ def _train_row(
     try:
         if model_id in _done_ids_one(sweep, model_id, retry_failed):
             return None  # finished by another process between our listing and our claim
-        spec = NetSpec.from_row(row)
-        trained = adapt_spec(spec, data)
-        started, t0 = now_iso(), time.perf_counter()
+        kwargs, t0 = record_fields(row, data, schedule, seed), time.perf_counter()
         hooks = _Hooks(claim, bar, model_id, schedule.epochs)
-        ckpt = sweep.checkpoint_path(model_id)
-        kwargs = {"spec": spec, "trained_spec": trained, "dataset_info": data.info(),
-                  "schedule": schedule.to_dict(), "seed": seed, "started_at": started}
-        reason = None
+        result: TrainOutcome | str
         try:
-            outcome = train_spec(spec, data, schedule, seed=seed, device=device, hooks=hooks,
-                                 checkpoint=ckpt, checkpoint_every_s=checkpoint_every_s)
-            record = build_record(model_id, outcome=outcome, **kwargs)
+            result = train_spec(kwargs["spec"], data, schedule, seed=seed, device=device, hooks=hooks,
+                                checkpoint=sweep.checkpoint_path(model_id), checkpoint_every_s=checkpoint_every_s)
         except Exception as exc:  # any failure of one model is recorded and the sweep goes on
-            reason = describe_failure(exc)
-        if reason is not None:
-            _free_memory(device)  # after the except block, so the traceback's tensors are gone
-            log.error("%s failed: %s", model_id, reason)
-            record = build_record(model_id, failure=reason, wall_time_s=time.perf_counter() - t0,
-                                  device=str(device), **kwargs)
-        write_record(sweep, record)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(ckpt)
-        err = record["final_error"]
-        log.info("%s %s: error %s, %d epochs, %.1f s%s", model_id, record["status"],
-                 "-" if err is None else f"{err:.2f}%", len(record["epochs"]), record["wall_time_s"] or 0.0,
-                 f" ({record['reason']})" if record["reason"] else "")
-        return record["status"]
+            result = describe_failure(exc)
+        return record_result(sweep, model_id, result, kwargs, t0, device)
     finally:
         claim.release()
+
+
+def record_fields(row: Any, data: Dataset, schedule: Schedule, seed: int) -> dict[str, Any]:
+    """What a record of this sample row says besides the outcome (`build_record`'s keyword arguments)."""
+    spec = NetSpec.from_row(row)
+    return {"spec": spec, "trained_spec": adapt_spec(spec, data), "dataset_info": data.info(),
+            "schedule": schedule.to_dict(), "seed": seed, "started_at": now_iso()}
+
+
+def record_result(sweep: SweepDir, model_id: str, result: TrainOutcome | str, kwargs: dict[str, Any], t0: float,
+                  device: Any) -> str:
+    """Write the record of a trained model (`result`: its outcome, or why it failed), remove its checkpoint,
+    log a line; returns the status written."""
+    reason = result if isinstance(result, str) else None
+    if not isinstance(result, str):
+        try:
+            record = build_record(model_id, outcome=result, **kwargs)
+        except Exception as exc:
+            reason = describe_failure(exc)
+    if reason is not None:
+        _free_memory(device)  # after the except block, so the traceback's tensors are gone
+        log.error("%s failed: %s", model_id, reason)
+        record = build_record(model_id, failure=reason, wall_time_s=time.perf_counter() - t0,
+                              device=str(device), **kwargs)
+    write_record(sweep, record)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(sweep.checkpoint_path(model_id))
+    err = record["final_error"]
+    log.info("%s %s: error %s, %d epochs, %.1f s%s", model_id, record["status"],
+             "-" if err is None else f"{err:.2f}%", len(record["epochs"]), record["wall_time_s"] or 0.0,
+             f" ({record['reason']})" if record["reason"] else "")
+    return record["status"]
 
 
 def _done_ids_one(sweep: SweepDir, model_id: str, retry_failed: bool) -> set[str]:
