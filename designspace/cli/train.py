@@ -81,6 +81,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for key in ("shard", "num_shards", "seed"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
             raise UsageError(f"{key}={cfg[key]!r} must be an integer")
+    pack = cfg.get("pack", 1)
+    if not isinstance(pack, int) or isinstance(pack, bool) or pack < 1:
+        raise UsageError(f"pack={pack!r} must be an integer >= 1 (the number of models trained off one loader)")
+    if not isinstance(cfg.get("graphs", False), bool):
+        raise UsageError(f"graphs={cfg.graphs!r} must be true or false")
     for key, least in (("threads", 1), ("limit", 0)):
         value = cfg[key]
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
@@ -99,6 +104,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=cfg.threads,
         progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
         claim_timeout_s=float(cfg.claim_timeout_s), retry_failed=bool(cfg.retry_failed), limit=cfg.limit,
+        pack=pack, graphs=bool(cfg.get("graphs", False)),
     )
     return summary.as_dict()
 

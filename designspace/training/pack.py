@@ -13,7 +13,7 @@ checkpointed at different epochs joins up again once the laggards catch up. The 
 end; no member joins midway (a newcomer starts at epoch 0 and would need a data stream of its own).
 
 On CUDA, `graphs=True` captures each member's whole training step as a CUDA graph replayed on its
-own stream (`designspace.training.graphs`). It is off by default: no GPU was available to measure it.
+own stream (`designspace.training.graphs`). It is off by default: no GPU was lent to measure it.
 """
 
 from __future__ import annotations
@@ -111,11 +111,14 @@ class PackTrainer:
             if m.checkpoint is not None and m.checkpoint.is_file():
                 self._guard(m, m.trainer.restore, m.checkpoint)
             m.last_save, m.base_elapsed = start, m.trainer.elapsed_s
-            if self.graphs and m.running:
-                from designspace.training.graphs import GraphStep
+        self._start, self.static = start, None
+        if self.graphs:
+            from designspace.training.graphs import capture_pack
 
-                m.graph = GraphStep.capture_or_reason(m.trainer, self.loader)
-        self._start = start
+            running = [m for m in self.members if m.running]
+            self.static, graphs = capture_pack([m.trainer for m in running])
+            for m, g in zip(running, graphs):
+                m.graph = g
         while True:
             active = [m for m in self.members if m.running and m.next_epoch < m.trainer.schedule.epochs]
             for m in self.members:
@@ -134,13 +137,15 @@ class PackTrainer:
         steps = self.steps_per_epoch
         for m in group:
             m.tally = self._guard(m, m.trainer.begin_epoch)
+            if m.tally is not None and m.graph is not None and m.graph.ok:
+                m.graph.bind(m.tally)
         for step, (x, y) in enumerate(self.loader.train_batches(self.schedule.batch_size, self.seed, epoch)):
             if step >= steps:
                 break
             if self.graphs:
                 from designspace.training.graphs import replay_pack
 
-                replay_pack([m for m in group if m.running], x, y, epoch, step, self._guard)
+                replay_pack(self.static, [m for m in group if m.running], x, y, epoch, step, self._guard)
             else:
                 for m in group:
                     if m.running:
@@ -216,9 +221,9 @@ class PackTrainer:
         if status is None:
             m.failure = reason
         else:
+            if reason is None and m.graph is not None and m.graph.reason:
+                reason = m.graph.reason  # an ok record says why its step was not a CUDA graph
             m.outcome = t.outcome(status, reason)
-            if m.graph is not None and getattr(m.graph, "reason", None):
-                m.outcome.extra["graph"] = m.graph.reason
         m.graph = m.tally = None
         t.model = t.optimizer = t.ema = None  # type: ignore[assignment]  # the outcome keeps what the record needs
 
