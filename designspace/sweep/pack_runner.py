@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from designspace.sweep.layout import SweepDir
@@ -32,21 +33,22 @@ from designspace.training.trainer import Schedule, Trainer
 log = logging.getLogger(__name__)
 
 
-def train_packs(
-    sweep: SweepDir,
-    todo: Any,
-    data: Dataset,
-    schedule: Schedule,
-    seed: int,
-    device: Any,
-    bar: Any,
-    checkpoint_every_s: float | None,
-    claim_timeout_s: float,
-    retry_failed: bool,
-    pack: int,
-    count: Callable[[str], None],
-    graphs: bool = False,
-) -> list[Any]:
+@dataclass
+class PackJob:
+    """What every pack of a run shares: where records go, the data, schedule, seed and device."""
+
+    sweep: SweepDir
+    data: Dataset
+    schedule: Schedule
+    seed: int
+    device: Any
+    bar: Any = None
+    checkpoint_every_s: float | None = None
+    graphs: bool = False
+
+
+def train_packs(job: PackJob, todo: Any, pack: int, count: Callable[[str], None], claim_timeout_s: float,
+                retry_failed: bool) -> list[Any]:
     """Train the rows of `todo` in packs of up to `pack`; `count(status)` for each record written.
 
     Returns the rows held by other live processes (for the runner's wait loop).
@@ -58,18 +60,17 @@ def train_packs(
         while rows and len(claimed) < pack:
             row = rows.pop(0)
             model_id = str(row["model_id"])
-            claim = try_claim(sweep, model_id, claim_timeout_s)
+            claim = try_claim(job.sweep, model_id, claim_timeout_s)
             if claim is None:
                 log.info("%s: claimed by another live process, skipped", model_id)
                 held.append(row)
-            elif model_id in _done_ids_one(sweep, model_id, retry_failed):
+            elif model_id in _done_ids_one(job.sweep, model_id, retry_failed):
                 claim.release()  # finished by another process between our listing and our claim
             else:
                 claimed.append((row, claim))
         if claimed:
             try:
-                for status in train_claimed(sweep, claimed, data, schedule, seed, device, bar, checkpoint_every_s,
-                                            graphs):
+                for status in train_claimed(job, claimed):
                     count(status)
             finally:
                 for _, claim in claimed:
@@ -77,21 +78,12 @@ def train_packs(
     return held
 
 
-def train_claimed(
-    sweep: SweepDir,
-    claimed: list[tuple[Any, Claim]],
-    data: Dataset,
-    schedule: Schedule,
-    seed: int,
-    device: Any,
-    bar: Any,
-    checkpoint_every_s: float | None,
-    graphs: bool = False,
-) -> list[str]:
+def train_claimed(job: PackJob, claimed: list[tuple[Any, Claim]]) -> list[str]:
     """Train the claimed rows as one pack and write each model's record; the statuses written."""
+    sweep, data, schedule, seed, device = job.sweep, job.data, job.schedule, job.seed, job.device
     ids = [str(row["model_id"]) for row, _ in claimed]
     fields = [record_fields(row, data, schedule, seed) for row, _ in claimed]
-    hooks = [_Hooks(claim, bar, model_id, schedule.epochs) for (_, claim), model_id in zip(claimed, ids)]
+    hooks = [_Hooks(claim, job.bar, model_id, schedule.epochs) for (_, claim), model_id in zip(claimed, ids)]
     t0 = time.perf_counter()
     log.info("pack of %d: %s", len(ids), ", ".join(ids))
     built = build_trainers([f["spec"] for f in fields], data, schedule, seed=seed, device=device, hooks=hooks)
@@ -99,7 +91,7 @@ def train_claimed(
     results: list[Any] = list(built)
     if members:
         trainer = PackTrainer([built[i] for i in members], [sweep.checkpoint_path(ids[i]) for i in members],
-                              checkpoint_every_s, graphs)
+                              job.checkpoint_every_s, job.graphs)
         for i, result in zip(members, trainer.fit()):
             results[i] = result
         del trainer, built

@@ -350,10 +350,11 @@ def run_sweep(
         with _sigterm_as_interrupt(), _logs_around(bar):
             held = []
             if pack > 1 or graphs:
-                from designspace.sweep.pack_runner import train_packs
+                from designspace.sweep.pack_runner import PackJob, train_packs
 
-                held = train_packs(sweep, todo, data, schedule, seed, dev, bar, checkpoint_every_s, claim_timeout_s,
-                                   retry_failed, pack, lambda status: _count(summary, status, bar), graphs)
+                job = PackJob(sweep, data, schedule, seed, dev, bar, checkpoint_every_s, graphs)
+                held = train_packs(job, todo, pack, lambda status: _count(summary, status, bar), claim_timeout_s,
+                                   retry_failed)
             for _, row in todo.iterrows() if pack == 1 and not graphs else ():
                 status = _train_row(sweep, row, data, schedule, seed, dev, bar, checkpoint_every_s, claim_timeout_s,
                                     retry_failed)

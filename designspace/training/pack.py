@@ -258,15 +258,16 @@ def train_pack(
     data: Dataset,
     schedule: Schedule,
     *,
-    seed: int = 0,
-    device: str | torch.device = "auto",
-    hooks: Sequence[TrainHooks | None] | None = None,
     checkpoints: Sequence[str | os.PathLike | None] | None = None,
     checkpoint_every_s: float | None = None,
     graphs: bool = False,
+    **build: Any,
 ) -> list[TrainOutcome | str]:
-    """Train `specs` as one pack (what `train_spec` does for one); per spec its outcome or failure reason."""
-    built = build_trainers(specs, data, schedule, seed=seed, device=device, hooks=hooks)
+    """Train `specs` as one pack (what `train_spec` does for one); per spec its outcome or failure reason.
+
+    `build`: `build_trainers`' seed, device and hooks.
+    """
+    built = build_trainers(specs, data, schedule, **build)
     trainers = [t for t in built if isinstance(t, Trainer)]
     ckpts = [None] * len(specs) if checkpoints is None else list(checkpoints)
     results = iter(PackTrainer(trainers, [c for t, c in zip(built, ckpts) if isinstance(t, Trainer)],
