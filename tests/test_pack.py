@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist
+from train_helpers import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_image_folder
 
+from designspace.training import data as data_module
 from designspace.training.data import load_dataset
 from designspace.training.pack import PackTrainer, build_trainers, train_pack
 from designspace.training.trainer import Schedule, Trainer, adapt_spec, train_spec
@@ -141,3 +142,25 @@ def test_members_must_share_the_stream(fmnist) -> None:
     d = Trainer(adapt_spec(TINY_SPECS[2], fmnist), fmnist, sched, seed=0, device="cpu")
     with pytest.raises(ValueError, match="share the loader"):
         PackTrainer([b, d])
+
+
+def test_image_folder_pack_decodes_each_batch_once(tmp_path: Path, monkeypatch) -> None:
+    """Image folders: the pack's records equal each model's alone, and each image is decoded once per pass
+    (training, precise BN and test) for the whole pack, not once per model."""
+    make_image_folder(tmp_path)
+    data = load_dataset({"name": "imagefolder", "format": "imagefolder", "root": str(tmp_path), "resolution": 16,
+                         "channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3, "workers": 0})
+    sched = Schedule(name="t", epochs=2, batch_size=2, lr=0.05, precise_bn_samples=4, eval_batch_size=4)
+    decode, decoded = data_module.decode_crop, []
+
+    def counting(*args, **kwargs):
+        decoded.append(args[0])
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(data_module, "decode_crop", counting)
+    alone = [train_spec(s, data, sched, seed=0, device="cpu") for s in TINY_SPECS[:3]]
+    per_model = len(decoded) // 3
+    decoded.clear()
+    packed = train_pack(TINY_SPECS[:3], data, sched, seed=0, device="cpu")
+    assert [_curves(o) for o in packed] == [_curves(o) for o in alone]
+    assert len(decoded) == per_model > 0

@@ -76,7 +76,8 @@ class PackTrainer:
 
     `checkpoints[i]` (or None) is member i's checkpoint: restored when it exists, written after an
     epoch once `checkpoint_every_s` passed since the member's last one (0: every epoch; None: never),
-    never after its last epoch.
+    never after its last epoch. Each member's `hooks.on_step` is called at every step of the pack,
+    training or testing, while the member is in it (claim heartbeats), `on_epoch` after its epochs.
     """
 
     def __init__(
@@ -150,15 +151,13 @@ class PackTrainer:
                 for m in group:
                     if m.running:
                         self._guard(m, m.trainer.train_step, x, y, epoch, step, m.tally)
-            for m in active:
-                if m.running and m.trainer.hooks is not None:
-                    m.trainer.hooks.on_step(epoch, step, steps)
+            self._tick(active, epoch, step, steps)
             if not any(m.running for m in group):
                 return
         for m in group:
             if m.running:
                 m.stats = self._guard(m, m.trainer.end_epoch, epoch, m.tally, steps)
-        errors = self._evaluate(epoch, [m for m in group if m.running])
+        errors = self._evaluate(epoch, [m for m in group if m.running], active)
         for m in group:
             if not m.running:
                 continue
@@ -171,11 +170,19 @@ class PackTrainer:
                 self._guard(m, t.save, m.checkpoint)
                 m.last_save = time.perf_counter()
 
-    def _evaluate(self, epoch: int, members: list[Member]) -> dict[int, float]:
+    @staticmethod
+    def _tick(members: list[Member], epoch: int, step: int, steps: int) -> None:
+        for m in members:
+            if m.running and m.trainer.hooks is not None:
+                m.trainer.hooks.on_step(epoch, step, steps)
+
+    def _evaluate(self, epoch: int, members: list[Member], active: list[Member]) -> dict[int, float]:
         """Precise BN and the test error of each member, every batch made once for all of them."""
         sched = self.schedule
+        if not members:
+            return {}
         if sched.precise_bn_samples > 0:
-            steps = members[0].trainer.precise_bn_steps if members else 0
+            steps = members[0].trainer.precise_bn_steps
             averagers = {id(m): self._guard(m, PreciseBN, m.trainer.eval_model(), steps, m.trainer._autocast)
                          for m in members}
             averagers = {k: a for k, a in averagers.items() if a is not None and a.bns}
@@ -193,7 +200,8 @@ class PackTrainer:
             for m in members:
                 if m.running:
                     m.trainer.eval_model().eval()
-            for x, y in self.loader.test_batches(sched.eval_batch_size):
+            for step, (x, y) in enumerate(self.loader.test_batches(sched.eval_batch_size)):
+                self._tick(active, epoch, step, -1)
                 for m in members:
                     if m.running:
                         hits = self._guard(m, m.trainer.test_batch, m.trainer.eval_model(), x, y)
