@@ -8,8 +8,9 @@ extrapolated to its 10 epochs of 390 steps; K = 1, 4, 16, 32, CUDA graphs off an
 processes on the same device. Under 8 minutes on one H200 by design (fewer steps: --steps).
 
 On CPU (the defaults there, for `make bench`): tiny networks (< 1 MF) on synthetic 32px data, a whole
-tiny schedule (one epoch of 4 steps, precise BN, test) per model, K = 1 and 4, one thread, graphs off;
-it checks that packing costs nothing on CPU and finishes well under a minute.
+tiny schedule (one epoch of 4 steps, precise BN, test) per model, K = 1 and 4, one thread, graphs off,
+no separate processes unless --processes; it checks that packing costs nothing on CPU and finishes well
+under a minute on an idle machine.
 
 For each K it prints and writes: the pack's wall time and models/hour; the same K models trained one
 after the other in this process; and (--processes) K processes started at once, one model each
@@ -95,8 +96,8 @@ def main() -> None:
     parser.add_argument("--graphs", choices=("off", "on", "both"), default=None, help="CUDA: both; CPU: off")
     parser.add_argument("--steps", type=int, default=None, help="training steps per model (CUDA: 60; CPU: 4)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per process")
-    parser.add_argument("--processes", action=argparse.BooleanOptionalAction, default=True,
-                        help="also time K separate processes")
+    parser.add_argument("--processes", action=argparse.BooleanOptionalAction, default=None,
+                        help="also time K separate processes (default: on CUDA only; on CPU their start-up dominates)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--alone", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -123,7 +124,7 @@ def main() -> None:
             t0 = time.perf_counter()
             train_pack(specs, data, sched, seed=0, device=dev, graphs=graphs)
             row[f"pack_graphs_{'on' if graphs else 'off'}_s"] = time.perf_counter() - t0
-        if args.processes and k > 1:
+        if (args.cuda if args.processes is None else args.processes) and k > 1:
             row["processes_s"] = run_processes(k, args)
         for key in [key for key in row if key.endswith("_s")]:
             row[key.replace("_s", "_models_per_hour")] = k * 3600 / (float(row[key]) * scale)  # type: ignore[arg-type]
