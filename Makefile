@@ -47,6 +47,7 @@ bench: setup
 	$(PY) experiments/bench_sampler.py
 	$(PY) experiments/bench_analysis.py
 	$(PY) experiments/bench_model_overhead.py
+	$(PY) experiments/bench_pack.py
 
 data: $(DATA_DIR)/fashion_mnist/train-images-idx3-ubyte.gz
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from designspace.net.spec import NetSpec
-from designspace.training.data import Dataset
+from designspace.training.data import BatchLoader, Dataset
 from designspace.training.schedule import LR_POLICIES, Schedule  # noqa: F401  (re-exported)
 from designspace.util.atomic import atomic_write_bytes
 from designspace.util.usage import UserError
@@ -159,6 +159,46 @@ class EMA:
             d.copy_(s)
 
 
+@dataclass
+class EpochTally:
+    """Running sums of a training epoch (on the device: read once, at the end)."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    seen: int = 0
+
+
+class PreciseBN:
+    """Averages a model's BN batch statistics over `steps` batches fed by `add`, then installs them."""
+
+    def __init__(self, model: nn.Module, steps: int, autocast: Any) -> None:
+        self.model, self.steps, self.autocast = model, steps, autocast
+        self.bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.means = [torch.zeros_like(bn.running_mean) for bn in self.bns]
+        self.squares = [torch.zeros_like(bn.running_var) for bn in self.bns]
+        self.momenta = [bn.momentum for bn in self.bns]
+        for bn in self.bns:
+            bn.momentum = 1.0  # running stats := this batch's stats
+        self.was_training = model.training
+        model.train()
+
+    @torch.no_grad()
+    def add(self, x: torch.Tensor) -> None:
+        with self.autocast():
+            self.model(x)
+        for bn, m, sq in zip(self.bns, self.means, self.squares):
+            m.add_(bn.running_mean, alpha=1 / self.steps)
+            sq.add_(bn.running_var + bn.running_mean.square(), alpha=1 / self.steps)
+
+    @torch.no_grad()
+    def finish(self) -> None:
+        for bn, m, sq, momentum in zip(self.bns, self.means, self.squares, self.momenta):
+            bn.running_mean.copy_(m)
+            bn.running_var.copy_(sq - m.square())
+            bn.momentum = momentum
+        self.model.train(self.was_training)
+
+
 class Trainer:
     """Trains `spec` (already adapted to the data) under `schedule`; see the module docstring."""
 
@@ -173,7 +213,9 @@ class Trainer:
         channels_last: bool = True,
         amp: bool | None = None,
         hooks: TrainHooks | None = None,
+        loader: BatchLoader | None = None,
     ) -> None:
+        """`loader`: batches of `data` (after the schedule's subsets) on `device`, shared by a pack of trainers."""
         from designspace.net.anynet import build_model
 
         self.spec, self.schedule, self.seed, self.hooks = spec, schedule, int(seed), hooks
@@ -192,7 +234,7 @@ class Trainer:
         )
         self.criterion = nn.CrossEntropyLoss(label_smoothing=schedule.label_smoothing)
         self.ema = EMA(self.model, schedule.ema_decay) if schedule.ema_decay > 0 else None
-        self.loader = self.data.loader(self.device)
+        self.loader = self.data.loader(self.device) if loader is None else loader
         self.steps_per_epoch = self.loader.train_steps(schedule.batch_size)
         if self.steps_per_epoch < 1:
             raise UserError(
@@ -212,39 +254,51 @@ class Trainer:
 
     def train_epoch(self, epoch: int, max_steps: int | None = None) -> dict[str, float]:
         """One pass over the training data (epoch is 0-based); returns loss, error (%), lr, steps."""
-        sched, model, opt = self.schedule, self.model, self.optimizer
         steps = self.steps_per_epoch if max_steps is None else min(max_steps, self.steps_per_epoch)
-        model.train()
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        seen, lr0 = 0, sched.lr_at(epoch)
-        for step, (x, y) in enumerate(self.loader.train_batches(sched.batch_size, self.seed, epoch)):
+        tally = self.begin_epoch()
+        for step, (x, y) in enumerate(self.loader.train_batches(self.schedule.batch_size, self.seed, epoch)):
             if step >= steps:
                 break
-            lr = sched.lr_at(epoch + step / self.steps_per_epoch)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            with self._autocast():
-                out = model(x)
-                loss = self.criterion(out, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if self.ema is not None:
-                self.ema.update()
-            n = y.shape[0]
-            loss_sum.add_(loss.detach().float(), alpha=n)
-            correct.add_((out.argmax(1) == y).sum())
-            seen += n
-            if (step + 1) % self.check_every == 0 and not torch.isfinite(loss_sum):
-                raise Diverged(f"non-finite training loss at epoch {epoch + 1}, step {step + 1} (lr {lr:.4g})")
+            self.train_step(x, y, epoch, step, tally)
             if self.hooks is not None:
                 self.hooks.on_step(epoch, step, steps)
-        if not torch.isfinite(loss_sum):
+        return self.end_epoch(epoch, tally, steps)
+
+    def begin_epoch(self) -> EpochTally:
+        """Put the model in training mode; the running sums of the epoch about to start."""
+        self.model.train()
+        return EpochTally(torch.zeros((), device=self.device), torch.zeros((), dtype=torch.int64, device=self.device))
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int, tally: EpochTally) -> None:
+        """One SGD step on the batch (x, y) at `step` of `epoch`; raises Diverged on a non-finite loss."""
+        sched, model, opt = self.schedule, self.model, self.optimizer
+        lr = sched.lr_at(epoch + step / self.steps_per_epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with self._autocast():
+            out = model(x)
+            loss = self.criterion(out, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if self.ema is not None:
+            self.ema.update()
+        n = y.shape[0]
+        tally.loss_sum.add_(loss.detach().float(), alpha=n)
+        tally.correct.add_((out.argmax(1) == y).sum())
+        tally.seen += n
+        if (step + 1) % self.check_every == 0 and not torch.isfinite(tally.loss_sum):
+            raise Diverged(f"non-finite training loss at epoch {epoch + 1}, step {step + 1} (lr {lr:.4g})")
+
+    def end_epoch(self, epoch: int, tally: EpochTally, steps: int) -> dict[str, float]:
+        """The epoch's loss, error (%), lr and steps; raises Diverged on a non-finite loss."""
+        lr0 = self.schedule.lr_at(epoch)
+        if not torch.isfinite(tally.loss_sum):
             raise Diverged(f"non-finite training loss in epoch {epoch + 1} (lr {lr0:.4g})")
+        seen = tally.seen
         return {
-            "train_loss": loss_sum.item() / seen,
-            "train_error": 100.0 * (seen - correct.item()) / seen,
+            "train_loss": tally.loss_sum.item() / seen,
+            "train_error": 100.0 * (seen - tally.correct.item()) / seen,
             "lr": lr0,
             "steps": steps,
         }
@@ -256,35 +310,34 @@ class Trainer:
         As the reference implementation does before each test: short schedules otherwise test with
         running statistics that lag far behind the weights.
         """
-        bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        bs = self.schedule.batch_size
-        steps = min(self.steps_per_epoch, max(1, self.schedule.precise_bn_samples // bs))
-        if not bns:
+        if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
             return
-        means = [torch.zeros_like(bn.running_mean) for bn in bns]
-        squares = [torch.zeros_like(bn.running_var) for bn in bns]
-        momenta = [bn.momentum for bn in bns]
-        for bn in bns:
-            bn.momentum = 1.0  # running stats := this batch's stats
-        was_training = model.training
-        model.train()
-        batches = self.loader.train_batches(bs, self.seed, PRECISE_BN_EPOCHS + epoch)  # apart from training's
-        for _, (x, _y) in zip(range(steps), batches):
-            with self._autocast():
-                model(x)
-            for bn, m, sq in zip(bns, means, squares):
-                m.add_(bn.running_mean, alpha=1 / steps)
-                sq.add_(bn.running_var + bn.running_mean.square(), alpha=1 / steps)
-        for bn, m, sq, momentum in zip(bns, means, squares, momenta):
-            bn.running_mean.copy_(m)
-            bn.running_var.copy_(sq - m.square())
-            bn.momentum = momentum
-        model.train(was_training)
+        steps = self.precise_bn_steps
+        averager = PreciseBN(model, steps, self._autocast)
+        batches = self.loader.train_batches(self.schedule.batch_size, self.seed, PRECISE_BN_EPOCHS + epoch)
+        for _, (x, _y) in zip(range(steps), batches):  # a stream apart from training's
+            averager.add(x)
+        averager.finish()
+
+    @property
+    def precise_bn_steps(self) -> int:
+        """Batches averaged by `precise_bn`."""
+        return min(self.steps_per_epoch, max(1, self.schedule.precise_bn_samples // self.schedule.batch_size))
+
+    def eval_model(self) -> nn.Module:
+        """The network that is tested: the EMA weights when EMA is on."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def test_batch(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """How many of the batch `model` classifies right (a tensor on the device)."""
+        with self._autocast():
+            out = model(x)
+        return (out.argmax(1) == y).sum()
 
     @torch.inference_mode()
     def evaluate(self, epoch: int | None = None) -> float:
         """Top-1 error (percent) on the test split (of the EMA weights when EMA is on)."""
-        model = self.ema.module if self.ema is not None else self.model
+        model = self.eval_model()
         if self.schedule.precise_bn_samples > 0:
             with torch.inference_mode(False):
                 self.precise_bn(model, len(self.epochs) if epoch is None else epoch)
@@ -292,9 +345,7 @@ class Trainer:
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         seen = 0
         for step, (x, y) in enumerate(self.loader.test_batches(self.schedule.eval_batch_size)):
-            with self._autocast():
-                out = model(x)
-            correct.add_((out.argmax(1) == y).sum())
+            correct.add_(self.test_batch(model, x, y))
             seen += y.shape[0]
             if self.hooks is not None:
                 self.hooks.on_step(len(self.epochs), step, -1)
@@ -317,12 +368,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 stats = self.train_epoch(epoch)
                 test_error = self.evaluate(epoch)
-                record = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "train_error": stats["train_error"],
-                          "test_error": test_error, "lr": stats["lr"], "seconds": time.perf_counter() - t0}
-                self.epochs.append(record)
                 self.elapsed_s = base_elapsed + time.perf_counter() - session_start
-                if self.hooks is not None:
-                    self.hooks.on_epoch(record)
+                self.record_epoch(epoch, stats, test_error, time.perf_counter() - t0)
                 last_epoch = epoch + 1 == self.schedule.epochs
                 due = checkpoint_every_s is not None and time.perf_counter() - last_save >= checkpoint_every_s
                 if checkpoint is not None and due and not last_epoch:
@@ -331,6 +378,18 @@ class Trainer:
         except Diverged as exc:
             status, reason = "diverged", str(exc)
         self.elapsed_s = base_elapsed + time.perf_counter() - session_start
+        return self.outcome(status, reason)
+
+    def record_epoch(self, epoch: int, stats: dict[str, float], test_error: float, seconds: float) -> None:
+        """Append the curve point of a finished epoch and tell the hooks."""
+        record = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "train_error": stats["train_error"],
+                  "test_error": test_error, "lr": stats["lr"], "seconds": seconds}
+        self.epochs.append(record)
+        if self.hooks is not None:
+            self.hooks.on_epoch(record)
+
+    def outcome(self, status: str = "ok", reason: str | None = None) -> TrainOutcome:
+        """What `fit` returns, from the epochs trained so far."""
         errors = [e["test_error"] for e in self.epochs]
         return TrainOutcome(
             status=status, epochs=list(self.epochs),

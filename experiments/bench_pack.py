@@ -1,0 +1,143 @@
+"""Models per hour when K models train as one pack, against K alone (one process, and K processes).
+
+    python experiments/bench_pack.py [--device auto] [--ks 1,4,16,32] [--graphs both] [--out FILE.json]
+
+On CUDA (the defaults there): the `cifar10_proxy` models (space regnet, budget cifar_400mf, 32px) on
+synthetic CIFAR-shaped data, `--steps` training steps per model of the `cifar_short` schedule's batch,
+extrapolated to its 10 epochs of 390 steps; K = 1, 4, 16, 32, CUDA graphs off and on, and K separate
+processes on the same device. Under 8 minutes on one H200 by design (fewer steps: --steps).
+
+On CPU (the defaults there, for `make bench`): tiny networks (< 1 MF) on synthetic 32px data, a whole
+tiny schedule (one epoch of 4 steps, precise BN, test) per model, K = 1 and 4, one thread, graphs off,
+no separate processes unless --processes; it checks that packing costs nothing on CPU and finishes well
+under a minute on an idle machine.
+
+For each K it prints and writes: the pack's wall time and models/hour; the same K models trained one
+after the other in this process; and (--processes) K processes started at once, one model each
+(start-up included). Models/hour = models / wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from designspace.net.spec import NetSpec
+from designspace.training.data import Dataset, from_tensors
+from designspace.training.pack import train_pack
+from designspace.training.trainer import Schedule, configure_threads, resolve_device, train_spec
+
+RESULTS = Path(__file__).resolve().parent / "results" / "pack"
+CPU_SPECS = [
+    NetSpec((1, 1, 1, 1), (8, 16, 32, 64), (1, 1, 1, 1), (8, 8, 8, 8), stem_width=8),
+    NetSpec((1, 1, 2, 1), (16, 16, 32, 64), (1, 1, 1, 1), (8, 8, 8, 8), stem_width=8),
+    NetSpec((1, 1, 1, 1), (8, 16, 32, 64), (1, 1, 1, 1), (4, 4, 4, 4), stem_width=8),
+    NetSpec((1, 1, 1, 2), (8, 16, 24, 48), (1, 1, 1, 1), (8, 8, 8, 8), stem_width=8),
+]
+CPU_SCHEDULE = {"name": "bench_tiny", "epochs": 1, "batch_size": 64, "lr": 0.1, "eval_batch_size": 128,
+                "precise_bn_samples": 64}
+CIFAR_SHORT_STEPS = 10 * (50_000 // 128)
+
+
+def synthetic(n_train: int, n_test: int, resolution: int = 32, channels: int = 3) -> Dataset:
+    """Random uint8 images and labels: timing only."""
+    g = torch.Generator().manual_seed(0)
+    shape = (channels, resolution, resolution)
+    return from_tensors("synthetic", torch.randint(0, 256, (n_train, *shape), generator=g, dtype=torch.uint8),
+                        torch.randint(0, 10, (n_train,), generator=g),
+                        torch.randint(0, 256, (n_test, *shape), generator=g, dtype=torch.uint8),
+                        torch.randint(0, 10, (n_test,), generator=g), 10)
+
+
+def proxy_specs(count: int) -> list[NetSpec]:
+    """`count` models of the cifar10_proxy experiment (space regnet, budget cifar_400mf)."""
+    from designspace.space.sampler import draw
+
+    frame = draw("regnet", count, 0, "cifar_400mf", progress=False).frame
+    return [NetSpec.from_row(row) for _, row in frame.iterrows()]
+
+
+def run_processes(k: int, args: argparse.Namespace) -> float:
+    """Wall time of k processes started at once, each training one model alone (start-up included)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                                     os.environ.get("PYTHONPATH")]))}
+    base = [sys.executable, __file__, "--device", args.device, "--steps", str(args.steps), "--threads",
+            str(args.threads), "--ks", str(k), "--alone"]
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([*base, str(i)], env=env, stdout=subprocess.DEVNULL) for i in range(k)]
+    if any(p.wait() != 0 for p in procs):
+        raise RuntimeError("a separate process failed")
+    return time.perf_counter() - t0
+
+
+def setup(args: argparse.Namespace, k: int) -> tuple[list[NetSpec], Dataset, Schedule, float]:
+    """The models, data and schedule of a run, and the factor from its steps to a whole model's."""
+    if args.cuda:
+        specs = proxy_specs(k)
+        data = synthetic(128 * args.steps, 1000)
+        sched = Schedule(name="cifar_short_bench", epochs=1, batch_size=128, lr=0.1, eval_batch_size=1000,
+                         zero_init_last_bn=True, no_wd_bn_bias=True)
+        return specs, data, sched, CIFAR_SHORT_STEPS / args.steps
+    specs = [CPU_SPECS[i % len(CPU_SPECS)] for i in range(k)]
+    return specs, synthetic(64 * args.steps, 128), Schedule.from_dict(CPU_SCHEDULE), 1.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--ks", default=None, help="comma-separated pack sizes (CUDA: 1,4,16,32; CPU: 1,4)")
+    parser.add_argument("--graphs", choices=("off", "on", "both"), default=None, help="CUDA: both; CPU: off")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per model (CUDA: 60; CPU: 4)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per process")
+    parser.add_argument("--processes", action=argparse.BooleanOptionalAction, default=None,
+                        help="also time K separate processes (default: on CUDA only; on CPU their start-up dominates)")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--alone", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    dev = resolve_device(args.device)
+    args.device, args.cuda = str(dev), dev.type == "cuda"
+    args.steps = args.steps or (60 if args.cuda else 4)
+    configure_threads(args.threads)
+    if args.alone is not None:  # one of the K separate processes
+        specs, data, sched, _ = setup(args, int(args.ks))
+        train_spec(specs[args.alone], data, sched, seed=0, device=dev)
+        return
+    ks = [int(k) for k in (args.ks or ("1,4,16,32" if args.cuda else "1,4")).split(",")]
+    graph_modes = {"off": [False], "on": [True], "both": [False, True]}[args.graphs or ("both" if args.cuda else "off")]
+    rows = []
+    for k in ks:
+        specs, data, sched, scale = setup(args, k)
+        train_pack(specs[:1], data, sched, seed=0, device=dev)  # warm-up: allocator, kernels
+        row: dict[str, object] = {"k": k, "scale_to_whole_model": scale}
+        t0 = time.perf_counter()
+        for spec in specs:
+            train_spec(spec, data, sched, seed=0, device=dev)
+        row["sequential_s"] = time.perf_counter() - t0
+        for graphs in graph_modes:
+            t0 = time.perf_counter()
+            train_pack(specs, data, sched, seed=0, device=dev, graphs=graphs)
+            row[f"pack_graphs_{'on' if graphs else 'off'}_s"] = time.perf_counter() - t0
+        if (args.cuda if args.processes is None else args.processes) and k > 1:
+            row["processes_s"] = run_processes(k, args)
+        for key in [key for key in row if key.endswith("_s")]:
+            row[key.replace("_s", "_models_per_hour")] = k * 3600 / (float(row[key]) * scale)  # type: ignore[arg-type]
+        rows.append(row)
+        print(json.dumps(row))
+    out = {"device": torch.cuda.get_device_name(dev) if args.cuda else "cpu", "threads": args.threads,
+           "steps": args.steps, "rows": rows,
+           "pack_vs_sequential": {r["k"]: r["sequential_s"] / r["pack_graphs_off_s"] for r in rows}}  # type: ignore[operator]
+    path = Path(args.out) if args.out else RESULTS / f"bench_pack_{'cuda' if args.cuda else 'cpu'}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"pack/sequential wall-time ratio per K: {out['pack_vs_sequential']}; written to {path}")
+
+
+if __name__ == "__main__":
+    main()
