@@ -196,7 +196,7 @@ def test_the_effect_ladder_draws_its_table():
     fig = plots.plot_effect_ladder(table)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
-    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 4]
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 4 and ln.get_marker() == "o"]  # not the caps
     assert len(lines) == 3
     for ln, (name, part) in zip(lines, table.groupby("comparison", sort=False)):
         assert np.allclose(ln.get_xdata(), part["rung_images"]) and np.allclose(ln.get_ydata(), part["effect"])

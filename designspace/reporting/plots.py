@@ -245,7 +245,7 @@ def _integer_axis(ax: Any, axis: str, log2: bool = False) -> None:
         target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         target.set_minor_formatter(NullFormatter())
     else:
-        target.set_major_locator(MaxNLocator(integer=True, nbins="auto"))
+        target.set_major_locator(MaxNLocator(integer=True, nbins="auto", min_n_ticks=1))  # integers even in a narrow view
 
 
 def _plain_log(ax: Any, axis: str, base: float = 10) -> None:
