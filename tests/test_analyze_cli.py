@@ -71,8 +71,10 @@ def test_report_files(report):
         assert (out / rel).is_file(), rel
         assert rel in html
     for section in ("## Spaces", "## KS distances between spaces", "## Where the good models are",
-                    "## The linear width rule", "## Trends across sweeps"):
+                    "## The linear width rule", "## Trends across regimes"):
         assert section in md
+    # one sweep per space: no trend figure, and the report says why
+    assert "trends across regimes need at least two sweeps of one space" in md
 
 
 def test_summary_numbers(report):

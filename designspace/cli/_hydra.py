@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from designspace.configs import read_yaml
+from designspace.configs import CONFIG_DIR, read_yaml
 from designspace.util.usage import UserError, exit_usage, is_user_error
 
 FILE_GROUPS = ("space", "budget")
@@ -55,7 +55,7 @@ def _file_overrides(args: Sequence[str], folder: Path) -> list[str]:
         else:
             out.append(arg)
     if linked:
-        out.insert(0, f"hydra.searchpath=[file://{folder}]")  # first: a flag (--cfg job) may end the line
+        out = _with_overrides(out, [f"hydra.searchpath=[file://{folder}]"])
     return out
 
 
@@ -116,11 +116,19 @@ def _help_or_version(config_name: str, task: Callable[[Any], Any]) -> bool:
     return handled(sys.argv[1:], config_name, getattr(module, "__doc__", None), f"python -m designspace.{config_name}")
 
 
-def _typed_configs() -> None:
-    """Register the schedule, dataset and budget schemas (`designspace.cli._structured`)."""
-    from designspace.cli._structured import register
+def _typed_configs(config_name: str) -> None:
+    """Register the schemas (`designspace.cli._structured`) that the command's primary config names."""
+    from designspace.cli._structured import GROUPS, register
 
-    register()
+    text = (CONFIG_DIR / f"{config_name}.yaml").read_text() if (CONFIG_DIR / f"{config_name}.yaml").is_file() else ""
+    register(tuple(g for g in GROUPS if f"/schema/{g}@" in text))
+
+
+def _with_overrides(args: list[str], extra: list[str]) -> list[str]:
+    """`extra` overrides placed before the first override of `args`: Hydra's parser takes the overrides as one
+    run of positionals, so none may follow a flag such as `-m` or `--cfg job`."""
+    at = next((i for i, a in enumerate(args) if "=" in a and not a.startswith("-")), len(args))
+    return args[:at] + extra + args[at:]
 
 
 def _check_additions(args: Sequence[str]) -> None:
@@ -150,7 +158,7 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
     """Compose `config_name` with the command line and run `task(cfg)` under the error rule above."""
     if _help_or_version(config_name, task):
         return
-    _typed_configs()
+    _typed_configs(config_name)
     import hydra
     import yaml
     from hydra.errors import HydraException
@@ -177,9 +185,9 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
         with tempfile.TemporaryDirectory(prefix="designspace-files-") as folder:
             _check_additions(sys.argv[1:])
             args = _file_overrides(sys.argv[1:], Path(folder))
-            args += _launcher_overrides(args, config_name)
-            if not any(a.startswith("hydra.job.name=") for a in args):
-                args.insert(0, f"hydra.job.name={config_name}")  # logs as <command>.log, not after this file
+            args = _with_overrides(args, _launcher_overrides(args, config_name))
+            if not any(a.startswith("hydra.job.name=") for a in args):  # logs as <command>.log, not after this file
+                args = _with_overrides(args, [f"hydra.job.name={config_name}"])
             with _argv(args), _errors_raised():
                 _main()
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:

@@ -55,18 +55,35 @@ def schema(cls: type, skip: Sequence[str] = ()) -> type:
     return dataclasses.make_dataclass(f"{cls.__name__}Schema", out)
 
 
-@functools.cache
-def register() -> None:
-    """Store the schemas as `schema/<group>` (package `<group>`) in Hydra's ConfigStore (once per process)."""
-    from hydra.core.config_store import ConfigStore
+GROUPS = ("schedule", "dataset", "budget")
 
-    from designspace.space.budgets import Budget
-    from designspace.training.data import DatasetConfig
+
+def _config_class(group: str) -> type:
+    """The dataclass behind a group, imported on demand (the dataset's pulls in torch; `sample` needs only
+    the budget's, and must not import torch)."""
+    if group == "budget":
+        from designspace.space.budgets import Budget
+
+        return Budget
+    if group == "dataset":
+        from designspace.training.data import DatasetConfig
+
+        return DatasetConfig
     from designspace.training.schedule import Schedule
 
+    return Schedule
+
+
+@functools.cache
+def register(groups: tuple[str, ...] = GROUPS) -> None:
+    """Store the schemas of `groups` as `schema/<group>` (package `<group>`) in Hydra's ConfigStore (once per
+    process and set of groups)."""
+    from hydra.core.config_store import ConfigStore
+
     store = ConfigStore.instance()
-    for group, cls in (("schedule", Schedule), ("dataset", DatasetConfig), ("budget", Budget)):
-        store.store(group="schema", name=group, node=schema(cls, SKIP.get(group, ())), package=group)
+    for group in groups:
+        store.store(group="schema", name=group, node=schema(_config_class(group), SKIP.get(group, ())),
+                    package=group)
 
 
 def check_additions(args: Sequence[str]) -> None:

@@ -155,7 +155,7 @@ def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -
 
 def regime_label(frame: pd.DataFrame, budget: str) -> str:
     """A regime's group name: the space's label in the report (Space@budget)."""
-    labels = frame.loc[frame["budget"] == budget, "space"]
+    labels = frame.loc[frame["budget"] == budget, "space"] if "space" in frame else frame.iloc[:0]
     return str(labels.iat[0]) if len(labels) else budget
 
 
