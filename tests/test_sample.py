@@ -210,6 +210,9 @@ def test_spec_of_round_trips_through_parquet_and_csv(tmp_path):
 
 # --- Hydra config and CLI ------------------------------------------------------------------------
 def _compose(overrides: list[str]):
+    from designspace.cli._structured import register
+
+    register(("budget",))  # what `python -m designspace.sample` registers before composing
     with initialize_config_dir(config_dir=str(spaces.CONFIG_DIR), version_base="1.3"):
         return compose(config_name="sample", overrides=overrides)
 

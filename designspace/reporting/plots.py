@@ -61,7 +61,7 @@ def _style():
 def _figure(n_panels: int, ncols: int | None = None, panel: tuple[float, float] = (3.4, 2.7)) -> tuple[Figure, list]:
     ncols = ncols or min(n_panels, 4)
     nrows = int(np.ceil(n_panels / ncols))
-    fig = _agg(Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained"))
+    fig = _agg(Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained", dpi=DPI))  # laid out at the PNG's dpi
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
@@ -201,14 +201,13 @@ def _place_legend(ax: Any, handles: list | None = None, labels: list | None = No
     if not handles:
         return None
     fig = ax.figure
-    fig.canvas.draw()  # the layout; a legend inside the axes does not change it
-    renderer = fig.canvas.get_renderer()
-    pts = _data_points(ax)
-    bands = _bands(ax)
+    readable_ticks(fig)  # the final layout first (an Agg canvas, ticks thinned): a legend inside does not change it
     for loc in LEGEND_SPOTS:
         leg = ax.legend(handles, labels, loc=loc, **kw)
-        box = leg.get_window_extent(renderer)  # placed for `loc` on the axes as drawn
-        if not _covers(box, pts) and not _over_band(box, bands) and box.width < 0.75 * ax.get_window_extent().width:
+        fig.canvas.draw()  # placed for `loc` on the axes as drawn, then measured against the data as drawn
+        box = leg.get_window_extent(fig.canvas.get_renderer())
+        if (not _covers(box, _data_points(ax)) and not _over_band(box, _bands(ax))
+                and box.width < 0.75 * ax.get_window_extent().width):
             return leg
         leg.remove()
     return fig.legend(handles, labels, loc="outside lower center", ncols=ncols_below, frameon=False, **kw)
