@@ -113,7 +113,8 @@ def models_to_resolve(effect: Effect) -> int | None:
     return max(effect.n, math.ceil(effect.n * (half / effect.point) ** 2))
 
 
-def ladder_verdict(proxy: Effect, long: Effect, kind: str = "improves", rung: str = "the longest rung") -> tuple[str, str]:
+def ladder_verdict(proxy: Effect, long: Effect, kind: str = "improves", rung: str = "the longest rung",
+                   unit: str = " pts") -> tuple[str, str]:
     """The longer-training verdict of one claim: the proxy's effect against the longest rung's interval.
 
     kind 'improves' (and any claim whose effect must be > 0, e.g. the width rule's rho): holds (the long
@@ -127,7 +128,7 @@ def ladder_verdict(proxy: Effect, long: Effect, kind: str = "improves", rung: st
     if min(long.n_a, long.n_b) < MIN_MODELS or not np.isfinite(long.point):
         return "too few models to tell", (f"{rung}: {long.n_a} and {long.n_b} models, need {MIN_MODELS} per "
                                           "space to read an interval")
-    where = f"at {rung}: {long.text()}; proxy {proxy.text()}"
+    where = f"at {rung}: {long.text(unit)}; proxy {proxy.text(unit)}"
     if kind == "no_loss":
         if long.low > 0:
             return "reverses", f"the restriction costs {long.point:.2f} points {where}"

@@ -101,7 +101,7 @@ def build_ladder(jobs: Sequence[Any], frame: pd.DataFrame, label_of: Callable[[A
         x1.append(frame[(frame["sweep_dir"] == str(j.sweep.root)) & frame["model_id"].isin(ids)])
     x1_frame = pd.concat(x1, ignore_index=True) if x1 else frame.iloc[:0]
     rungs = [Rung(1, _images(space_jobs[0].sweep) if space_jobs else None, _resolved(x1_frame),
-                  float(frame["wall_time_s"].fillna(0).sum()))]
+                  float(x1_frame["wall_time_s"].fillna(0).sum()))]
     seed = None
     by_factor: dict[int, list[pd.DataFrame]] = {}
     images: dict[int, int | None] = {}
@@ -189,7 +189,9 @@ def judge(found: list[fd.Finding], proxy: pd.DataFrame, ladder: Ladder, claims: 
             row.update(verdict=f.verdict, longer_training="not affected (a count)", longer_training_evidence="")
         elif f.claim in effects:
             kind, at_proxy, steps = effects[f.claim]
-            verdict, text = ladder_verdict(at_proxy, steps[-1][2], kind, f"{longest.label} ({longest.images} images)")
+            unit = "" if f.claim == fd.width_rule_claim(str(claims.width_rule_group)) else " pts"  # rho has none
+            verdict, text = ladder_verdict(at_proxy, steps[-1][2], kind, f"{longest.label} ({longest.images} images)",
+                                           unit)
             row.update(longer_training=verdict, longer_training_evidence=text, verdict=headline_verdict(verdict))
             comparison = "width rule: " + claims.width_rule_group if f.claim == fd.width_rule_claim(
                 str(claims.width_rule_group)) else f.claim.split(":")[0]

@@ -102,6 +102,13 @@ def progression_findings(by_space: dict[str, pd.DataFrame], alpha: float) -> lis
     return out
 
 
+TRENDS = (("w0", "w0 of the best models grows with flops", "up"),
+          ("wa", "wa of the best models grows with flops", "up"),
+          ("g", "group width of the best models grows with flops", "up"),
+          ("total_depth", "depth of the best models is stable across regimes", "flat"),
+          ("wm", "wm of the best models is stable across regimes", "flat"))
+
+
 def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -> list[fd.Finding]:
     """Trends across regimes, on the best quarter of each regime's models (pooled, Spearman)."""
     from scipy import stats
@@ -127,11 +134,11 @@ def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -
         return out + [fd.Finding("parameters of the best models change with the regime", "inconclusive",
                                  f"{len(rows)} regimes with results; need at least 3")]
     top = pd.concat(rows, ignore_index=True)
-    for column, claim, expect in (("w0", "w0 of the best models grows with flops", "up"),
-                                  ("wa", "wa of the best models grows with flops", "up"),
-                                  ("g", "group width of the best models grows with flops", "up"),
-                                  ("total_depth", "depth of the best models is stable across regimes", "flat"),
-                                  ("wm", "wm of the best models is stable across regimes", "flat")):
+    if len(top) < fd.MIN_MODELS:  # a rank correlation over so few points cannot reach significance
+        return out + [fd.Finding(claim, "inconclusive", f"too few models to tell: {len(top)} in the best quarters of "
+                                 f"{len(rows)} regimes, need {fd.MIN_MODELS}")
+                      for _, claim, _ in TRENDS]
+    for column, claim, expect in TRENDS:
         if column not in top:
             continue
         values = top[column].to_numpy(dtype=np.float64)
