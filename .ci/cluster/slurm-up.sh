@@ -62,7 +62,7 @@ if ! mysqladmin ping >/dev/null 2>&1; then
   [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql >/dev/null
   (setsid mariadbd-safe --user=mysql --skip-networking >"$STATE/log/mariadb.log" 2>&1 &)
   touch "$STATE/run/mariadb.started-by-us"
-  wait_for 60 MariaDB mysqladmin ping
+  wait_for 180 MariaDB mysqladmin ping
 fi
 
 # ---- configs
@@ -118,11 +118,11 @@ EOF
 # ---- daemons
 if ! alive "$STATE/run/slurmdbd.pid"; then
   slurmdbd
-  wait_for 60 slurmdbd sacctmgr -n list cluster
+  wait_for 180 slurmdbd sacctmgr -n list cluster
 fi
 sacctmgr -i -Q add cluster "$CLUSTER" >/dev/null 2>&1 || true
 alive "$STATE/run/slurmctld.pid" || slurmctld
-wait_for 60 slurmctld scontrol ping
+wait_for 180 slurmctld scontrol ping
 alive "$STATE/run/slurmd.pid" || slurmd
 for _ in $(seq 300); do
   state=$(sinfo -h -n "$host" -o %T 2>/dev/null || true)
