@@ -13,6 +13,7 @@ import pytest
 # that name left by an older version on the machine is refused by design. The suite gets a private TMPDIR of
 # its own, so it depends on no state of the machine's /tmp.
 os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="designspace-tests-")
+os.chmod(os.environ["TMPDIR"], 0o1777)  # like /tmp: services the cluster tests start (MariaDB as `mysql`) write here
 tempfile.tempdir = None
 
 DATA = Path(__file__).parent / "data"
