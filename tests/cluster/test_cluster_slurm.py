@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +44,12 @@ EPOCHS = 4
 SCHEDULE = [f"schedule.{k}={v}" for k, v in {**TINY_SCHEDULE, "epochs": EPOCHS, "train_subset": 4096}.items()]
 """Tiny models, 4 epochs of 64 steps (a few seconds each); the kill lands inside a model because its process
 is held stopped between its checkpoint and the kill (`Held`)."""
+
+
+def launcher_files(since: float, pattern: str) -> list[Path]:
+    """submitit's job files written since `since` in the private launcher folder (docs/shared-sweeps.md)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "designspace" / "launcher"
+    return [p for p in root.glob(f"*/*/{pattern}") if p.stat().st_mtime >= since - 1]
 
 
 def slurm_args(partition: str, name: str, shards: int) -> list[str]:
@@ -141,6 +149,7 @@ def test_reproduce_train_stage_as_a_job_array(slurm, tmp_path: Path) -> None:
     assert sample.returncode == 0, tail(sample_log)
 
     name = f"ds-test-{uuid.uuid4().hex[:8]}"
+    started = time.time()
     train_log = tmp_path / "train.log"
     train = launch([python, "-m", "designspace.reproduce", "-m", *base, "stage=train",
                     f"hydra.sweep.dir={out}/logs/train-multirun", *slurm_args(slurm.partition, name, 2)], train_log)
@@ -161,7 +170,8 @@ def test_reproduce_train_stage_as_a_job_array(slurm, tmp_path: Path) -> None:
     assert train.returncode == 0, text[-4000:]
     for sweep in sweeps:
         assert_one_record_per_model(sweep)
-    assert len(list((out / "logs" / "train-multirun").glob(".submitit/*/*_result.pkl"))) == 2
+    assert len(launcher_files(started, "*_result.pkl")) >= 2  # submitit's files: in the private launcher folder
+    assert not list(out.glob("**/.submitit"))  # never in the shared run directory (issue 19)
 
     analyze_log = tmp_path / "analyze.log"
     analyze = launch([python, "-m", "designspace.reproduce", *base, "stage=analyze"], analyze_log)
@@ -175,6 +185,7 @@ def test_timeout_signal_checkpoints_requeues_and_resumes(slurm, tmp_path: Path) 
     submitit calls the Hydra launcher's checkpoint, requeues the task (max_num_timeout) and exits; the task
     starts again by itself and resumes its model from the epoch checkpoint."""
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:3])
+    started = time.time()
     with one_task_job(slurm, sweep, tmp_path) as (proc, log, name, held, task):
         res = run_cmd(["scancel", "--signal=USR2", task["task"]])
         assert res.returncode == 0 and "error" not in res.stderr, res.stderr
@@ -183,7 +194,7 @@ def test_timeout_signal_checkpoints_requeues_and_resumes(slurm, tmp_path: Path) 
         text = finish(proc, log, 400)
     assert proc.returncode == 0, text[-4000:]
     assert "REQUEUED" in sacct_states(task["task"])
-    job_log = "\n".join(p.read_text() for p in (sweep.root / "logs").glob("train-multirun/*/.submitit/*/*_log.*"))
+    job_log = "\n".join(p.read_text() for p in launcher_files(started, "*_log.*"))
     assert "this job is timed-out" in job_log and "Exiting gracefully after preemption/timeout" in job_log
     records = assert_one_record_per_model(sweep, epochs=EPOCHS)
     assert records[held.model]["resumed_from_epoch"] >= 1
