@@ -10,11 +10,14 @@ processes on the same device. Under 8 minutes on one H200 by design (fewer steps
 On CPU (the defaults there, for `make bench`): tiny networks (< 1 MF) on synthetic 32px data, a whole
 tiny schedule (one epoch of 4 steps, precise BN, test) per model, K = 1 and 4, one thread, graphs off,
 no separate processes unless --processes; it checks that packing costs nothing on CPU and finishes well
-under a minute on an idle machine.
+under a minute on an idle machine. `--workload fmnist` times the README's CPU workload instead: K models
+of `sample space=anynetx_c budget=fmnist_tiny` on the bundled Fashion-MNIST, schedule fmnist_tiny (64
+steps of 128 images, precise BN, a 2,000-image test), about 10 s a model on 2 cores.
 
 For each K it prints and writes: the pack's wall time and models/hour; the same K models trained one
-after the other in this process; and (--processes) K processes started at once, one model each
-(start-up included). Models/hour = models / wall time.
+after the other in this process; the same K models as a sweep directory trained by the sweep runner
+(`run_sweep`, claims and records included) with pack=K and with pack=1; and (--processes) K processes
+started at once, one model each (start-up included). Models/hour = models / wall time.
 """
 
 from __future__ import annotations
@@ -24,12 +27,17 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 
+from designspace.net.complexity import complexity
 from designspace.net.spec import NetSpec
+from designspace.sweep.layout import SweepDir
+from designspace.sweep.runner import run_sweep
 from designspace.training.data import Dataset, from_tensors
 from designspace.training.pack import train_pack
 from designspace.training.trainer import Schedule, configure_threads, resolve_device, train_spec
@@ -69,7 +77,7 @@ def run_processes(k: int, args: argparse.Namespace) -> float:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
                                                                      os.environ.get("PYTHONPATH")]))}
     base = [sys.executable, __file__, "--device", args.device, "--steps", str(args.steps), "--threads",
-            str(args.threads), "--ks", str(k), "--alone"]
+            str(args.threads), "--ks", str(k), "--workload", args.workload, "--alone"]
     t0 = time.perf_counter()
     procs = [subprocess.Popen([*base, str(i)], env=env, stdout=subprocess.DEVNULL) for i in range(k)]
     if any(p.wait() != 0 for p in procs):
@@ -77,8 +85,45 @@ def run_processes(k: int, args: argparse.Namespace) -> float:
     return time.perf_counter() - t0
 
 
+def sweep_wall(specs: list[NetSpec], data: Dataset, sched: Schedule, dev: torch.device, pack: int,
+               graphs: bool) -> float:
+    """Wall time of `run_sweep` training `specs` as a fresh sweep directory (claims and records included)."""
+    cxs = {s: complexity(s, 224) for s in specs}  # a sweep holds each network once
+    rows = [{**s.to_row(), "model_id": s.id, "flops": cx.flops, "params": cx.params, "acts": cx.acts}
+            for s, cx in cxs.items()]
+    with tempfile.TemporaryDirectory() as tmp:
+        sweep = SweepDir(Path(tmp) / "sweep")
+        sweep.write_samples(pd.DataFrame(rows), "space: bench\n")
+        t0 = time.perf_counter()
+        summary = run_sweep(sweep, data, sched, device=str(dev), threads=torch.get_num_threads(), progress=False,
+                            checkpoint_every_s=None, pack=pack, graphs=graphs)
+        wall = time.perf_counter() - t0
+    if summary.ok != len(rows):
+        raise RuntimeError(f"the benchmark sweep trained {summary.ok} of {len(rows)} models")
+    return wall * len(specs) / len(rows)
+
+
+def fmnist_workload(k: int) -> tuple[list[NetSpec], Dataset, Schedule]:
+    """The README's CPU workload: k AnyNetX_C models of the fmnist_tiny budget, bundled data, fmnist_tiny."""
+    from importlib.resources import files
+
+    import yaml
+
+    from designspace.space.sampler import draw
+    from designspace.training.data import BUNDLED_FASHION_MNIST, load_dataset
+
+    configs = files("designspace.configs")
+    dataset = {**yaml.safe_load((configs / "dataset" / "fashion_mnist.yaml").read_text()),
+               "root": str(BUNDLED_FASHION_MNIST)}
+    schedule = Schedule.from_dict(yaml.safe_load((configs / "schedule" / "fmnist_tiny.yaml").read_text()))
+    frame = draw("anynetx_c", k, 0, "fmnist_tiny", progress=False).frame
+    return [NetSpec.from_row(row) for _, row in frame.iterrows()], load_dataset(dataset), schedule
+
+
 def setup(args: argparse.Namespace, k: int) -> tuple[list[NetSpec], Dataset, Schedule, float]:
     """The models, data and schedule of a run, and the factor from its steps to a whole model's."""
+    if args.workload == "fmnist":
+        return (*fmnist_workload(k), 1.0)
     if args.cuda:
         specs = proxy_specs(k)
         data = synthetic(128 * args.steps, 1000)
@@ -98,6 +143,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per process")
     parser.add_argument("--processes", action=argparse.BooleanOptionalAction, default=None,
                         help="also time K separate processes (default: on CUDA only; on CPU their start-up dominates)")
+    parser.add_argument("--workload", choices=("default", "fmnist"), default="default",
+                        help="fmnist: the README's CPU workload (see above)")
     parser.add_argument("--out", default=None)
     parser.add_argument("--alone", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -106,7 +153,7 @@ def main() -> None:
     args.steps = args.steps or (60 if args.cuda else 4)
     configure_threads(args.threads)
     if args.alone is not None:  # one of the K separate processes
-        specs, data, sched, _ = setup(args, int(args.ks))
+        specs, data, sched, _ = setup(args, int(args.ks))  # --workload travels too (see run_processes)
         train_spec(specs[args.alone], data, sched, seed=0, device=dev)
         return
     ks = [int(k) for k in (args.ks or ("1,4,16,32" if args.cuda else "1,4")).split(",")]
@@ -124,6 +171,10 @@ def main() -> None:
             t0 = time.perf_counter()
             train_pack(specs, data, sched, seed=0, device=dev, graphs=graphs)
             row[f"pack_graphs_{'on' if graphs else 'off'}_s"] = time.perf_counter() - t0
+        if k > 1:
+            sweep_wall(specs[:1], data, sched, dev, 1, False)  # warm-up: the runner's first sweep
+            row["sweep_pack_s"] = sweep_wall(specs, data, sched, dev, k, graph_modes[-1])
+            row["sweep_alone_s"] = sweep_wall(specs, data, sched, dev, 1, False)
         if (args.cuda if args.processes is None else args.processes) and k > 1:
             row["processes_s"] = run_processes(k, args)
         for key in [key for key in row if key.endswith("_s")]:
@@ -133,7 +184,8 @@ def main() -> None:
     out = {"device": torch.cuda.get_device_name(dev) if args.cuda else "cpu", "threads": args.threads,
            "steps": args.steps, "rows": rows,
            "pack_vs_sequential": {r["k"]: r["sequential_s"] / r["pack_graphs_off_s"] for r in rows}}  # type: ignore[operator]
-    path = Path(args.out) if args.out else RESULTS / f"bench_pack_{'cuda' if args.cuda else 'cpu'}.json"
+    name = f"bench_pack_{'cuda' if args.cuda else 'cpu'}{'_fmnist' if args.workload == 'fmnist' else ''}.json"
+    path = Path(args.out) if args.out else RESULTS / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"pack/sequential wall-time ratio per K: {out['pack_vs_sequential']}; written to {path}")

@@ -84,9 +84,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for key in ("shard", "num_shards", "seed"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
             raise UsageError(f"{key}={cfg[key]!r} must be an integer")
-    for key in ("progress", "retry_failed"):
+    for key in ("progress", "retry_failed", "graphs"):
         if not isinstance(cfg[key], bool):
             raise UsageError(f"{key}={cfg[key]!r} must be true or false")
+    if not isinstance(cfg.pack, int) or isinstance(cfg.pack, bool) or cfg.pack < 1:
+        raise UsageError(f"pack={cfg.pack!r} must be an integer >= 1 (models trained together off one data stream)")
     for key, least in (("threads", 1), ("limit", 0)):
         value = cfg[key]
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
@@ -105,6 +107,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=_threads(cfg),
         progress=cfg.progress, checkpoint_every_s=cfg.checkpoint_every_s,
         claim_timeout_s=cfg.claim_timeout_s, retry_failed=cfg.retry_failed, limit=cfg.limit,
+        pack=cfg.pack, graphs=cfg.graphs,
     )
     return summary.as_dict()
 

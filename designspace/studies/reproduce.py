@@ -277,6 +277,11 @@ def run(cfg: Any) -> str:
 
     if cfg.stage not in STAGES:
         raise ExperimentError(f"stage={cfg.stage!r} must be one of {', '.join(STAGES)}")
+    pack, graphs = cfg.get("pack", 1), cfg.get("graphs", False)
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+        raise ExperimentError(f"pack={pack!r} must be an integer >= 1 (models trained together off one data stream)")
+    if not isinstance(graphs, bool):
+        raise ExperimentError(f"graphs={graphs!r} must be true or false")
     exp = Experiment.from_config(OmegaConf.to_container(cfg.experiment, resolve=True))
     out = Path(to_absolute_path(cfg.out or f"runs/{exp.name}"))
     jobs = plan(exp, out)
@@ -291,7 +296,7 @@ def run(cfg: Any) -> str:
         schedule = Schedule.from_dict(OmegaConf.to_container(cfg.schedule, resolve=True))
         train_all(jobs, dataset, schedule, seed=exp.seed, shard=cfg.shard, num_shards=cfg.num_shards, device=str(cfg.device),
                   threads=cfg.threads, progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
-                  claim_timeout_s=float(cfg.claim_timeout_s))
+                  claim_timeout_s=float(cfg.claim_timeout_s), pack=pack, graphs=graphs)
         lines.append(f"trained shard {cfg.shard}/{cfg.num_shards} of {len(jobs)} sweeps")
     if cfg.stage in ("all", "analyze"):
         from designspace.studies.reproduce_report import write_report

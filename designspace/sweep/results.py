@@ -70,8 +70,12 @@ def build_record(
     started_at: str | None = None,
     wall_time_s: float | None = None,
     device: str | None = None,
+    pack: int = 1,
 ) -> dict[str, Any]:
-    """The record of one model: from a finished `outcome`, or a `failure` reason (status `failed`)."""
+    """The record of one model: from a finished `outcome`, or a `failure` reason (status `failed`).
+
+    `pack`: how many models trained together off one data stream with this one (`train pack=K`); their
+    wall time was shared, their results are each the model's own."""
     import torch
 
     if (outcome is None) == (failure is None):
@@ -97,6 +101,7 @@ def build_record(
         "device": outcome.device if outcome is not None else device,
         "threads": outcome.threads if outcome is not None else torch.get_num_threads(),
         "resumed_from_epoch": outcome.resumed_from_epoch if outcome is not None else None,
+        "pack": int(pack),
         "torch_version": torch.__version__,
         "host": socket.gethostname(),
         "started_at": started_at,

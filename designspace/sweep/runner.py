@@ -26,6 +26,12 @@
 - A samples row that does not describe a network, or whose model_id is not its own spec's id, is
   skipped with a line naming it; the other rows train.
 - Long models checkpoint after epochs (DIR/checkpoints/<id>.pt) and resume inside the model.
+- Packs (`pack=K`): the process claims up to K models of its shard (one fenced claim each, every claim
+  refreshed at every step of the pack) and trains them off one data stream
+  (`designspace.training.pack`); each member keeps its own checkpoint and gets its own record the
+  moment the pack is done, exactly as alone. A member whose claim is lost, that diverges or fails
+  leaves the pack and the others go on; a failure of the run stops the whole pack with no record. The
+  pack runs to its end, then the next K models are claimed.
 """
 
 from __future__ import annotations
@@ -60,8 +66,11 @@ from designspace.sweep.results import (
     write_record,
 )
 from designspace.training.data import Dataset, DatasetConfig, DatasetError, load_dataset
+from designspace.training.pack import PackTrainer, build_trainers
 from designspace.training.trainer import (
     Schedule,
+    Trainer,
+    TrainOutcome,
     adapt_spec,
     configure_threads,
     describe_failure,
@@ -421,7 +430,7 @@ def _config_identity(dataset: Dataset | DatasetConfig | Mapping[str, Any]) -> di
     return {"name": dataset.name, "resolution": dataset.resolution}
 
 
-def _check_options(claim_timeout_s: Any, retry_failed: Any, breaker: Any) -> None:
+def _check_options(claim_timeout_s: Any, retry_failed: Any, breaker: Any, pack: Any, graphs: Any) -> None:
     if isinstance(claim_timeout_s, bool) or not isinstance(claim_timeout_s, (int, float)) \
             or not math.isfinite(claim_timeout_s) or claim_timeout_s < MIN_CLAIM_TIMEOUT_S:
         raise UserError(f"claim_timeout_s={claim_timeout_s!r} must be a number of seconds >= {MIN_CLAIM_TIMEOUT_S:g} "
@@ -430,6 +439,10 @@ def _check_options(claim_timeout_s: Any, retry_failed: Any, breaker: Any) -> Non
         raise UserError(f"retry_failed={retry_failed!r} must be true or false")
     if isinstance(breaker, bool) or not isinstance(breaker, int) or breaker < 0:
         raise UserError(f"breaker={breaker!r} must be an integer >= 0 (0: off)")
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+        raise UserError(f"pack={pack!r} must be an integer >= 1 (the models trained together off one data stream)")
+    if not isinstance(graphs, bool):
+        raise UserError(f"graphs={graphs!r} must be true or false")
 
 
 def run_sweep(
@@ -448,6 +461,8 @@ def run_sweep(
     retry_failed: bool = False,
     limit: int | None = None,
     breaker: int = BREAKER,
+    pack: int = 1,
+    graphs: bool = False,
 ) -> SweepSummary:
     """Train every model of this shard of the sweep that has no result yet (see the module docstring).
 
@@ -456,9 +471,13 @@ def run_sweep(
     model that fails on its own is recorded as `failed` with the reason and the sweep goes on; a
     failure of the run raises `RunStopped`; KeyboardInterrupt/SIGTERM stop the run with no record
     written. Either way the model's checkpoint is left for the next run.
+
+    `pack`: train up to this many models at a time off one data stream (see the module docstring); on CPU
+    every record is the one the model gets alone. `graphs`: on CUDA, each pack member's training step is a
+    CUDA graph (`designspace.training.graphs`; off by default, not yet measured on a GPU).
     """
     t0 = time.perf_counter()
-    _check_options(claim_timeout_s, retry_failed, breaker)
+    _check_options(claim_timeout_s, retry_failed, breaker, pack, graphs)
     sweep = sweep_dir if isinstance(sweep_dir, SweepDir) else SweepDir(sweep_dir)
     samples = sweep.read_samples()
     if "model_id" not in samples.columns:
@@ -495,17 +514,21 @@ def run_sweep(
     full = setups.make_setup(data.info(), schedule.to_dict(), seed, setups.precision(dev))
     setups.check_compatible(groups, full, str(sweep.root))
     setups.pin(sweep, full)
-    log.info("data: %s (%d train / %d test images at %s); schedule %s; device %s, %d threads",
-             data.name, data.train_size, data.test_size, data.root, schedule.name, dev, used)
+    log.info("data: %s (%d train / %d test images at %s); schedule %s; device %s, %d threads%s",
+             data.name, data.train_size, data.test_size, data.root, schedule.name, dev, used,
+             f", packs of {pack}" if pack > 1 else "")
+    if graphs and dev.type != "cuda":
+        log.warning("graphs=true has no effect on %s: CUDA graphs need a CUDA device; training eagerly", dev)
     bar = _progress_bar(len(mine), summary.already_done) if progress and sys.stderr.isatty() else None
     run = _Run(sweep, data, schedule, seed, dev, bar, checkpoint_every_s, claim_timeout_s, retry_failed,
-               summary, _Pending(breaker))
+               summary, _Pending(breaker), graphs and dev.type == "cuda")
     try:
         with _sigterm_as_interrupt(), _logs_around(bar):
-            held = []
-            for _, row in todo.iterrows():
-                if not run.train_row(row):
-                    held.append(row)
+            rows = [row for _, row in todo.iterrows()]
+            if pack > 1 or run.graphs:
+                held = run.train_packs(rows, pack)
+            else:
+                held = [row for row in rows if not run.train_row(row)]
             # A model claimed elsewhere is this shard's until it has a record: wait for it, and train it if its
             # claim goes stale (a holder that died on another node, whose pid cannot be checked from here).
             run.flush()  # no failures held back (their claims unrefreshed) while waiting
@@ -576,6 +599,7 @@ class _Run:
     retry_failed: bool
     summary: SweepSummary
     pending: _Pending
+    graphs: bool = False
 
     def train_row(self, row: Any) -> bool:
         """Claim, train and record one sample row; False if another process holds it (or just finished it)."""
@@ -589,11 +613,9 @@ class _Run:
             if self._done(model_id):
                 return False  # finished by another process between our listing and our claim
             spec = NetSpec.from_row(row)
-            trained = adapt_spec(spec, self.data)
-            started, t0 = now_iso(), time.perf_counter()
+            t0 = time.perf_counter()
             hooks = _Hooks(claim, self.pending.claims(), self.bar, model_id, self.schedule.epochs)
-            kwargs = {"spec": spec, "trained_spec": trained, "dataset_info": self.data.info(),
-                      "schedule": self.schedule.to_dict(), "seed": self.seed, "started_at": started}
+            kwargs = self._record_fields(spec)
             failure: BaseException | None = None
             try:
                 outcome = train_spec(spec, self.data, self.schedule, seed=self.seed, device=self.device, hooks=hooks,
@@ -607,17 +629,7 @@ class _Run:
             except Exception as exc:  # a model's failure is recorded and the sweep goes on; the run's stops it
                 failure = exc
             if failure is not None:
-                kind, signature, reason = run_failure(failure), _signature(failure), describe_failure(failure)
-                del failure  # after the except block and this, the traceback's tensors are gone
-                _free_memory(self.device)
-                if kind is not None:
-                    raise RunStopped(f"stopped: a {kind} error while training {model_id}: {reason}. Nothing was "
-                                     "recorded for it (its checkpoint is kept); fix the cause and rerun the same "
-                                     "command") from None
-                log.error("%s failed: %s", model_id, reason)
-                record = build_record(model_id, failure=reason, wall_time_s=time.perf_counter() - t0,
-                                      device=str(self.device), **kwargs)
-                keep_claim = self._hold_failure(claim, record, reason, signature)
+                keep_claim = self._failed(claim, model_id, failure, kwargs, time.perf_counter() - t0)
                 return True
             self.flush()
             self._write(claim, record)
@@ -625,6 +637,104 @@ class _Run:
         finally:
             if not keep_claim:
                 claim.release()
+
+    def _record_fields(self, spec: NetSpec) -> dict[str, Any]:
+        """What a record of `spec` says besides its outcome (build_record's keyword arguments)."""
+        return {"spec": spec, "trained_spec": adapt_spec(spec, self.data), "dataset_info": self.data.info(),
+                "schedule": self.schedule.to_dict(), "seed": self.seed, "started_at": now_iso()}
+
+    def _failed(self, claim: Claim, model_id: str, failure: BaseException, kwargs: dict[str, Any],
+                wall_time_s: float) -> bool:
+        """A model raised: stop the run if the error is the run's (`RunStopped`), else hold its `failed` record
+        back for the breaker; True (the claim is kept until the record is written)."""
+        kind, signature, reason = run_failure(failure), _signature(failure), describe_failure(failure)
+        del failure  # after the caller's except block and this, the traceback's tensors are gone
+        _free_memory(self.device)
+        if kind is not None:
+            raise _stopped(kind, model_id, reason) from None
+        log.error("%s failed: %s", model_id, reason)
+        record = build_record(model_id, failure=reason, wall_time_s=wall_time_s, device=str(self.device), **kwargs)
+        return self._hold_failure(claim, record, reason, signature)
+
+    # --- packs ------------------------------------------------------------------------------------
+    def train_packs(self, rows: list[Any], size: int) -> list[Any]:
+        """Train `rows` in packs of up to `size` claimed models; the rows held by other live processes."""
+        held: list[Any] = []
+        queue = list(rows)
+        while queue:
+            claimed: list[tuple[Any, Claim]] = []
+            kept: set[int] = set()
+            try:
+                while queue and len(claimed) < size:
+                    row = queue.pop(0)
+                    model_id = str(row["model_id"])
+                    claim = try_claim(self.sweep, model_id, self.claim_timeout_s)
+                    if claim is None:
+                        log.info("%s: claimed by another live process, skipped", model_id)
+                        held.append(row)
+                        continue
+                    claimed.append((row, claim))
+                    if self._done(model_id):  # finished by another process between our listing and our claim
+                        claimed.pop()
+                        claim.release()
+                if claimed:
+                    kept = self._train_pack(claimed)
+            finally:
+                for i, (_, claim) in enumerate(claimed):
+                    if i not in kept:
+                        claim.release()
+        return held
+
+    def _train_pack(self, claimed: list[tuple[Any, Claim]]) -> set[int]:
+        """Train the claimed rows as one pack and write each member's record; the members whose claims are
+        kept (failures held back for the breaker)."""
+        ids = [str(row["model_id"]) for row, _ in claimed]
+        specs = [NetSpec.from_row(row) for row, _ in claimed]
+        fields = [self._record_fields(spec) for spec in specs]
+        hooks = [_Hooks(claim, self.pending.claims(), self.bar, model_id, self.schedule.epochs)
+                 for (_, claim), model_id in zip(claimed, ids)]
+        log.info("pack of %d: %s", len(ids), ", ".join(ids))
+        t0 = time.perf_counter()
+        built = build_trainers(specs, self.data, self.schedule, seed=self.seed, device=self.device, hooks=hooks)
+        for model_id, item in zip(ids, built):
+            kind = None if isinstance(item, Trainer) else run_failure(item)
+            if kind is not None:  # a config or device error: no member would train
+                raise _stopped(kind, model_id, describe_failure(item)) from None
+        members = [i for i, t in enumerate(built) if isinstance(t, Trainer)]
+        results: list[Any] = list(built)  # each Trainer is replaced by its outcome or error below
+        if members:
+            pack = PackTrainer([built[i] for i in members], [self.sweep.checkpoint_path(ids[i]) for i in members],
+                               self.checkpoint_every_s, self.graphs, fatal=lambda exc: run_failure(exc) is not None)
+            try:
+                pack.fit()
+            except Exception as exc:
+                kind, stopped = run_failure(exc), pack.stopped_by
+                if kind is None:
+                    raise  # no member's error that `fatal` judged: a bug
+                model_id = ids[members[pack.members.index(stopped)]] if stopped is not None else "the pack"
+                raise _stopped(kind, model_id, describe_failure(exc)) from None
+            for i, m in zip(members, pack.members):
+                results[i] = m.outcome if m.outcome is not None else m.error
+            del pack
+        del built
+        _free_memory(self.device)
+        # Outcomes are written first: a breaker tripped by the pack's failures must not cost a trained result.
+        kept: set[int] = set()
+        order = sorted(range(len(ids)), key=lambda i: not isinstance(results[i], TrainOutcome))
+        for i in order:
+            (_, claim), model_id, result = claimed[i], ids[i], results[i]
+            results[i] = None  # the pack's last reference: a failure's traceback (and its tensors) goes with it
+            fields[i]["pack"] = len(ids)
+            if isinstance(result, TrainOutcome):
+                self.flush()
+                self._write(claim, build_record(model_id, outcome=result, **fields[i]))
+            elif isinstance(result, ClaimLost):
+                log.warning("%s: %s", model_id, result)
+                self.summary.lost_claims += 1
+            elif self._failed(claim, model_id, result, fields[i], time.perf_counter() - t0):
+                kept.add(i)
+        return kept
+
 
     def _done(self, model_id: str) -> bool:
         """Whether the model has a record that counts (an unreadable one counts: someone's result)."""
@@ -678,6 +788,11 @@ class _Run:
         log.info("%s %s: error %s, %d epochs, %.1f s%s", model_id, record["status"],
                  "-" if err is None else f"{err:.2f}%", len(record["epochs"]), record["wall_time_s"] or 0.0,
                  f" ({record['reason']})" if record["reason"] else "")
+
+
+def _stopped(kind: str, model_id: str, reason: str) -> RunStopped:
+    return RunStopped(f"stopped: a {kind} error while training {model_id}: {reason}. Nothing was recorded for it "
+                      "(its checkpoint is kept); fix the cause and rerun the same command")
 
 
 def _count(summary: SweepSummary, status: str, bar: Any) -> None:

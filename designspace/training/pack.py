@@ -7,7 +7,9 @@ curve, and goes through exactly the operations it goes through alone (`Trainer.t
 `PreciseBN`, `Trainer.test_batch`), so on CPU its record is bit for bit the one it gets alone.
 
 A member that diverges or raises leaves the pack with its status (`diverged`, or `failed` with the
-reason) and the others go on. Members need not be at the same epoch (one resumed from a
+reason and the exception in `Member.error`) and the others go on - unless `fatal(exc)` says the error
+is the run's, not the model's (the sweep runner's disk, data, device and config errors): then it
+propagates out of `fit` at once and no member gets an outcome. Members need not be at the same epoch (one resumed from a
 checkpoint): each pass trains the members at the lowest next epoch, so a pack whose members were
 checkpointed at different epochs joins up again once the laggards catch up. The pack runs to its
 end; no member joins midway (a newcomer starts at epoch 0 and would need a data stream of its own).
@@ -55,6 +57,7 @@ class Member:
     checkpoint: Path | None = None
     outcome: TrainOutcome | None = None
     failure: str | None = None
+    error: BaseException | None = None
     graph: Any = None
     tally: EpochTally | None = None
     stats: dict[str, float] = field(default_factory=dict)
@@ -77,7 +80,9 @@ class PackTrainer:
     `checkpoints[i]` (or None) is member i's checkpoint: restored when it exists, written after an
     epoch once `checkpoint_every_s` passed since the member's last one (0: every epoch; None: never),
     never after its last epoch. Each member's `hooks.on_step` is called at every step of the pack,
-    training or testing, while the member is in it (claim heartbeats), `on_epoch` after its epochs.
+    training or testing, while the member is in it (claim heartbeats), `on_epoch` after its epochs, and
+    `before_write` (when the hooks have it) just before its checkpoint replaces the last one; an error in a
+    member's hook is that member's. `fatal(exc)`: errors that stop the whole pack (see the module docstring).
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class PackTrainer:
         checkpoints: Sequence[str | os.PathLike | None] | None = None,
         checkpoint_every_s: float | None = None,
         graphs: bool = False,
+        fatal: Callable[[BaseException], bool] | None = None,
     ) -> None:
         if not trainers:
             raise ValueError("a pack needs at least one trainer")
@@ -103,6 +109,8 @@ class PackTrainer:
         self.steps_per_epoch, self.device = lead.steps_per_epoch, lead.device
         self.checkpoint_every_s = checkpoint_every_s
         self.graphs = graphs and self.device.type == "cuda"
+        self.fatal = fatal
+        self.stopped_by: Member | None = None  # the member whose error `fatal` called the run's
 
     def fit(self) -> list[TrainOutcome | str]:
         """Train every member to its end; per member its outcome, or the reason it failed (a string)."""
@@ -163,18 +171,17 @@ class PackTrainer:
                 continue
             t = m.trainer
             t.elapsed_s = m.base_elapsed + time.perf_counter() - self._start
-            t.record_epoch(epoch, m.stats, errors[id(m)], time.perf_counter() - t0)
+            self._guard(m, t.record_epoch, epoch, m.stats, errors[id(m)], time.perf_counter() - t0)
             last = epoch + 1 == t.schedule.epochs
             due = self.checkpoint_every_s is not None and time.perf_counter() - m.last_save >= self.checkpoint_every_s
-            if m.checkpoint is not None and due and not last:
-                self._guard(m, t.save, m.checkpoint)
+            if m.running and m.checkpoint is not None and due and not last:
+                self._guard(m, t.save, m.checkpoint, getattr(t.hooks, "before_write", None))
                 m.last_save = time.perf_counter()
 
-    @staticmethod
-    def _tick(members: list[Member], epoch: int, step: int, steps: int) -> None:
+    def _tick(self, members: list[Member], epoch: int, step: int, steps: int) -> None:
         for m in members:
             if m.running and m.trainer.hooks is not None:
-                m.trainer.hooks.on_step(epoch, step, steps)
+                self._guard(m, m.trainer.hooks.on_step, epoch, step, steps)
 
     def _evaluate(self, epoch: int, members: list[Member], active: list[Member]) -> dict[int, float]:
         """Precise BN and the test error of each member, every batch made once for all of them."""
@@ -212,12 +219,17 @@ class PackTrainer:
 
     # --- leaving the pack ------------------------------------------------------------------------
     def _guard(self, m: Member, fn: Callable[..., Any], *args: Any) -> Any:
-        """fn(*args) for member m; a divergence or an error makes m leave the pack (None is returned)."""
+        """fn(*args) for member m; a divergence or an error makes m leave the pack (None is returned), an error
+        that `fatal` calls the run's propagates."""
         try:
             return fn(*args)
         except Diverged as exc:
             self._leave(m, "diverged", str(exc))
         except Exception as exc:  # one model's failure is its own: the pack goes on
+            if self.fatal is not None and self.fatal(exc):
+                self.stopped_by = m
+                raise
+            m.error = exc
             self._leave(m, None, describe_failure(exc))
         return None
 
@@ -244,20 +256,20 @@ def build_trainers(
     seed: int = 0,
     device: str | torch.device = "auto",
     hooks: Sequence[TrainHooks | None] | None = None,
-) -> list[Trainer | str]:
+) -> list[Trainer | Exception]:
     """One trainer per spec (adapted to `data`) sharing one loader; a member that cannot be built gets
-    the reason (a string) in its place."""
+    the exception in its place."""
     dev = resolve_device(device)
     subset = data.subset(schedule.train_subset, schedule.test_subset)
     loader = subset.loader(dev)
     hooks = [None] * len(specs) if hooks is None else list(hooks)
-    out: list[Trainer | str] = []
+    out: list[Trainer | Exception] = []
     for spec, hook in zip(specs, hooks):
         try:
             out.append(Trainer(adapt_spec(spec, data), data, schedule, seed=seed, device=dev, hooks=hook,
                                loader=loader))
-        except Exception as exc:  # one model's failure is its own
-            out.append(describe_failure(exc))
+        except Exception as exc:  # one model's failure is its own (the caller judges it)
+            out.append(exc)
     return out
 
 
@@ -280,4 +292,4 @@ def train_pack(
     ckpts = [None] * len(specs) if checkpoints is None else list(checkpoints)
     results = iter(PackTrainer(trainers, [c for t, c in zip(built, ckpts) if isinstance(t, Trainer)],
                                checkpoint_every_s, graphs).fit() if trainers else [])
-    return [next(results) if isinstance(t, Trainer) else t for t in built]
+    return [next(results) if isinstance(t, Trainer) else describe_failure(t) for t in built]
