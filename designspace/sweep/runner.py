@@ -695,7 +695,13 @@ class _Run:
                  for (_, claim), model_id in zip(claimed, ids)]
         log.info("pack of %d: %s", len(ids), ", ".join(ids))
         t0 = time.perf_counter()
-        built = build_trainers(specs, self.data, self.schedule, seed=self.seed, device=self.device, hooks=hooks)
+        try:
+            built = build_trainers(specs, self.data, self.schedule, seed=self.seed, device=self.device, hooks=hooks)
+        except Exception as exc:  # the shared loader could not be made: the data's or the device's fault
+            kind = run_failure(exc)
+            if kind is None:
+                raise
+            raise _stopped(kind, "the pack", describe_failure(exc)) from None
         for model_id, item in zip(ids, built):
             kind = None if isinstance(item, Trainer) else run_failure(item)
             if kind is not None:  # a config or device error: no member would train
@@ -734,7 +740,6 @@ class _Run:
             elif self._failed(claim, model_id, result, fields[i], time.perf_counter() - t0):
                 kept.add(i)
         return kept
-
 
     def _done(self, model_id: str) -> bool:
         """Whether the model has a record that counts (an unreadable one counts: someone's result)."""
