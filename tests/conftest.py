@@ -1,4 +1,4 @@
-"""Shared test fixtures: the reference zoo table."""
+"""Shared test fixtures: the reference zoo table, one torch thread, the bundled Fashion-MNIST."""
 
 from __future__ import annotations
 
@@ -32,3 +32,24 @@ def ints(text: str) -> tuple[int, ...]:
 @pytest.fixture(scope="session")
 def zoo_reference() -> list[dict[str, str]]:
     return read_zoo_reference()
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (bitwise comparisons, and the machine is shared), restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def fmnist():
+    """The Fashion-MNIST subset bundled with the tests, loaded once per module."""
+    from train_helpers import bundled_fmnist
+
+    from designspace.training.data import load_dataset
+
+    return load_dataset(bundled_fmnist())

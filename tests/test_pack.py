@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_helpers import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_image_folder
+from train_helpers import TINY_SCHEDULE, TINY_SPECS, make_image_folder
 
 from designspace.training import data as data_module
 from designspace.training.data import load_dataset
@@ -19,17 +19,7 @@ SCHEDULE = {**TINY_SCHEDULE, "epochs": 2, "batch_size": 32, "train_subset": 128,
 because the test machine is shared."""
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def fmnist():
-    return load_dataset(bundled_fmnist())
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _curves(outcome) -> list[tuple]:

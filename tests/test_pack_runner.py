@@ -13,13 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from train_helpers import QUICK, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, cli, make_sweep
+from train_helpers import QUICK, TINY_SCHEDULE, TINY_SPECS, cli, make_sweep
 
 from designspace.sweep import runner
 from designspace.sweep.results import read_records, write_record
 from designspace.sweep.runner import RunStopped, run_sweep, try_claim
-from designspace.training.data import load_dataset
 from designspace.training.trainer import Schedule, Trainer
 
 SCHEDULE = {**TINY_SCHEDULE, "epochs": 2, "batch_size": 32, "train_subset": 128, "test_subset": 96,
@@ -27,17 +25,7 @@ SCHEDULE = {**TINY_SCHEDULE, "epochs": 2, "batch_size": 32, "train_subset": 128,
 """Two epochs of 4 steps: a checkpoint between them, and tiny because the test machine is shared."""
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def fmnist():
-    return load_dataset(bundled_fmnist())
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ def reproduce(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("smoke")
-    res = reproduce("experiment=smoke", f"out={out}")
+    res = reproduce("experiment=smoke", f"out={out}", "pack=3")  # packs of 3: the whole study runs on them
     assert res.returncode == 0, res.stderr[-3000:]
     return out
 
@@ -37,6 +37,7 @@ def test_smoke_writes_every_record_and_the_report(smoke_run):
         records = {p.stem: json.loads(p.read_text()) for p in (sweep / "results").glob("*.json")}
         assert set(records) == set(samples["model_id"])
         assert all(r["status"] in ("ok", "diverged", "failed") for r in records.values())
+        assert max(r["pack"] for r in records.values()) > 1  # trained in packs, each with a record of its own
     report = (smoke_run / "report" / "REPORT.md").read_text()
     assert "## The paper's findings at this scale" in report and "## Proxy model zoo" in report
     assert "## Does it survive longer training? (the budget ladder)" in report

@@ -8,23 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from train_helpers import REPO, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_image_folder
+from train_helpers import REPO, TINY_SCHEDULE, TINY_SPECS, make_image_folder
 
 from designspace.training.data import load_dataset
 from designspace.training.trainer import EMA, Schedule, Trainer, adapt_spec, describe_failure, train_spec
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def fmnist():
-    return load_dataset(bundled_fmnist())
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _curves(outcome) -> list[tuple]:
