@@ -48,6 +48,7 @@ bench: setup
 	$(PY) experiments/bench_analysis.py
 	$(PY) experiments/bench_model_overhead.py
 	$(PY) experiments/bench_pack.py
+	$(PY) experiments/bench_pack.py --workload folder --ks 1,4,8
 
 data: $(DATA_DIR)/fashion_mnist/train-images-idx3-ubyte.gz
 

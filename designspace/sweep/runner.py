@@ -723,7 +723,11 @@ class _Run:
                 results[i] = m.outcome if m.outcome is not None else m.error
             del pack
         del built
-        _free_memory(self.device)
+        if self.device.type == "cuda" or not all(isinstance(r, TrainOutcome) for r in results):
+            # A failure's traceback can hold a member's tensors in a cycle, and on CUDA the next pack wants the
+            # memory back; otherwise the members are gone by reference counting (a full gc.collect costs ~0.2 s,
+            # 25-40% of a pack of four tiny CPU models: experiments/bench_pack.py, sweep_pack_s).
+            _free_memory(self.device)
         # Outcomes are written first: a breaker tripped by the pack's failures must not cost a trained result.
         kept: set[int] = set()
         order = sorted(range(len(ids)), key=lambda i: not isinstance(results[i], TrainOutcome))
