@@ -32,7 +32,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def alone(fmnist, tmp_path_factory) -> dict:
     """Records of TINY_SPECS[:4] trained one at a time (seed 1): what every packed run must reproduce."""
     sweep = make_sweep(tmp_path_factory.mktemp("alone"), TINY_SPECS[:4])
-    summary = run_sweep(sweep, fmnist, Schedule.from_dict(SCHEDULE), seed=1, progress=False, device="cpu")
+    summary = run_sweep(sweep, fmnist, Schedule.from_dict(SCHEDULE), seed=1, progress=False, device="cpu",
+                        threads=1)
     assert summary.ok == 4
     return read_records(sweep)
 
@@ -48,7 +49,8 @@ def _claims(sweep) -> list[str]:
 
 
 def _run(sweep, fmnist, **kwargs):
-    return run_sweep(sweep, fmnist, Schedule.from_dict(SCHEDULE), seed=1, progress=False, device="cpu", **kwargs)
+    return run_sweep(sweep, fmnist, Schedule.from_dict(SCHEDULE), seed=1, progress=False, device="cpu", threads=1,
+                     **kwargs)
 
 
 def test_packed_sweep_records_equal_one_model_at_a_time(fmnist, alone, tmp_path: Path) -> None:
