@@ -63,13 +63,14 @@ def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
 
     for space in ("anynetx_e-fmnist_tiny", "regnet-fmnist_tiny"):
         base = pd.read_parquet(smoke_run / "sweeps" / space / "samples.parquet")
-        for kind, expected in (("seed", (1, 512, 1)), ("x2", (0, 1024, 1)), ("x4", (0, 2048, 1))):
+        for kind, expected in (("seed", (1, 512, 1, 256)), ("x2", (0, 1024, 1, 256)), ("x4", (0, 2048, 1, 1024))):
             sub = smoke_run / "fidelity" / kind / space
-            assert list(pd.read_parquet(sub / "samples.parquet")["model_id"]) == list(base["model_id"][:3])
+            n = 4 if kind == "x4" else 3  # the longest rung decides sequentially: 3 first, then one a side to the cap
+            assert list(pd.read_parquet(sub / "samples.parquet")["model_id"]) == list(base["model_id"][:n])
             records = [json.loads(p.read_text()) for p in (sub / "results").glob("*.json")]
-            assert len(records) == 3
+            assert len(records) == n  # 4 pairs cannot decide a sign test at alpha 0.05 (0.5^4 > 0.025): the cap
             sched = Schedule.from_dict(records[0]["schedule"])
-            assert (records[0]["seed"], sched.train_subset, sched.epochs) == expected
+            assert (records[0]["seed"], sched.train_subset, sched.epochs, sched.test_subset) == expected
     fid = pd.read_csv(smoke_run / "report" / "fidelity.csv")
     assert set(fid["space"]) == {"AnyNetX_E", "RegNet", "all"} and set(fid["against"]) == {"x2", "x4", "seed"}
     assert set(fid.loc[fid["space"] == "all", "n"]) == {6}
@@ -89,14 +90,24 @@ def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
     assert (pd.isna(got) and pd.isna(expected)) or got == pytest.approx(expected)
     # every fidelity model's error at every rung, and the claim's effect per rung recomputed from them
     models = pd.read_csv(smoke_run / "report" / "fidelity_models.csv")
-    assert set(models["rung"]) == {"x1", "x2", "x4"} and len(models) == 18
+    assert set(models["rung"]) == {"x1", "x2", "x4"} and len(models) == 3 * 2 + 3 * 2 + 4 * 2
     assert set(models.loc[models["rung"] == "x4", "training_images"]) == {2048}
     ladder = pd.read_csv(smoke_run / "report" / "ladder.csv")
     x4 = ladder[(ladder["comparison"] == "RegNet improves on AnyNetX_E") & (ladder["rung"] == "x4")].iloc[0]
     at = models[models["rung"] == "x4"].groupby("space")["error"].median()
     assert x4["effect"] == pytest.approx(at["AnyNetX_E"] - at["RegNet"])
-    assert x4["low"] <= x4["effect"] <= x4["high"] and (x4["n_a"], x4["n_b"]) == (3, 3)
+    assert x4["low"] <= x4["effect"] <= x4["high"] and (x4["n_a"], x4["n_b"]) == (4, 4)
     assert (smoke_run / "report" / "ladder.png").stat().st_size > 10_000
+    # the sequential decision at the longest rung, recomputed from the per-model CSV (pairs by order)
+    from designspace.analysis.sequential import compare
+
+    decisions = pd.read_csv(smoke_run / "report" / "decisions.csv").set_index("claim")
+    row = decisions.loc["RegNet improves on AnyNetX_E"]
+    x4m = models[models["rung"] == "x4"].sort_values("order")
+    again = compare(x4m[x4m["space"] == "AnyNetX_E"]["error"], x4m[x4m["space"] == "RegNet"]["error"], margin=20.0)
+    assert (row["decision"], row["pairs spent"]) == (again.decision, again.n) == ("undecided", 4)
+    findings = pd.read_csv(smoke_run / "report" / "findings.csv").set_index("claim")
+    assert "sequential test" in findings.loc["RegNet improves on AnyNetX_E", "longer_training_evidence"]
 
 
 def test_rung_schedules_add_images_then_epochs():

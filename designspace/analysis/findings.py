@@ -166,3 +166,30 @@ def width_rule(name: str, frame: pd.DataFrame, err: np.ndarray, alpha: float = A
                 f"top-{len(top)} line w_j = {line.w0:.1f} + {line.wa:.1f} j (rmse {line.rmse:.1f} channels)")
     verdict = "reproduced" if (rho > 0 and p / 2 < alpha) else "not reproduced"
     return Finding(claim, verdict, evidence), {"w0": line.w0, "wa": line.wa, "rmse": line.rmse, "rho": rho, "p": p}
+
+
+def ordered_chain(claim: str, groups: Mapping[str, np.ndarray], alpha: float = ALPHA, seed: int = 0) -> Finding:
+    """Claim: error does not increase along the groups' order (first to last), tested as one ordered
+    alternative by Jonckheere-Terpstra (`analysis.ordered`), with the first-to-last median drop (bootstrap
+    interval) and Spearman's rho of position against error as its effect."""
+    from designspace.analysis.ladder import median_difference, spearman_effect
+    from designspace.analysis.ordered import jonckheere
+
+    names = list(groups)
+    sizes = [np.asarray(groups[k]).size for k in names]
+    if len(names) < 3 or min(sizes) < MIN_MODELS:
+        return Finding(claim, "inconclusive", f"too few models to tell: {len(names)} spaces with "
+                                              f"{', '.join(map(str, sizes))} models; need 3 spaces of {MIN_MODELS}")
+    values = [np.asarray(groups[k], float) for k in names]
+    jt = jonckheere(values, seed=seed)
+    drop = median_difference(values[0], values[-1], seed=seed)
+    position = np.concatenate([np.full(v.size, i, float) for i, v in enumerate(values)])
+    rho = spearman_effect(position, np.concatenate(values), seed=seed)
+    text = (f"Jonckheere-Terpstra over {len(names)} spaces (n = {', '.join(map(str, sizes))}): {jt.text()}; "
+            f"median drop {names[0]} -> {names[-1]} {drop.point:+.2f} points [{drop.low:+.2f}, {drop.high:+.2f}]; "
+            f"Spearman rho(position, error) {rho.point:+.2f} [{rho.low:+.2f}, {rho.high:+.2f}]")
+    if jt.p < alpha:
+        return Finding(claim, "reproduced", text)
+    if drop.point <= 0:
+        return Finding(claim, "not reproduced", f"no drop from first to last. {text}")
+    return Finding(claim, "inconclusive", f"too few models to tell: in the claimed direction, not significant. {text}")

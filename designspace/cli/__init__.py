@@ -9,6 +9,7 @@ COMMANDS = {
     "train": "train every model of a sweep directory (rerun to resume; shards for clusters)",
     "analyze": "EDFs, KS tests, best-model ranges and width fits of trained sweeps: a report",
     "refine": "candidate restrictions of a trained sweep's space, written as space files",
+    "compare": "train two sweeps alternately until an anytime-valid test decides which space is better",
     "reproduce": "the paper's progression A -> B -> C -> D -> E -> RegNet, with a report of its findings",
 }
 """Every command, in the order of a first session, with what it does in one line."""

@@ -13,6 +13,7 @@ saved by `save` as 200 dpi PNG and PDF. Figures are built on `matplotlib.figure.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,7 @@ RC = {
     "legend.framealpha": 0.9, "legend.edgecolor": "#cccccc", "figure.dpi": 100, "savefig.dpi": DPI,
     "pdf.fonttype": 42, "axes.formatter.useoffset": False,
 }
+logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting logs every table at INFO under Hydra
 ERROR_LABEL = "top-1 error (%)"
 SCALE = {"flops": (1e-6, "flops (MF)"), "params": (1e-6, "params (M)"), "acts": (1e-6, "activations (M)")}
 """Complexity columns are drawn in millions: (factor, axis label)."""
@@ -699,3 +701,92 @@ def plot_effect_ladder(table: pd.DataFrame, colors: Mapping[str, str] | None = N
         _place_legend(ax)
     return readable_ticks(fig)
 
+
+
+def _sequential_panel(ax: Any, history: pd.DataFrame, margin: float | None, legend: bool) -> None:
+    """The anytime-valid interval of one sequential comparison against the pairs trained (infinite ends drawn
+    at the edge of the view), with the zero line and +-margin."""
+    n = history["n"].to_numpy(float)
+    low, high = history["low"].to_numpy(float), history["high"].to_numpy(float)
+    if n.size:  # the last interval holds until the next pair: drawn one step further
+        n, low, high = np.append(n, n[-1] + 1), np.append(low, low[-1]), np.append(high, high[-1])
+    finite = np.concatenate([low[np.isfinite(low)], high[np.isfinite(high)], [0.0]])
+    if margin is not None:
+        finite = np.concatenate([finite, [-margin, margin]])
+    lo, hi = float(finite.min()), float(finite.max())
+    pad = 0.15 * (hi - lo) + 0.5
+    y_lo, y_hi = lo - pad, hi + pad
+    ax.fill_between(n, np.clip(low, y_lo, y_hi), np.clip(high, y_lo, y_hi), step="post", color=PALETTE[0],
+                    alpha=0.25, lw=0, label="95% anytime-valid interval")
+    ax.step(n, np.clip(low, y_lo, y_hi), where="post", color=PALETTE[0], lw=1.2)
+    ax.step(n, np.clip(high, y_lo, y_hi), where="post", color=PALETTE[0], lw=1.2)
+    ax.axhline(0.0, color="#333333", lw=0.9)
+    if margin is not None:
+        for m in (-margin, margin):
+            ax.axhline(m, color=PALETTE[1], lw=1.0, ls="--", label=f"margin +-{margin:g}" if m > 0 else None)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_xlim(0.5, max(n.max(), 2) if n.size else 2)
+    _integer_axis(ax, "x")
+    ax.set_xlabel("pairs of models trained")
+    if legend:
+        _place_legend(ax)
+
+
+def plot_sequential(history: pd.DataFrame, names: Sequence[str], margin: float | None = None,
+                    title: str | None = None) -> Figure:
+    """One sequential comparison: the anytime-valid interval for the median paired difference
+    (names[0] - names[1], points) against the pairs trained. `history`: n, low, high."""
+    with _style():
+        fig, (ax,) = _figure(1, panel=(5.2, 3.4))
+        _sequential_panel(ax, history, margin, legend=False)
+        ax.set_ylabel(f"median of {names[0]} - {names[1]} (points)")
+        ax.set_title(title or f"{names[1]} vs {names[0]}")
+        _place_legend(ax)
+    return readable_ticks(fig)
+
+
+def plot_sequential_panels(histories: Mapping[str, pd.DataFrame], margin: float | None = None) -> Figure:
+    """One panel per comparison (title -> history, as `plot_sequential`'s), the median of a - b on y."""
+    with _style():
+        fig, axes = _figure(len(histories), ncols=min(3, len(histories)), panel=(3.3, 2.6))
+        for i, (ax, (title, history)) in enumerate(zip(axes, histories.items())):
+            _sequential_panel(ax, history, margin, legend=False)
+            ax.set_title(title if len(title) <= 40 else title[:38] + "...", fontsize=8)
+            if i % 3 == 0:
+                ax.set_ylabel("median of a - b (points)")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
+    return readable_ticks(fig)
+
+
+def plot_claim_ladder(table: pd.DataFrame, title: str | None = None) -> Figure:
+    """One panel per claim: its effect at every rung with the 95% interval and the zero line, rungs on a log
+    axis of training images per model. `table`: claim (the panel's title; `comparison` instead where present),
+    rung_images, effect, low, high, n (models per group)."""
+    key = "comparison" if "comparison" in table else "claim"
+    table = table.assign(claim=table[key])
+    claims = list(dict.fromkeys(table["claim"].astype(str)))
+    with _style():
+        fig, axes = _figure(len(claims), ncols=min(3, len(claims)), panel=(3.3, 2.6))
+        for i, (ax, claim) in enumerate(zip(axes, claims)):
+            part = table[table["claim"].astype(str) == claim].sort_values("rung_images")
+            x = part["rung_images"].to_numpy(float)
+            ax.axhline(0.0, color="#333333", lw=0.9, zorder=1)
+            ax.errorbar(x, part["effect"], yerr=[part["effect"] - part["low"], part["high"] - part["effect"]],
+                        fmt="o-", ms=4, capsize=3, color=PALETTE[i % len(PALETTE)], lw=1.2, zorder=3)
+            for xi, yi, ni in zip(x, part["high"].to_numpy(float), part["n"].to_numpy()):
+                ax.annotate(f"n={int(ni)}", (xi, yi), textcoords="offset points", xytext=(0, 3), ha="center",
+                            fontsize=6.5, color="#555555")
+            _plain_log(ax, "x")
+            ax.set_xticks(x)
+            ax.set_xlim(x.min() / 1.6, x.max() * 1.6)
+            lo, hi = float(min(part["low"].min(), 0.0)), float(max(part["high"].max(), 0.0))
+            pad = 0.12 * (hi - lo + 1e-6)
+            ax.set_ylim(lo - pad, hi + 2 * pad)
+            ax.set_title(claim if len(claim) <= 40 else claim[:38] + "...", fontsize=8)
+            ax.set_xlabel("training images per model")
+            if i % 3 == 0:
+                ax.set_ylabel("effect (points)")
+        if title:
+            fig.suptitle(title)
+    return readable_ticks(fig)

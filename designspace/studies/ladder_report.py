@@ -51,6 +51,7 @@ class Ladder:
     rungs: list[Rung]
     seed: pd.DataFrame | None = None
     models: int = 0
+    fixed_ids: frozenset[str] = frozenset()  # the first `models` of each space: every rung trains them
 
     @property
     def measured(self) -> bool:
@@ -90,11 +91,12 @@ def build_ladder(jobs: Sequence[Any], frame: pd.DataFrame, label_of: Callable[[A
     fid_jobs = [j for j in jobs if j.kind in ("rung", "seed") and j.sweep.exists()]
     if not fid_jobs:
         return Ladder([])
-    subset_ids, models = {}, 0
-    for j in fid_jobs:
-        ids = list(j.sweep.read_samples()["model_id"])
-        subset_ids[j.source.root] = ids
-        models = max(models, len(ids))
+    subset_ids: dict[Any, list[str]] = {}
+    for j in fid_jobs:  # the fixed subset: the fewest rows any rung of that space holds (the longest may hold more)
+        ids = [str(m) for m in j.sweep.read_samples()["model_id"]]
+        if j.source.root not in subset_ids or len(ids) < len(subset_ids[j.source.root]):
+            subset_ids[j.source.root] = ids
+    models = max((len(v) for v in subset_ids.values()), default=0)
     x1 = []
     for j in space_jobs:
         ids = subset_ids.get(j.sweep.root, [])
@@ -116,7 +118,8 @@ def build_ladder(jobs: Sequence[Any], frame: pd.DataFrame, label_of: Callable[[A
     for k in sorted(by_factor):
         part = pd.concat(by_factor[k], ignore_index=True)
         rungs.append(Rung(k, images[k], _resolved(part), float(part["wall_time_s"].fillna(0).sum())))
-    return Ladder(rungs, None if seed is None else _resolved(seed), models)
+    return Ladder(rungs, None if seed is None else _resolved(seed), models,
+                  frozenset(m for ids in subset_ids.values() for m in ids))
 
 
 @dataclass
@@ -127,6 +130,7 @@ class Claims:
     comparisons: list[tuple[str, str, str]]
     findings_of: Callable[[pd.DataFrame], list[fd.Finding]]
     width_rule_group: str | None = None
+    chain: tuple[str, tuple[str, ...]] | None = None  # (claim, groups in the claimed order): the ordered chain
 
 
 @dataclass
@@ -161,9 +165,44 @@ def _width_effect(groups: dict[str, pd.DataFrame], name: str, seed: int) -> Effe
 MAPPED = {"reproduced": "holds", "not reproduced": "not shown", "inconclusive": "too few models to tell"}
 
 
-def judge(found: list[fd.Finding], proxy: pd.DataFrame, ladder: Ladder, claims: Claims) -> Judged:
+def _decided_verdict(kind: str, result: Any, proxy_shown: bool) -> tuple[str, str]:
+    """The longest rung's verdict of a comparison from its sequential decision (design-spec 6c)."""
+    spent = f"decided by the sequential test: {result.text()}" if result.decided else f"sequential test: {result.text()}"
+    if result.decision == "undecided":
+        return "too few models to tell", spent
+    if kind == "no_loss":  # a: the larger space, b: the restricted one
+        return ("reverses", spent) if result.decision == "a" else ("holds", spent)
+    if result.decision == "b":
+        return ("holds" if proxy_shown else "appears"), spent
+    if result.decision == "a":
+        return "reverses", spent
+    return "not shown", spent  # equivalent: any improvement is smaller than the margin
+
+
+def _chain_long(found: fd.Finding, claims: Claims, ladder: Ladder, alpha: float) -> tuple[str, str]:
+    """The chain's verdict at the longest rung, on the fixed first models of each space only: models added
+    while deciding the pairwise comparisons depend on their outcomes and would bias the chain's p-value."""
+    claim, order = claims.chain  # type: ignore[misc]
+    frame = ladder.longest.frame
+    fixed = frame[frame["model_id"].astype(str).isin(ladder.fixed_ids)]
+    groups = claims.group(fixed)
+    errors = {name: groups[name][ERROR].to_numpy(float) for name in order if name in groups}
+    long = fd.ordered_chain(claim, errors, alpha)
+    mapped = MAPPED[long.verdict]
+    if mapped == "holds" and found.verdict != "reproduced":
+        mapped = "appears"
+    return mapped, (f"at {ladder.longest.label} ({ladder.longest.images} images), on the first {ladder.models} models "
+                    f"of each space (fixed before training): {long.evidence}")
+
+
+def judge(found: list[fd.Finding], proxy: pd.DataFrame, ladder: Ladder, claims: Claims,
+          decisions: dict[str, Any] | None = None, alpha: float = fd.ALPHA) -> Judged:
     """Each finding's longer-training verdict, and its headline verdict (reproduced only if it holds at
-    the longest rung); without a ladder the proxy's verdict stands, marked as not tested."""
+    the longest rung); without a ladder the proxy's verdict stands, marked as not tested.
+
+    decisions: claim -> the sequential comparison (`analysis.sequential`) run at the longest rung; a
+    comparison that has one takes its longer-training verdict from it."""
+    decisions = decisions or {}
     if not ladder.measured:
         rows = [{"claim": f.claim, "verdict": f.verdict, "proxy_verdict": f.verdict,
                  "longer_training": "not affected (a count)" if not f.from_training else "not measured",
@@ -181,6 +220,10 @@ def judge(found: list[fd.Finding], proxy: pd.DataFrame, ladder: Ladder, claims: 
         name = claims.width_rule_group
         steps = [(r.label, r.images, _width_effect(g, name, 0)) for r, g in per_rung]
         effects[fd.width_rule_claim(name)] = ("improves", _width_effect(full, name, 0), steps)
+    if claims.chain:
+        first, last = claims.chain[1][0], claims.chain[1][-1]
+        steps = [(r.label, r.images, _effect(g, first, last, "improves", 99)) for r, g in per_rung]
+        effects[claims.chain[0]] = ("chain", _effect(full, first, last, "improves", 99), steps)
 
     rows, ladder_table = [], []
     for f in found:
@@ -190,11 +233,18 @@ def judge(found: list[fd.Finding], proxy: pd.DataFrame, ladder: Ladder, claims: 
         elif f.claim in effects:
             kind, at_proxy, steps = effects[f.claim]
             unit = "" if f.claim == fd.width_rule_claim(str(claims.width_rule_group)) else " pts"  # rho has none
-            verdict, text = ladder_verdict(at_proxy, steps[-1][2], kind, f"{longest.label} ({longest.images} images)",
-                                           unit)
+            where = f"{longest.label} ({longest.images} images)"
+            if kind == "chain":
+                verdict, text = _chain_long(f, claims, ladder, alpha)
+                comparison = f"chain: median drop {claims.chain[1][0]} -> {claims.chain[1][-1]}"  # type: ignore[index]
+            else:
+                verdict, text = ladder_verdict(at_proxy, steps[-1][2], kind, where, unit)
+                if f.claim in decisions:
+                    verdict, spent = _decided_verdict(kind, decisions[f.claim], at_proxy.low > 0)
+                    text = f"{spent}; bootstrap at {where}: {steps[-1][2].text(unit)}"
+                comparison = "width rule: " + claims.width_rule_group if f.claim == fd.width_rule_claim(
+                    str(claims.width_rule_group)) else f.claim.split(":")[0]
             row.update(longer_training=verdict, longer_training_evidence=text, verdict=headline_verdict(verdict))
-            comparison = "width rule: " + claims.width_rule_group if f.claim == fd.width_rule_claim(
-                str(claims.width_rule_group)) else f.claim.split(":")[0]
             ladder_table += ladder_rows(f.claim, comparison, [("proxy (all models)", ladder.rungs[0].images, at_proxy),
                                                               *steps])
         else:
@@ -224,10 +274,14 @@ def _diagnostics(ladder: Ladder, claims: Claims) -> pd.DataFrame:
 
 
 def _models_table(ladder: Ladder, claims: Claims) -> pd.DataFrame:
+    """Every fidelity model's error at every rung; `order`: its position in its sweep's samples (the sequential
+    comparisons pair the i-th models of two spaces), `fixed`: one of the first models every rung trains."""
     parts = []
     for r in ladder.rungs:
         for name, rows in claims.group(r.frame).items():
-            parts.append(pd.DataFrame({"space": name, "model_id": rows["model_id"].to_numpy(), "rung": r.label,
+            ids = rows["model_id"].astype(str).to_numpy()
+            parts.append(pd.DataFrame({"space": name, "model_id": ids, "rung": r.label, "order": np.arange(len(rows)),
+                                       "fixed": np.isin(ids, list(ladder.fixed_ids)),
                                        "training_images": r.images, "error": rows[ERROR].to_numpy(float),
                                        "status": rows["status"].to_numpy() if "status" in rows else None}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -37,6 +37,18 @@ class ZooPick:
 
 
 @dataclass(frozen=True)
+class Sequential:
+    """The longest rung decides (design-spec 6c): after the first `models` of each space, each undecided
+    comparison of the progression gets `step` more models a side until its sequential test decides or `cap`
+    models a side (`analysis.sequential.compare`, at level `alpha`, "equivalent" within +-`margin` points)."""
+
+    cap: int
+    step: int = 2
+    margin: float | None = None
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
 class Fidelity:
     """The proxy's fidelity protocol (design-spec 6b): the first `models` rows of each space's sweep trained
     again at every rung of a budget ladder - `rungs` are multiples of the proxy's training images - and,
@@ -49,6 +61,13 @@ class Fidelity:
     models: int = 10
     rungs: tuple[int, ...] = (4, 16)
     seed_offset: int | None = None
+    longest_test_subset: int | None | str = "schedule"  # the longest rung's test images: "schedule" keeps the proxy's
+    sequential: Sequential | None = None
+
+    @property
+    def longest_models(self) -> int:
+        """Models of each space sampled into the longest rung: the cap when it decides sequentially."""
+        return self.sequential.cap if self.sequential else self.models
 
 
 @dataclass(frozen=True)
@@ -105,7 +124,8 @@ def _fidelity(cfg: Any, n: int) -> Fidelity | None:
     if not cfg:
         return None
     try:
-        reject_unknown_keys(cfg, ("models", "rungs", "seed_offset"), "experiment.fidelity")
+        reject_unknown_keys(cfg, ("models", "rungs", "seed_offset", "longest_test_subset", "sequential"),
+                            "experiment.fidelity")
     except ValueError as exc:
         raise ExperimentError(str(exc)) from None
     models, seed_offset = cfg.get("models", Fidelity.models), cfg.get("seed_offset")
@@ -120,7 +140,33 @@ def _fidelity(cfg: Any, n: int) -> Fidelity | None:
             or not all(_positive_int(k) and k >= 2 for k in rungs) or list(rungs) != sorted(set(rungs))):
         raise ExperimentError(f"experiment.fidelity.rungs={rungs!r} must be increasing integers >= 2 "
                               "(multiples of the proxy's training images)")
-    return Fidelity(models, tuple(int(k) for k in rungs), seed_offset)
+    test = cfg.get("longest_test_subset", "schedule")
+    if test not in ("schedule", None) and not _positive_int(test):
+        raise ExperimentError(f"experiment.fidelity.longest_test_subset={test!r} must be a positive integer, null "
+                              "(the whole test set) or 'schedule' (the proxy's)")
+    return Fidelity(models, tuple(int(k) for k in rungs), seed_offset, test, _sequential(cfg.get("sequential"), n,
+                                                                                           models))
+
+
+def _sequential(cfg: Any, n: int, models: int) -> Sequential | None:
+    if not cfg:
+        return None
+    try:
+        reject_unknown_keys(cfg, ("cap", "step", "margin", "alpha"), "experiment.fidelity.sequential")
+    except ValueError as exc:
+        raise ExperimentError(str(exc)) from None
+    cap, step, margin, alpha = cfg.get("cap"), cfg.get("step", 2), cfg.get("margin"), cfg.get("alpha", 0.05)
+    if not _positive_int(cap) or cap < models or cap > n:
+        raise ExperimentError(f"experiment.fidelity.sequential.cap={cap!r} must be an integer between "
+                              f"fidelity.models={models} and experiment.n={n}")
+    if not _positive_int(step):
+        raise ExperimentError(f"experiment.fidelity.sequential.step={step!r} must be a positive integer")
+    if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float)) or margin < 0):
+        raise ExperimentError(f"experiment.fidelity.sequential.margin={margin!r} must be a number of points >= 0 "
+                              "or null")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ExperimentError(f"experiment.fidelity.sequential.alpha={alpha!r} must lie strictly between 0 and 1")
+    return Sequential(int(cap), int(step), None if margin is None else float(margin), float(alpha))
 
 
 def _positive_int(value: Any) -> bool:
@@ -172,6 +218,8 @@ class Job:
     source: SweepDir | None = None  # fidelity jobs: the space sweep whose first n rows they retrain
     seed_offset: int = 0  # added to the training seed
     schedule_factor: int = 1  # rung jobs: training images multiplied by this
+    test_subset: int | None | str = "schedule"  # the longest rung may test on more images than the proxy
+    longest: bool = False  # a job of the longest rung
 
     @property
     def label(self) -> str:
@@ -181,7 +229,10 @@ class Job:
 
     def schedule_of(self, schedule: Any, train_size: int) -> Any:
         """The schedule this job trains with: the experiment's, or its rung of the ladder."""
-        return rung_schedule(schedule, self.schedule_factor, train_size)
+        from dataclasses import replace
+
+        rung = rung_schedule(schedule, self.schedule_factor, train_size)
+        return rung if self.test_subset == "schedule" else replace(rung, test_subset=self.test_subset)
 
 
 def plan(exp: Experiment, out: Path) -> list[Job]:
@@ -208,8 +259,10 @@ def plan(exp: Experiment, out: Path) -> list[Job]:
                          SweepDir(out / "fidelity" / "seed" / j.sweep.root.name), j.sweep, seed_offset=fid.seed_offset)
                      for j in space_jobs]
         for k in fid.rungs:  # shortest rung first: a stopped run has the cheaper evidence complete
-            jobs += [Job("rung", j.space, j.budget, j.budget_spec, fid.models, j.seed,
-                         SweepDir(out / "fidelity" / f"x{k}" / j.sweep.root.name), j.sweep, schedule_factor=k)
+            last = k == fid.rungs[-1]
+            jobs += [Job("rung", j.space, j.budget, j.budget_spec, fid.longest_models if last else fid.models, j.seed,
+                         SweepDir(out / "fidelity" / f"x{k}" / j.sweep.root.name), j.sweep, schedule_factor=k,
+                         test_subset=fid.longest_test_subset if last else "schedule", longest=last)
                      for j in space_jobs]
     return jobs
 
@@ -252,19 +305,58 @@ def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
     return lines
 
 
-def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, seed: int = 0, **kwargs: Any) -> list[dict[str, Any]]:
-    """Train this shard of every sweep (models with a record are skipped); `seed`: initialisation and data order."""
+def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, seed: int = 0, sequential: Sequential | None = None,
+              fidelity_models: int = 0, **kwargs: Any) -> list[dict[str, Any]]:
+    """Train this shard of every sweep (models with a record are skipped); `seed`: initialisation and data order.
+
+    With `sequential`, the longest rung's sweeps of the progression are trained by `train_until_decided`
+    instead (every process works on any unclaimed model of the round: shards do not apply there)."""
     from designspace.sweep.runner import run_sweep
     from designspace.training.data import load_dataset
 
     data = load_dataset(dataset)  # once: the rungs' schedules depend on the training set's size
     summaries = []
+    deciding = [j for j in jobs if j.longest and j.kind == "rung"] if sequential else []
     for job in jobs:
+        if job in deciding:
+            continue
         job.sweep.require()
         print(f"training {job.label} @ {job.budget} ({job.sweep.root})", file=sys.stderr)
         summaries.append(run_sweep(job.sweep, data, job.schedule_of(schedule, data.train_size),
                                    seed=seed + job.seed_offset, **kwargs).as_dict())
+    if deciding:
+        train_until_decided(deciding, data, schedule, sequential, fidelity_models, seed=seed, **kwargs)
     return summaries
+
+
+def train_until_decided(jobs: Sequence[Job], data: Any, schedule: Any, sequential: Sequential, start: int,
+                        seed: int = 0, **kwargs: Any) -> dict[Any, Any]:
+    """Train the longest rung's models round by round until each comparison of the progression is decided or at
+    its cap (`studies.decide`); the models of a space are taken in its samples' order (independent draws)."""
+    from designspace.studies.decide import Arm, Plan, run_until_decided, table_order
+    from designspace.studies.progression import progression_comparisons
+    from designspace.sweep.runner import run_sweep
+
+    for key in ("shard", "num_shards", "limit"):
+        kwargs.pop(key, None)
+    by_space = {j.space: j for j in jobs}
+    arms = [Arm(j.space, j.sweep.require(), table_order(j.sweep)) for j in jobs]
+    comparisons = progression_comparisons(list(by_space), sequential.margin)
+    plan = Plan(start=start, step=sequential.step, cap=sequential.cap, alpha=sequential.alpha)
+
+    def train(arm: Any, model_ids: list[str], wait: bool) -> None:
+        job = by_space[arm.name]
+        if not wait:
+            print(f"training {job.label} @ {job.budget}: {len(model_ids)} model(s) of the sequential rung",
+                  file=sys.stderr)
+        run_sweep(job.sweep, data, job.schedule_of(schedule, data.train_size), seed=seed + job.seed_offset,
+                  models=model_ids, limit=None if wait else len(model_ids), **kwargs)
+
+    def look(results: dict[Any, Any], trained: dict[str, int]) -> None:
+        states = "; ".join(f"{c.b} vs {c.a}: {r.decision} ({r.n} pairs)" for c, r in results.items())
+        print(f"sequential rung: {trained} trained; {states}", file=sys.stderr)
+
+    return run_until_decided(arms, comparisons, plan, train, look)
 
 
 def run(cfg: Any) -> str:
@@ -294,7 +386,9 @@ def run(cfg: Any) -> str:
             dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
         dataset = DatasetConfig.from_dict(dataset_cfg)
         schedule = Schedule.from_dict(OmegaConf.to_container(cfg.schedule, resolve=True))
-        train_all(jobs, dataset, schedule, seed=exp.seed, shard=cfg.shard, num_shards=cfg.num_shards, device=str(cfg.device),
+        fid = exp.fidelity
+        train_all(jobs, dataset, schedule, seed=exp.seed, sequential=fid.sequential if fid else None,
+                  fidelity_models=fid.models if fid else 0, shard=cfg.shard, num_shards=cfg.num_shards, device=str(cfg.device),
                   threads=cfg.threads, progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
                   claim_timeout_s=float(cfg.claim_timeout_s), pack=pack, graphs=graphs)
         lines.append(f"trained shard {cfg.shard}/{cfg.num_shards} of {len(jobs)} sweeps")

@@ -18,13 +18,16 @@ import pandas as pd
 
 from designspace.analysis import findings as fd
 from designspace.analysis.outcomes import ERROR, resolve_errors
+from designspace.studies.progression import (
+        PAPER_NAMES,
+    PROGRESSION,
+    STEPS,
+    chain_claim,
+    progression_comparisons,
+)
 from designspace.util.atomic import atomic_write_text
 
 MIN_STABLE = 20  # models needed before "no significant trend" counts as "stable"
-PROGRESSION = ("anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnet")
-PAPER_NAMES = {"anynetx_a": "AnyNetX_A", "anynetx_b": "AnyNetX_B", "anynetx_c": "AnyNetX_C",
-               "anynetx_d": "AnyNetX_D", "anynetx_e": "AnyNetX_E", "regnet": "RegNet",
-               "regnetx": "RegNetX", "regnety": "RegNetY"}
 
 
 def _errors(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -32,9 +35,6 @@ def _errors(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return rows, rows[ERROR].to_numpy(dtype=np.float64)
 
 
-STEPS = (("anynetx_a", "anynetx_b", "no_loss"), ("anynetx_b", "anynetx_c", "no_loss"),
-         ("anynetx_c", "anynetx_d", "improves"), ("anynetx_d", "anynetx_e", "improves"),
-         ("anynetx_e", "regnet", "improves"))
 
 
 def power_table(by_space: dict[str, pd.DataFrame], alpha: float) -> pd.DataFrame:
@@ -65,6 +65,10 @@ def progression_findings(by_space: dict[str, pd.DataFrame], alpha: float) -> lis
 
     out: list[fd.Finding] = []
     err = {s: _errors(f) for s, f in by_space.items()}
+    chain = [s for s in PROGRESSION if s in err]
+    if len(chain) >= 3:
+        out.append(fd.ordered_chain(chain_claim([PAPER_NAMES[s] for s in chain]),
+                                    {PAPER_NAMES[s]: err[s][1] for s in chain}, alpha))
     for a, b, kind in STEPS:
         if a in err and b in err:
             test = fd.improves if kind == "improves" else fd.no_loss
@@ -233,7 +237,23 @@ def progression_claims(space_keys: Sequence[str], alpha: float) -> Any:
 
     comparisons = [(PAPER_NAMES[a], PAPER_NAMES[b], kind) for a, b, kind in STEPS if a in space_keys and b in space_keys]
     width = PAPER_NAMES["anynetx_e"] if "anynetx_e" in space_keys else None
-    return Claims(group, comparisons, findings_of, width)
+    order = tuple(PAPER_NAMES[s] for s in PROGRESSION if s in space_keys)
+    return Claims(group, comparisons, findings_of, width, (chain_claim(order), order) if len(order) >= 3 else None)
+
+
+def sequential_decisions(exp: Any, jobs: Sequence[Any]) -> dict[str, Any]:
+    """claim -> the sequential comparison at the longest rung, from its records (design-spec 6c); {} when the
+    experiment does not decide sequentially."""
+    from designspace.studies.decide import Arm, state, table_order, trained_errors
+
+    seq = exp.fidelity.sequential if exp.fidelity else None
+    longest = {j.space: j for j in jobs if j.kind == "rung" and j.longest and j.sweep.exists()}
+    if seq is None or not longest:
+        return {}
+    errors = {s: trained_errors(Arm(s, j.sweep, table_order(j.sweep))) for s, j in longest.items()}
+    kinds = {(a, b): kind for a, b, kind in STEPS}
+    return {fd.comparison_claim(PAPER_NAMES[c.a], PAPER_NAMES[c.b], kinds[(c.a, c.b)]): r
+            for c, r in state(errors, progression_comparisons(list(longest), seq.margin), seq.alpha, seq.cap).items()}
 
 
 def regime_claims(budgets: Sequence[str], frame: pd.DataFrame, alpha: float) -> Any:
@@ -279,9 +299,11 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     else:
         found, claims = progression_findings(by_space, alpha), progression_claims(list(by_space), alpha)
     ladder = build_ladder(jobs, frame, label_of)
-    judged = judge(found, frame, ladder, claims)
+    decisions = {} if multi_budget else sequential_decisions(exp, jobs)
+    judged = judge(found, frame, ladder, claims, decisions, alpha)
     verdicts = judged.findings
     md += _findings_section(verdicts, ladder, alpha)
+    md += _decisions_section(decisions, exp, out)
     md += _ladder_section(judged, ladder, exp, out)
     if not multi_budget:
         power = power_table(by_space, alpha)
@@ -295,8 +317,16 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
                    "'too few models to tell', not evidence of no effect.\n",
                    markdown_table(power.round(3)), ""]
 
+    if ladder.measured and len(ladder.longest.frame):
+        longest = ladder.longest
+        cols = [c for c in ("space_key", ERROR, "outcome") if c in longest.frame]
+        plots.save(plots.plot_edfs(longest.frame.drop(columns=cols)), out / "edf_longest")
+        md += [f"## Error EDFs at the longest rung ({longest.label}: {longest.images} training images per model)\n",
+               "What the verdicts are read on: every model trained at the longest rung (the fixed first models of "
+               "each space and those the sequential comparisons added).\n", "![EDFs at the longest rung](edf_longest.png)\n"]
     plots.save(plots.plot_edfs(frame.drop(columns=["space_key"])), out / "edf_progression")
-    md += ["## Error EDFs at the proxy\n", "![EDF progression](edf_progression.png)\n"]
+    md += ["## Error EDFs at the proxy\n", "The proxy's short schedule (every sampled model): it ranks convergence "
+           "speed as much as design (see the ladder above).\n", "![EDF progression at the proxy](edf_progression.png)\n"]
 
     recorded = {j.space: recorded_space(j.sweep) for j in reversed(space_jobs)}
     md += ["## Design-space sizes\n", markdown_table(sizes_table(list(dict.fromkeys(j.space for j in space_jobs)),
@@ -341,7 +371,15 @@ def _findings_section(verdicts: pd.DataFrame, ladder: Any, alpha: float) -> list
         columns={"proxy_verdict": "at the proxy", "longer_training": "under longer training"})
     n_ok = int((verdicts["verdict"] == "reproduced").sum())
     n_unclear = int((verdicts["verdict"] == "inconclusive").sum())
-    lines = ["## The paper's findings at this scale\n", intro, markdown_table(table) if len(table) else
+    chain = verdicts[verdicts["claim"].str.endswith("holds as an ordered chain (error non-increasing)")]
+    headline = []
+    if len(chain):
+        c = chain.iloc[0]
+        where = "at the longest rung" if c["longer_training_evidence"] else "at the proxy"
+        headline = [f"**The paper's progression, tested as one ordered chain (Jonckheere-Terpstra): {c['verdict']}** "
+                    f"({c['longer_training']} under longer training). {where.capitalize()}: "
+                    f"{_chain_p(c['longer_training_evidence'] or c['evidence'])}\n"]
+    lines = ["## The paper's findings at this scale\n", *headline, intro, markdown_table(table) if len(table) else
              "(no findings could be tested)", "",
              f"**{n_ok} of {len(verdicts)} findings reproduced, {n_unclear} inconclusive, "
              f"{len(verdicts) - n_ok - n_unclear} not reproduced.**\n", "### Evidence\n"]
@@ -349,6 +387,42 @@ def _findings_section(verdicts: pd.DataFrame, ladder: Any, alpha: float) -> list
         lines.append(f"- **{r['claim']}**: at the proxy, {str(r['evidence']).rstrip('.')}."
                      + (f" Under longer training: {r['longer_training_evidence']}." if r["longer_training_evidence"] else ""))
     return lines + [""]
+
+
+def _chain_p(evidence: str) -> str:
+    """The chain test's sentence from its evidence text (J, p and the effect), for the headline."""
+    start = evidence.find("Jonckheere")
+    return evidence[start:].rstrip(".") + "." if start >= 0 else evidence.split(": ", 1)[-1].rstrip(".") + "."
+
+
+def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[str]:
+    """Each pairwise comparison decided at the longest rung: the decision, the pairs it spent and why it stopped."""
+    from designspace.reporting import plots
+    from designspace.reporting.report import markdown_table
+
+    if not decisions:
+        return []
+    seq = exp.fidelity.sequential
+    rows = [{"claim": claim, "decision": r.decision, "pairs spent": r.n, "pairs trained": r.available,
+             "median difference (a - b), anytime 95%": f"[{r.low:+.2f}, {r.high:+.2f}]",
+             "e-value a / b": f"{r.wealth_a:.3g} / {r.wealth_b:.3g}", "why it stopped": r.reason}
+            for claim, r in decisions.items()]
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "decisions.csv", index=False)
+    histories = {claim.split(":")[0]: r.history for claim, r in decisions.items() if len(r.history)}
+    figure = []
+    if histories:
+        plots.save(plots.plot_sequential_panels(histories, seq.margin), out / "decisions")
+        figure = ["![the interval against the pairs trained](decisions.png)\n"]
+    return ["## Deciding each comparison at the longest rung\n",
+            f"The longest rung trains the first {exp.fidelity.models} models of every space, then adds {seq.step} "
+            f"models a side to each comparison that is still undecided, up to {seq.cap}: the i-th models of two "
+            "spaces (in their sweeps' sampled order, a uniform random order) form a pair, and an anytime-valid sign "
+            f"test by betting (design-spec 6c; `designspace.analysis.sequential`) looks after every pair at level "
+            f"alpha = {seq.alpha:g}. It decides for a space when its bet reaches 2/alpha, or 'equivalent' when the "
+            f"confidence sequence for the median paired difference lies within +-{seq.margin} points; 'undecided' "
+            "means the cap (or the run) ended first. a is the earlier space of the progression, b the later.\n",
+            markdown_table(table), "", *figure]
 
 
 def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
@@ -385,9 +459,9 @@ def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
     if len(comp):
         points = comp[~comp["comparison"].str.startswith("width rule")]
         if len(points):
-            plots.save(plots.plot_effect_ladder(
-                points.assign(rung_images=points["images"], n=points[["n_a", "n_b"]].min(axis=1)),
-                title="each comparison's effect vs training budget"), out / "ladder")
+            plots.save(plots.plot_claim_ladder(
+                points.assign(rung_images=points["images"], n=points[["n_a", "n_b"]].min(axis=1))),
+                out / "ladder")
         table = comp.assign(value=[f"{e:+.2f} [{lo:+.2f}, {hi:+.2f}] n={na},{nb}" if np.isfinite(e) else
                                    f"- (n={na},{nb})" for e, lo, hi, na, nb in
                                    comp[["effect", "low", "high", "n_a", "n_b"]].itertuples(index=False)])
@@ -399,7 +473,8 @@ def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
                   "the other's), and Spearman rho for the width rule; 95% percentile-bootstrap intervals. "
                   "([ladder.csv](ladder.csv), which also has the one-sided KS distance with its interval, and the "
                   "proxy's effect over all its models.)\n",
-                  "![effect against training budget](ladder.png)\n", "(The figure shows the space comparisons; the width rule's rho is in the table.)\n", markdown_table(pivot), ""]
+                  "![effect against training budget](ladder.png)\n", "(One panel per claim: the median difference at each rung with its 95% interval and n, the zero line; the "
+                  "chain's panel is the drop from AnyNetX_A to RegNet. The width rule's rho is in the table.)\n", markdown_table(pivot), ""]
         labels = [r.label for r in ladder.rungs]
         agree = cheapest_agreeing_rung(comp, labels)
         rung = next((r for r in ladder.rungs if r.label == agree), None)

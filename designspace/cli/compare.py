@@ -1,0 +1,101 @@
+"""`python -m designspace.compare sweep_dirs=[A,B] max_models=N [margin=M]`: decide which space is better.
+
+Trains the two sweeps' models alternately, each in a random order fixed before any result, until the
+anytime-valid sequential comparison (`designspace.analysis.sequential`) decides or N models a side are
+trained; prints the decision, its interval and the models spent, and writes compare.csv/.json/.png.
+Config: configs/compare.yaml (+ configs/dataset, configs/schedule). The study is `designspace.studies.compare`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from designspace.cli import _structured
+from designspace.cli import train as _train_cli  # noqa: F401  registers ds_logdir, used by configs/compare.yaml
+from designspace.sweep.layout import SamplesError, SweepNotWritable
+from designspace.sweep.runner import Interrupted, run_sweep
+from designspace.sweep.setups import SetupMismatch
+from designspace.training.data import DatasetConfig, DatasetError, load_dataset
+from designspace.training.trainer import Schedule
+from designspace.util.usage import UsageError, UserError
+
+log = logging.getLogger(__name__)
+_structured.register()
+
+
+def _names(paths: list[str]) -> list[str]:
+    from designspace.analysis.collect import sweep_info
+
+    names = [sweep_info(p)["space"] or Path(p).name for p in paths]
+    return names if names[0] != names[1] else [Path(p).name for p in paths]
+
+
+def run(cfg: DictConfig) -> str:
+    from designspace.studies.compare import CompareOptions, check_sweeps, run_compare, write_outcome
+
+    raw = cfg.sweep_dirs
+    if raw is None:
+        raise UsageError("sweep_dirs is required: python -m designspace.compare sweep_dirs=[A,B] max_models=N")
+    paths = [raw] if isinstance(raw, str) else list(OmegaConf.to_container(raw, resolve=True))
+    options = CompareOptions(cfg.max_models, cfg.margin, cfg.alpha, cfg.order_seed)
+    paths = [to_absolute_path(str(p)) for p in paths]
+    sweeps = check_sweeps(paths, options.max_models)
+    try:
+        dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
+        if dataset_cfg.get("root") is not None:
+            dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
+        dataset = DatasetConfig.from_dict(dataset_cfg)
+        schedule = Schedule.from_dict(OmegaConf.to_container(cfg.schedule, resolve=True))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    for key in ("seed",):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
+            raise UsageError(f"{key}={cfg[key]!r} must be an integer")
+    names = _names(paths)
+    out = Path(to_absolute_path(cfg.out)) if cfg.out else sweeps[0].root.parent / (
+        f"compare-{sweeps[0].root.name}-vs-{sweeps[1].root.name}")
+    data = load_dataset(dataset)
+
+    def train(arm: Any, model_ids: list[str], wait: bool) -> None:
+        run_sweep(arm.sweep, data, schedule, seed=cfg.seed, device=str(cfg.device), threads=cfg.threads,
+                  progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
+                  claim_timeout_s=cfg.claim_timeout_s, models=model_ids, limit=None if wait else len(model_ids))
+
+    def look(result: Any, trained: dict[str, int]) -> None:
+        counts = ", ".join(f"{k} {v}" for k, v in trained.items())
+        print(f"compare: {counts} trained; {result.text()}", file=sys.stderr)
+
+    result = run_compare(sweeps, names, options, train, look)
+    files = write_outcome(result, names, out)
+    spent = f"{result.n} pair(s) of {options.max_models} at most"
+    return "\n".join([f"{names[1]} vs {names[0]}: {result.decision}",
+                      f"median difference {names[0]} - {names[1]}: [{result.low:+.2f}, {result.high:+.2f}] points "
+                      f"(anytime-valid, alpha {options.alpha:g}); {spent}",
+                      f"why: {result.reason}", f"written: {', '.join(str(f) for f in files)}"])
+
+
+def _compare(cfg: DictConfig) -> None:
+    try:
+        print(run(cfg))
+    except KeyboardInterrupt as exc:
+        what = "SIGTERM" if isinstance(exc, Interrupted) else "an interrupt"
+        log.warning("stopped by %s: nothing was recorded for the model in training; run the same command again "
+                    "to resume", what)
+        sys.exit(143 if isinstance(exc, Interrupted) else 130)
+
+
+def main() -> None:
+    from designspace.cli import _hydra
+
+    _hydra.run("compare", "designspace.compare", _compare,
+               (UsageError, UserError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable))
+
+
+if __name__ == "__main__":
+    main()

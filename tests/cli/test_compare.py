@@ -1,0 +1,89 @@
+"""`python -m designspace.compare`: two sweeps trained alternately until decided, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from train_helpers import BUNDLED_FASHION_MNIST, QUICK, REPO, TINY_SPECS, make_sweep
+
+from designspace.studies.decide import random_order
+from designspace.sweep.results import read_records
+
+
+def compare(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "designspace.compare", f"dataset.root={BUNDLED_FASHION_MNIST}", "threads=1",
+            "progress=false", *args]
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_compare_trains_alternately_in_a_random_order_and_resumes(tmp_path: Path) -> None:
+    a, b = make_sweep(tmp_path / "a", TINY_SPECS[:3]), make_sweep(tmp_path / "b", TINY_SPECS[3:])
+    out = tmp_path / "out"
+    res = compare(f"sweep_dirs=[{a.root},{b.root}]", "max_models=2", f"out={out}", *QUICK)
+    assert res.returncode == 0, res.stderr[-2000:]
+    # two pairs cannot decide at alpha 0.05: it stops at the cap, and says so
+    assert "b vs a: undecided" in res.stdout and "2 pair(s) of 2 at most" in res.stdout
+    for sweep in (a, b):  # the first two of each sweep's random order, and nothing else
+        assert set(read_records(sweep)) == set(random_order(sweep, 0)[:2])
+    looks = [line for line in res.stderr.splitlines() if line.startswith("compare: ")]
+    assert [line.split(";")[0] for line in looks] == [f"compare: a {i}, b {i} trained" for i in range(3)]
+    summary = json.loads((out / "compare.json").read_text())
+    history = pd.read_csv(out / "compare.csv")
+    assert summary["decision"] == "undecided" and summary["pairs"] == 2 and list(history["n"]) == [1, 2]
+    assert (out / "compare.png").stat().st_size > 10_000
+    # the pairs recomputed from the records give the same wealth
+    errs = {s: [read_records(sweep)[m]["final_error"] for m in random_order(sweep, 0)[:2]]
+            for s, sweep in (("a", a), ("b", b))}
+    from designspace.analysis.sequential import compare as seq
+
+    assert seq(errs["a"], errs["b"]).wealth_b == summary["wealth_b"]
+    stamps = {p.name: p.stat().st_mtime_ns for s in (a, b) for p in s.results_dir.iterdir()}
+    again = compare(f"sweep_dirs=[{a.root},{b.root}]", "max_models=2", f"out={out}", *QUICK)
+    def said(r: subprocess.CompletedProcess) -> list[str]:  # the command's own lines, not the logs
+        return [line for line in r.stdout.splitlines() if not line.startswith("[")]
+
+    assert again.returncode == 0 and said(again)[:3] == said(res)[:3] and "to train" not in again.stdout.replace(
+        "0 to train", "")
+    assert {p.name: p.stat().st_mtime_ns for s in (a, b) for p in s.results_dir.iterdir()} == stamps
+
+
+def test_bad_input_is_refused_naming_it(tmp_path: Path) -> None:
+    import pytest
+
+    from designspace.studies.compare import CompareOptions, check_sweeps
+    from designspace.util.usage import UserError
+
+    a, b = make_sweep(tmp_path / "a", TINY_SPECS[:3]), make_sweep(tmp_path / "b", TINY_SPECS[3:])
+    other = make_sweep(tmp_path / "other", TINY_SPECS[3:])
+    other.config_path.write_text(other.config_path.read_text() + "budget: {name: 400mf}\n")
+    pinned = make_sweep(tmp_path / "pinned", TINY_SPECS[3:])
+    a.setup_path.write_text(json.dumps({"schedule": {"lr": 0.1}}))
+    pinned.setup_path.write_text(json.dumps({"schedule": {"lr": 0.2}}))
+    sweeps = {
+        "exactly two": ([a.root], 1), "holds only 3": ([a.root, b.root], 4), "different budgets": ([b.root, other.root], 1),
+        "different training setups": ([a.root, pinned.root], 2), "twice": ([a.root, a.root], 1),
+        "not a sweep directory": ([a.root, tmp_path / "nothing"], 1),
+    }
+    for expected, (paths, n) in sweeps.items():
+        with pytest.raises(UserError, match=expected):
+            check_sweeps(paths, n)
+    for kwargs, expected in (({"max_models": 0}, "max_models=0"), ({"max_models": 2, "margin": -0.5}, "margin=-0.5"),
+                             ({"max_models": 2, "alpha": 1.0}, "alpha=1.0"), ({"max_models": True}, "max_models")):
+        with pytest.raises(UserError, match=expected):
+            CompareOptions(**kwargs)
+
+
+def test_the_command_says_it_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    a = make_sweep(tmp_path / "a", TINY_SPECS[:3])
+    for args, expected in (([f"sweep_dirs=[{a.root}]"], "exactly two"),
+                           ([f"sweep_dirs=[{a.root},{a.root}]", "margin=-1"], "margin=-1")):
+        res = compare(*args)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and expected in lines[0], res.stderr[-1500:]
+    assert not a.results_dir.exists() or not list(a.results_dir.iterdir())
