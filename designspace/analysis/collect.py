@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from designspace.sweep.layout import SweepDir
+from designspace.util.usage import terminal_safe
 
 __all__ = ["load_sweep", "load_sweeps", "sweep_info"]
 
@@ -24,7 +25,9 @@ def sweep_info(sweep_dir: str | os.PathLike) -> dict[str, Any]:
     info: dict[str, Any] = {"space": None, "budget": None, "flops_band": None, "regime_gf": None}
     for key in ("space", "budget"):
         value = cfg.get(key)
-        info[key] = value.get("name") if isinstance(value, dict) else value if isinstance(value, str) else None
+        name = value.get("name") if isinstance(value, dict) else value if isinstance(value, str) else None
+        # someone else's config may hold control characters: shown escaped everywhere (terminal, figures, reports)
+        info[key] = terminal_safe(str(name)) if name is not None else None
     budget = cfg.get("budget")
     if isinstance(budget, dict) and isinstance(budget.get("flops"), list):
         info["flops_band"] = budget["flops"]

@@ -90,7 +90,9 @@ def _pct(value: float) -> str:
 
 
 def _analyze(cfg: Any) -> None:
-    print(summary_text(run(cfg)))
+    from designspace.util.usage import terminal_safe
+
+    print(terminal_safe(summary_text(run(cfg))))
 
 
 def main() -> None:

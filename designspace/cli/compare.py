@@ -23,7 +23,7 @@ from designspace.sweep.runner import Interrupted, run_sweep
 from designspace.sweep.setups import SetupMismatch
 from designspace.training.data import DatasetConfig, DatasetError, load_dataset
 from designspace.training.trainer import Schedule
-from designspace.util.usage import UsageError, UserError
+from designspace.util.usage import UsageError, UserError, terminal_safe
 
 log = logging.getLogger(__name__)
 _structured.register()
@@ -69,7 +69,7 @@ def run(cfg: DictConfig) -> str:
 
     def look(result: Any, trained: dict[str, int]) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in trained.items())
-        print(f"compare: {counts} trained; {result.text()}", file=sys.stderr)
+        print(terminal_safe(f"compare: {counts} trained; {result.text()}"), file=sys.stderr)
 
     result = run_compare(sweeps, names, options, train, look)
     files = write_outcome(result, names, out)
@@ -82,7 +82,7 @@ def run(cfg: DictConfig) -> str:
 
 def _compare(cfg: DictConfig) -> None:
     try:
-        print(run(cfg))
+        print(terminal_safe(run(cfg)))
     except KeyboardInterrupt as exc:
         what = "SIGTERM" if isinstance(exc, Interrupted) else "an interrupt"
         log.warning("stopped by %s: nothing was recorded for the model in training; run the same command again "

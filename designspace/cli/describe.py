@@ -24,6 +24,8 @@ def sweep_model(sweep_dir: str, model_id: str) -> tuple[NetSpec, dict[str, Any]]
     from designspace.sweep.layout import SweepDir
 
     frame = SweepDir(sweep_dir).read_samples()
+    if "model_id" not in frame.columns:
+        raise ValueError(f"{sweep_dir}: its samples table has no model_id column (not written by `sample`?)")
     hits = frame[frame["model_id"].astype(str).str.startswith(str(model_id))]
     if len(hits) != 1:
         what = "no model" if hits.empty else f"{len(hits)} models"

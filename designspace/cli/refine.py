@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from designspace.util.usage import exit_usage, is_user_error
+    from designspace.util.usage import exit_usage, is_user_error, terminal_safe
 
     args = list(sys.argv[1:] if argv is None else argv)
     if handled(args, "refine", __doc__, "python -m designspace.refine", hydra=False):
@@ -30,9 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError("out is required: python -m designspace.refine sweep_dirs=[DIR] out=DIR")
         for res in run(cfg):
             top = res["top"]
-            print(f"{res['space']}: {len(res['ranked'])} candidates; top: {top['label'].iat[0]} "
-                  f"(kept {top['n_kept'].iat[0]}, Holm p = {top['p_holm'].iat[0]:.2g}); "
-                  f"wrote {res['out'] / 'report.md'} and {len(res['files'])} space files")
+            print(terminal_safe(f"{res['space']}: {len(res['ranked'])} candidates; top: {top['label'].iat[0]} "
+                                f"(kept {top['n_kept'].iat[0]}, Holm p = {top['p_holm'].iat[0]:.2g}); "
+                                f"wrote {res['out'] / 'report.md'} and {len(res['files'])} space files"))
     except (HydraException, OmegaConfBaseException) as exc:
         exit_usage("designspace.refine", ValueError(one_line(exc)))
     except Exception as exc:

@@ -97,13 +97,33 @@ def _no_raw_html() -> Any:
     return NoRawHtml()
 
 
+ALLOWED_TAGS = frozenset({"a", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "img",
+                          "li", "ol", "p", "pre", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul"})
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "th": {"style"}, "td": {"style"}}
+ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
+"""What a report's HTML may hold, by name (everything else is dropped by nh3): the tags Python-Markdown writes for
+our Markdown, links and images with http(s)/mailto or relative URLs, and table cells' text-align."""
+
+
+def sanitize_html(body: str) -> str:
+    """`body` through an allow-list sanitiser (nh3, Rust's ammonia): tags, attributes, URL schemes and style
+    properties allowed by name, entities decoded before any URL is judged - so a name like
+    `[x](java&#115;cript:...)` in someone's sweep can never become a live link, handler or script."""
+    import nh3
+
+    return nh3.clean(body, tags=set(ALLOWED_TAGS), attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
+                     url_schemes=set(ALLOWED_SCHEMES), filter_style_properties={"text-align"},
+                     link_rel="noopener noreferrer", strip_comments=True)
+
+
 def render_html(markdown_text: str, title: str) -> str:
     """The HTML page of a Markdown report (Python-Markdown with tables and fenced code), one style. Every value
-    in the report may come from someone else's sweep, so raw HTML in the Markdown is escaped, not rendered."""
+    in the report may come from someone else's sweep: raw HTML in the Markdown is escaped, not rendered, and the
+    rendered body is sanitised by an allow-list (`sanitize_html`)."""
     import markdown
 
-    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code", _no_raw_html()],
-                             output_format="html")
+    body = sanitize_html(markdown.markdown(markdown_text, extensions=["tables", "fenced_code", _no_raw_html()],
+                                           output_format="html"))
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
 

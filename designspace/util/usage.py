@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import sys
+import unicodedata
 from pathlib import Path
 from typing import NoReturn
 
@@ -70,7 +71,14 @@ def message(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def terminal_safe(text: str) -> str:
+    """`text` with every control character but newline and tab shown as an escape (\\x1b, \\u009b, ...): names and
+    reasons printed from someone else's sweep cannot move the cursor, recolour or retitle the terminal."""
+    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
+                   else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def exit_usage(prog: str, exc: BaseException) -> NoReturn:
     """Print `prog: <one line>` on stderr and exit with status 2."""
-    print(f"{prog}: {message(exc)}", file=sys.stderr)
+    print(terminal_safe(f"{prog}: {message(exc)}"), file=sys.stderr)
     sys.exit(EXIT_USAGE)

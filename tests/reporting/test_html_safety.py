@@ -1,0 +1,84 @@
+"""Hostile names in a report's HTML: never a live script, handler or link, checked by parsing the HTML."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from designspace.reporting.report import ALLOWED_SCHEMES, ALLOWED_TAGS, markdown_table, render_html
+
+PIECES = ["[", "]", "(", ")", "<", ">", '"', "'", "`", "!", "&", "#", ";", ":", "/", "\\", " ", "\t", "\n", "=",
+          "javascript:", "java&#115;cript:", "JaVaScRiPt:", "&#x6A;avascript:", "java\tscript:", " javascript :",
+          "vbscript:", "data:text/html,<script>alert(1)</script>", "alert(document.domain)", "<script>", "</script>",
+          "<img src=x onerror=alert(1)>", "onerror=", "onclick=alert(1)", "<a href=javascript:x>", "<svg onload=x>",
+          "&lt;", "&#58;", "&colon;", "%6A", "\x00", "\x1b[31m", "\u200b", "click", "x.csv", "http://ok", "](", "]("
+          "javascript:alert(1))", "[click](java&#115;cript:alert(document.domain))", "<iframe src=x>", "<style>"]
+NAMES = st.lists(st.sampled_from(PIECES), min_size=1, max_size=12).map("".join)
+
+
+class Checker(HTMLParser):
+    """Collects every problem a browser could execute: a tag not allowed, an on* handler, a URL with a scheme
+    other than http(s)/mailto (after entity decoding, with whitespace and control characters removed)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "body":
+            self.in_body = True
+            return
+        if not self.in_body:
+            return
+        if tag not in ALLOWED_TAGS:
+            self.problems.append(f"tag {tag}")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.problems.append(f"handler {name}")
+            if name in ("href", "src") and value is not None:
+                cleaned = "".join(ch for ch in value if not (ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf")))
+                scheme = urlsplit(cleaned).scheme.lower()
+                if scheme and scheme not in ALLOWED_SCHEMES:
+                    self.problems.append(f"{name}={value!r}")
+            if name == "style" and re.search(r"url|expression|javascript", value or "", re.I):
+                self.problems.append(f"style {value!r}")
+
+
+def problems(page: str) -> list[str]:
+    checker = Checker()
+    checker.feed(page)
+    return checker.problems
+
+
+def report_markdown(name: str) -> str:
+    """Where sweep text reaches a report: headings, paragraphs, link texts and table cells."""
+    import pandas as pd
+
+    table = markdown_table(pd.DataFrame({"space": [name], "n": [3]}))
+    return "\n".join([f"# Report: {name}\n", f"Space {name} has 3 models.\n", f"- [{name}](models.csv)\n", table, ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(NAMES, NAMES)
+def test_hostile_names_never_make_live_html(name, title):
+    page = render_html(report_markdown(name), title)
+    assert problems(page) == [], page
+
+
+def test_the_reported_case_and_a_safe_link():
+    page = render_html(report_markdown("[click](java&#115;cript:alert(document.domain))"), "t")
+    assert problems(page) == [] and "cript:alert" not in re.sub(r"<[^>]*>", "", page.split("href=")[0])
+    safe = render_html("[the CSV](models.csv) and [docs](https://example.org/x)", "t")
+    assert 'href="models.csv"' in safe and 'href="https://example.org/x"' in safe and problems(safe) == []
+
+
+def test_the_checker_can_fail():
+    assert problems("<body><a href='java&#115;cript:x'>x</a></body>") == ["href='javascript:x'"]
+    assert problems("<body><img src=x onerror=y></body>") == ["handler onerror"]
+    assert problems("<body><script>x</script></body>") == ["tag script"]
