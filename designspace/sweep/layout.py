@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 SAMPLES_FILE = "samples.parquet"
 CONFIG_FILE = "config.yaml"
+CONFIG_KEY = b"designspace.config"
+"""The samples table's parquet metadata key holding the config it was published with."""
 SETUP_FILE = "setup.json"
 LOCK_FILE = ".sample.lock"
 RESULTS_DIR = "results"
@@ -154,7 +156,7 @@ class SweepDir:
 
         path = self.require().samples_path
         try:
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for truncated or foreign files
             raise SamplesError(
                 f"{path} is damaged or not a parquet table ({type(exc).__name__}: {str(exc)[:200]}). The results in "
@@ -162,18 +164,44 @@ class SweepDir:
                 "(`python -m designspace.sample ... sweep_dir=DIR overwrite=true`, same space, budget, n and seed: "
                 "the sampler reproduces the same models bit for bit)"
             ) from None
+        if "model_id" in frame.columns:
+            repeated = frame["model_id"].astype(str).duplicated()
+            if repeated.any():  # rows appended twice: each model counts once, everywhere (train, load, analyze)
+                warnings.warn(f"{path}: {int(repeated.sum())} row(s) repeat a model id already in the table; each "
+                              "model is counted once", stacklevel=2)
+                frame = frame[~repeated].reset_index(drop=True)
+        return frame
 
     def write_samples(self, samples: pd.DataFrame, config_yaml: str) -> None:
-        """Write the samples table and its config atomically (config first, samples last)."""
+        """Publish the samples table and its config as one unit: the table carries the config in its parquet
+        metadata and is renamed into place first, config.yaml (the readable copy) after it. A failure or a kill
+        before the table's rename leaves the old pair; one after it leaves the new table, whose config wins
+        over a stale config.yaml (`read_config_text`), and the next `sample` rewrites config.yaml."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.config_path, config_yaml)
+        table = pa.Table.from_pandas(samples, preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), CONFIG_KEY: config_yaml.encode()})
 
         def write(f: Any) -> None:
             buf = io.BytesIO()
-            samples.to_parquet(buf, index=False)
+            pq.write_table(table, buf)
             f.write(buf.getvalue())
 
         atomic_write(self.samples_path, write)
+        atomic_write_text(self.config_path, config_yaml)
+
+    def embedded_config(self) -> str | None:
+        """The config the samples table was published with (None for tables written before it carried one)."""
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.read_schema(self.samples_path).metadata or {}
+        except Exception:  # missing or damaged: read_samples says so where it matters
+            return None
+        value = meta.get(CONFIG_KEY)
+        return value.decode() if value is not None else None
 
     def require_writable(self, why: str) -> SweepDir:
         """Raise SweepNotWritable naming the folder unless a file can be created in the sweep's folders.
@@ -195,7 +223,18 @@ class SweepDir:
         return self
 
     def read_config_text(self) -> str:
+        """The sweep's config: the one its samples table was published with (a config.yaml left behind by a
+        publish cut short never disagrees with the samples), else config.yaml."""
+        embedded = self.embedded_config() if self.samples_path.is_file() else None
+        if embedded is not None:
+            return embedded
         return self.config_path.read_text() if self.config_path.is_file() else ""
+
+    def config_in_step(self) -> bool:
+        """Whether config.yaml says what the samples table was published with."""
+        embedded = self.embedded_config()
+        on_disk = self.config_path.read_text() if self.config_path.is_file() else None
+        return embedded is None or embedded == on_disk
 
     def read_config(self) -> dict[str, Any]:
         """DIR/config.yaml as a dict, interpolations unresolved; {} when it is missing or unreadable
@@ -248,13 +287,16 @@ class SweepDir:
         `overwrite`; then the records of models not in the new table move to results/superseded/.
         """
         unchanged = f"sweep directory already holds these samples, left unchanged:\n{self.root}"
-        if self.exists() and not overwrite and self.read_samples().equals(samples):
+        if self.exists() and not overwrite and self.read_samples().equals(samples) and self._config_is(config_yaml):
             return unchanged  # nothing to write: no lock either (a read-only sweep stays untouched)
         with self.lock():
             if self.exists() and not overwrite:
                 old = self.read_samples()
                 if old.equals(samples):
-                    return unchanged
+                    if self._config_is(config_yaml):
+                        return unchanged
+                    self.write_samples(samples, config_yaml)  # a publish cut short (or an old table): made whole
+                    return f"sweep directory already holds these samples; its config made whole:\n{self.root}"
                 if len(old) < len(samples) and samples.head(len(old)).reset_index(drop=True).equals(
                         old.reset_index(drop=True)):
                     self.write_samples(samples, config_yaml)
@@ -271,6 +313,11 @@ class SweepDir:
         return (f"sweep directory (samples.parquet, config.yaml):\n{self.root}"
                 + (f"\n{moved} result records of models not in the new table moved to {RESULTS_DIR}/"
                    f"{SUPERSEDED_DIR}/" if moved else ""))
+
+    def _config_is(self, config_yaml: str) -> bool:
+        """Whether both the table's embedded config and config.yaml are `config_yaml`."""
+        on_disk = self.config_path.read_text() if self.config_path.is_file() else None
+        return self.embedded_config() in (config_yaml, None) and on_disk == config_yaml  # None: a table from before
 
     def supersede(self, keep: set[str]) -> int:
         """Move the records of models not in `keep` to results/superseded/ (kept, not deleted); how many moved."""

@@ -9,6 +9,7 @@ per-epoch curves, final and best top-1 test error in percent) and where (device,
 from __future__ import annotations
 
 import json
+import os
 import socket
 import warnings
 from collections.abc import Callable, Mapping
@@ -20,7 +21,7 @@ from designspace.net.complexity import complexity
 from designspace.net.spec import NetSpec
 from designspace.sweep import setups
 from designspace.sweep.layout import DAMAGED_DIR, SweepDir, check_model_id
-from designspace.util.atomic import atomic_write_json
+from designspace.util.atomic import json_bytes, publish_new
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,14 +138,37 @@ def validate_record(record: Mapping[str, Any], where: str = "record") -> None:
             raise ResultsError(f"{where}: {key}={value!r} is not a percentage")
 
 
+class RecordExists(FileExistsError):
+    """The model has a record already: a record is published once and never replaced by another writer."""
+
+
 def write_record(sweep: SweepDir | str | Path, record: Mapping[str, Any],
                  check: Callable[[], None] | None = None) -> Path:
-    """Write `record` to DIR/results/<model_id>.json atomically (temp file, fsync, `check()`, rename).
+    """Publish `record` as DIR/results/<model_id>.json: temp file, fsync, `check()`, then a hard link that fails
+    if the model has a record (`RecordExists`): a worker that lost its claim while stalled cannot replace the
+    record of the one that took the model over. To replace a record on purpose (a retrained failure), set the
+    old one aside first (`supersede_record`).
 
-    `check` runs just before the rename and may raise to cancel the write (the runner's claim check)."""
+    `check` runs just before the publish and may raise to cancel it (the runner's claim check)."""
     sweep = sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)
     validate_record(record, f"record of {record.get('model_id')!r}")
-    return atomic_write_json(sweep.result_path(record["model_id"]), dict(record), check)
+    path = sweep.result_path(record["model_id"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return publish_new(path, json_bytes(dict(record)), check)
+    except FileExistsError:
+        raise RecordExists(f"{path} exists: the model was recorded by another worker meanwhile") from None
+
+
+def supersede_record(sweep: SweepDir, model_id: str) -> Path | None:
+    """Move the model's record to DIR/superseded/ (kept, never deleted) so a retrain can publish its own."""
+    path = sweep.result_path(model_id)
+    if not path.exists():
+        return None
+    sweep.superseded_dir.mkdir(parents=True, exist_ok=True)
+    target = sweep.superseded_dir / f"{model_id}.{now_iso().replace(':', '')}.{os.getpid()}.json"
+    os.replace(path, target)
+    return target
 
 
 def read_record(path: str | Path) -> dict[str, Any]:

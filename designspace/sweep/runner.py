@@ -49,7 +49,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +58,13 @@ from designspace.net.spec import NetSpec
 from designspace.sweep import setups
 from designspace.sweep.layout import CLAIMS_DIR, InvalidModelId, SweepDir, check_model_id
 from designspace.sweep.results import (
+    RecordExists,
     RecordUnreadable,
     build_record,
     now_iso,
     read_record_or_set_aside,
     scan_records,
+    supersede_record,
     write_record,
 )
 from designspace.training.data import Dataset, DatasetConfig, DatasetError, load_dataset
@@ -372,8 +374,10 @@ class _Hooks:
     """Trainer hooks: claim heartbeats (this model's and those of failures waiting to be written), the claim
     check before each checkpoint, and the progress bar's per-epoch error."""
 
-    def __init__(self, claim: Claim, others: list[Claim], bar: Any, model_id: str, epochs: int) -> None:
+    def __init__(self, claim: Claim, others: list[Claim], bar: Any, model_id: str, epochs: int,
+                 on_start: Callable[[], None] | None = None) -> None:
         self.claim, self.others, self.bar, self.model_id, self.epochs = claim, others, bar, model_id, epochs
+        self.on_start = on_start
         self.last_error: float | None = None
         self.epoch = 0
 
@@ -384,6 +388,9 @@ class _Hooks:
                 other.heartbeat(force)
 
     def on_step(self, epoch: int, step: int, steps: int) -> None:
+        if self.on_start is not None:  # the first step: the model is training, so the run's setup is pinned
+            self.on_start()
+            self.on_start = None
         self._beat(False)
 
     def on_epoch(self, record: dict[str, Any]) -> None:
@@ -428,6 +435,19 @@ def _config_identity(dataset: Dataset | DatasetConfig | Mapping[str, Any]) -> di
     if isinstance(dataset, Mapping):  # not validated here: the data is read (and checked) only if needed
         return {"name": dataset.get("name"), "resolution": dataset.get("resolution", DatasetConfig.resolution)}
     return {"name": dataset.name, "resolution": dataset.resolution}
+
+
+def _check_run_values(checkpoint_every_s: Any, threads: Any, limit: Any, seed: Any, shard: Any, num_shards: Any) -> None:
+    """Every run option's type and range, before anything is written (a typo is one line, never failed records)."""
+    c = checkpoint_every_s
+    if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c) or c < 0):
+        raise UserError(f"checkpoint_every_s={c!r} must be a number of seconds >= 0 (0: every epoch), or null (never)")
+    for key, value, least in (("threads", threads, 1), ("limit", limit, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise UserError(f"{key}={value!r} must be an integer >= {least}, or null")
+    for key, value in (("seed", seed), ("shard", shard), ("num_shards", num_shards)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{key}={value!r} must be an integer")
 
 
 def _check_options(claim_timeout_s: Any, retry_failed: Any, breaker: Any, pack: Any, graphs: Any) -> None:
@@ -480,6 +500,7 @@ def run_sweep(
     """
     t0 = time.perf_counter()
     _check_options(claim_timeout_s, retry_failed, breaker, pack, graphs)
+    _check_run_values(checkpoint_every_s, threads, limit, seed, shard, num_shards)
     sweep = sweep_dir if isinstance(sweep_dir, SweepDir) else SweepDir(sweep_dir)
     samples = sweep.read_samples()
     if "model_id" not in samples.columns:
@@ -517,7 +538,7 @@ def run_sweep(
     dev = resolve_device(device)
     full = setups.make_setup(data.info(), schedule.to_dict(), seed, setups.precision(dev))
     setups.check_compatible(groups, full, str(sweep.root))
-    setups.pin(sweep, full)
+    setups.check_pinned(sweep, full)  # pinned (written) only once a model is about to train: `_Run.pin`
     log.info("data: %s (%d train / %d test images at %s); schedule %s; device %s, %d threads%s",
              data.name, data.train_size, data.test_size, data.root, schedule.name, dev, used,
              f", packs of {pack}" if pack > 1 else "")
@@ -525,7 +546,7 @@ def run_sweep(
         log.warning("graphs=true has no effect on %s: CUDA graphs need a CUDA device; training eagerly", dev)
     bar = _progress_bar(len(mine), summary.already_done) if progress and sys.stderr.isatty() else None
     run = _Run(sweep, data, schedule, seed, dev, bar, checkpoint_every_s, claim_timeout_s, retry_failed,
-               summary, _Pending(breaker), graphs and dev.type == "cuda")
+               summary, _Pending(breaker), graphs and dev.type == "cuda", full)
     try:
         with _sigterm_as_interrupt(), _logs_around(bar):
             rows = [row for _, row in todo.iterrows()]
@@ -604,6 +625,15 @@ class _Run:
     summary: SweepSummary
     pending: _Pending
     graphs: bool = False
+    setup: dict[str, Any] | None = None
+    pinned: bool = False
+
+    def pin(self) -> None:
+        """Pin the run's setup in the sweep (setup.json) the first time a model trains or is recorded: a run
+        stopped before that (a bad schedule value, missing data) leaves the sweep as it was."""
+        if not self.pinned and self.setup is not None:
+            setups.pin(self.sweep, self.setup)
+            self.pinned = True
 
     def train_row(self, row: Any) -> bool:
         """Claim, train and record one sample row; False if another process holds it (or just finished it)."""
@@ -618,7 +648,7 @@ class _Run:
                 return False  # finished by another process between our listing and our claim
             spec = NetSpec.from_row(row)
             t0 = time.perf_counter()
-            hooks = _Hooks(claim, self.pending.claims(), self.bar, model_id, self.schedule.epochs)
+            hooks = _Hooks(claim, self.pending.claims(), self.bar, model_id, self.schedule.epochs, self.pin)
             kwargs = self._record_fields(spec)
             failure: BaseException | None = None
             try:
@@ -695,7 +725,7 @@ class _Run:
         ids = [str(row["model_id"]) for row, _ in claimed]
         specs = [NetSpec.from_row(row) for row, _ in claimed]
         fields = [self._record_fields(spec) for spec in specs]
-        hooks = [_Hooks(claim, self.pending.claims(), self.bar, model_id, self.schedule.epochs)
+        hooks = [_Hooks(claim, self.pending.claims(), self.bar, model_id, self.schedule.epochs, self.pin)
                  for (_, claim), model_id in zip(claimed, ids)]
         log.info("pack of %d: %s", len(ids), ", ".join(ids))
         t0 = time.perf_counter()
@@ -788,10 +818,23 @@ class _Run:
     def _write(self, claim: Claim, record: dict[str, Any]) -> None:
         """Write the record while the claim is this process's, then drop the model's checkpoint."""
         model_id = record["model_id"]
+        self.pin()  # a record always belongs to the pinned setup
         try:
-            write_record(self.sweep, record, check=claim.check)
+            try:
+                write_record(self.sweep, record, check=claim.check)
+            except RecordExists:
+                old = read_record_or_set_aside(self.sweep, model_id)
+                if not (self.retry_failed and old is not None and old["status"] == "failed"):
+                    raise
+                supersede_record(self.sweep, model_id)  # the failure retrained under this claim: kept aside
+                write_record(self.sweep, record, check=claim.check)
         except ClaimLost as exc:
             log.warning("%s: %s; its %s record is not written", model_id, exc, record["status"])
+            self.summary.lost_claims += 1
+            return
+        except RecordExists:
+            log.warning("%s: another worker recorded it meanwhile (it took the model over); this %s record is "
+                        "dropped, the existing one stays", model_id, record["status"])
             self.summary.lost_claims += 1
             return
         with contextlib.suppress(FileNotFoundError):

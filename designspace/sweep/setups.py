@@ -141,11 +141,21 @@ def check_compatible(groups: Mapping[str, Mapping[str, Any]], wanted: Mapping[st
     if other:
         raise SetupMismatch(
             f"{where} already holds records trained with another setup: {summary(other)}. This run asks for "
-            f"{_describe_partial(wanted, dataset_keys)}. A sweep holds one setup, so results never mix: rerun with "
+            f"{_describe_partial(wanted, dataset_keys)}, differing in "
+            f"{differences(*(_known(s, dataset_keys, full) for s in (next(iter(other.values()))['setup'], wanted)))}. "
+            "A sweep holds one setup, so results never mix: rerun with "
             "the recorded dataset, schedule and seed, or train this setup in a new sweep directory with the same "
             "samples (copy samples.parquet and config.yaml there, or rerun the sample command from config.yaml "
             "with another sweep_dir: the sampler draws the same models)"
         )
+
+
+def _known(setup: Mapping[str, Any], dataset_keys: tuple[str, ...], full: bool) -> dict[str, Any]:
+    """What can be compared yet: before the data is read, only the dataset keys the config names (no precision)."""
+    if full:
+        return dict(setup)
+    return {"dataset": {k: setup["dataset"].get(k) for k in dataset_keys}, "schedule": setup["schedule"],
+            "seed": setup["seed"]}
 
 
 def _describe_partial(setup: Mapping[str, Any], dataset_keys: tuple[str, ...]) -> str:
@@ -153,6 +163,50 @@ def _describe_partial(setup: Mapping[str, Any], dataset_keys: tuple[str, ...]) -
         return describe(setup)
     d = setup["dataset"]
     return f"{d.get('name')} {d.get('resolution')}px, schedule {setup['schedule'].get('name')}, seed {setup['seed']}"
+
+
+def _flat(setup: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in setup.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def differences(pinned: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
+    """The keys whose values differ, 'schedule.batch_size: 20000 there, 64 here; ...' (precision fp32 when absent)."""
+    a, b = _flat({"precision": "fp32", **pinned}), _flat({"precision": "fp32", **wanted})
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return "; ".join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in keys) or "none"
+
+
+def _mismatch(sweep: SweepDir, pinned: Mapping[str, Any], setup: Mapping[str, Any]) -> SetupMismatch:
+    return SetupMismatch(
+        f"{sweep.root} is pinned to setup {setup_id(pinned)} by {sweep.setup_path}, written by the first run that "
+        f"trained a model there; this run differs in {differences(pinned, setup)}. A sweep holds one setup, so results "
+        "never mix: rerun with the pinned dataset, schedule and seed, or train this setup in a new sweep directory "
+        "with the same samples")
+
+
+def _read_pinned(sweep: SweepDir) -> dict[str, Any] | None:
+    path = sweep.setup_path
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())["setup"]
+    except (ValueError, KeyError, TypeError):
+        raise SetupMismatch(f"{path} is damaged: remove it (the next run pins its setup again, checked against the "
+                            "records)") from None
+
+
+def check_pinned(sweep: SweepDir, setup: Mapping[str, Any]) -> None:
+    """Raise SetupMismatch, naming the keys that differ, if the sweep is pinned to another setup; writes nothing
+    (the setup is pinned only when a model is about to train: `pin`)."""
+    pinned = _read_pinned(sweep)
+    if pinned is not None and setup_id(pinned) != setup_id(setup):
+        raise _mismatch(sweep, pinned, setup)
 
 
 def pin(sweep: SweepDir, setup: Mapping[str, Any]) -> None:
@@ -169,14 +223,4 @@ def pin(sweep: SweepDir, setup: Mapping[str, Any]) -> None:
             pass
         finally:
             tmp.unlink(missing_ok=True)
-    try:
-        pinned = json.loads(path.read_text())["setup"]
-    except (ValueError, KeyError, TypeError):
-        raise SetupMismatch(f"{path} is damaged: remove it (the next run pins its setup again, checked against the "
-                            "records)") from None
-    if setup_id(pinned) != setup_id(setup):
-        raise SetupMismatch(
-            f"{sweep.root} is pinned to setup {setup_id(pinned)} ({describe(pinned)}) by {path}, written by the "
-            f"first run that trained it; this run asks for {describe(setup)}. A sweep holds one setup, so results "
-            "never mix: rerun with the pinned dataset, schedule and seed, or train this setup in a new sweep "
-            "directory with the same samples")
+    check_pinned(sweep, setup)

@@ -72,6 +72,24 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any],
     return path
 
 
+def publish_new(path: str | os.PathLike, data: bytes, check: Callable[[], None] | None = None) -> Path:
+    """Write `data` to a temp file beside `path`, fsync it, call `check()`, then publish it as `path` with a hard
+    link, which fails if `path` exists: an existing file is never replaced, whoever is late (FileExistsError).
+    A writer stalled between its check and its publish (a hung NFS mount) therefore cannot overwrite the file
+    that another process published meanwhile. The temp file is removed either way."""
+    path = Path(path)
+    tmp = atomic_write_bytes(temp_path(path), data)
+    try:
+        if check is not None:
+            check()
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+    return path
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, check: Callable[[], None] | None = None) -> Path:
     return atomic_write(path, lambda f: f.write(data), check)
 
@@ -80,8 +98,13 @@ def atomic_write_text(path: str | os.PathLike, text: str, check: Callable[[], No
     return atomic_write_bytes(path, text.encode(), check)
 
 
+def json_bytes(obj: Any) -> bytes:
+    """`obj` as the indented, key-sorted JSON the sweep files use."""
+    return (json.dumps(obj, indent=1, sort_keys=True, default=_jsonable) + "\n").encode()
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any, check: Callable[[], None] | None = None) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=_jsonable) + "\n", check)
+    return atomic_write_bytes(path, json_bytes(obj), check)
 
 
 def _jsonable(x: Any) -> Any:
