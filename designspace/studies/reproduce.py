@@ -374,6 +374,12 @@ def run(cfg: Any) -> str:
         raise ExperimentError(f"pack={pack!r} must be an integer >= 1 (models trained together off one data stream)")
     if not isinstance(graphs, bool):
         raise ExperimentError(f"graphs={graphs!r} must be true or false")
+    if cfg.stage in ("all", "train"):  # every run option checked before anything is sampled or written
+        from designspace.sweep.runner import check_run_options
+
+        threads = cfg.threads
+        check_run_options(claim_timeout_s=cfg.claim_timeout_s, pack=pack, graphs=graphs, threads=threads,
+                          checkpoint_every_s=cfg.checkpoint_every_s, shard=cfg.shard, num_shards=cfg.num_shards)
     exp = Experiment.from_config(OmegaConf.to_container(cfg.experiment, resolve=True))
     out = Path(to_absolute_path(cfg.out or f"runs/{exp.name}"))
     jobs = plan(exp, out)
@@ -390,7 +396,7 @@ def run(cfg: Any) -> str:
         train_all(jobs, dataset, schedule, seed=exp.seed, sequential=fid.sequential if fid else None,
                   fidelity_models=fid.models if fid else 0, shard=cfg.shard, num_shards=cfg.num_shards, device=str(cfg.device),
                   threads=cfg.threads, progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
-                  claim_timeout_s=float(cfg.claim_timeout_s), pack=pack, graphs=graphs)
+                  claim_timeout_s=cfg.claim_timeout_s, pack=pack, graphs=graphs)
         lines.append(f"trained shard {cfg.shard}/{cfg.num_shards} of {len(jobs)} sweeps")
     if cfg.stage in ("all", "analyze"):
         from designspace.studies.reproduce_report import write_report

@@ -84,8 +84,8 @@ from designspace.util.usage import UserError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLAIMS_DIR", "Claim", "ClaimLost", "RunStopped", "SweepSummary", "run_failure", "run_sweep",
-           "shard_rows", "try_claim"]
+__all__ = ["CLAIMS_DIR", "Claim", "ClaimLost", "RunStopped", "SweepSummary", "check_run_options", "run_failure",
+           "run_sweep", "shard_rows", "try_claim"]
 
 HEARTBEAT_S = 15.0
 """The longest time between heartbeats (a quarter of claim_timeout_s when that is shorter)."""
@@ -435,6 +435,15 @@ def _config_identity(dataset: Dataset | DatasetConfig | Mapping[str, Any]) -> di
     if isinstance(dataset, Mapping):  # not validated here: the data is read (and checked) only if needed
         return {"name": dataset.get("name"), "resolution": dataset.get("resolution", DatasetConfig.resolution)}
     return {"name": dataset.name, "resolution": dataset.resolution}
+
+
+def check_run_options(*, claim_timeout_s: Any = 600.0, retry_failed: Any = False, breaker: Any = BREAKER, pack: Any = 1,
+                      graphs: Any = False, checkpoint_every_s: Any = 60.0, threads: Any = None, limit: Any = None,
+                      seed: Any = 0, shard: Any = 0, num_shards: Any = 1) -> None:
+    """Every run option `run_sweep` takes, checked for type and range (UserError naming the key): commands that
+    sample before they train (`reproduce stage=all`) call it before writing anything."""
+    _check_options(claim_timeout_s, retry_failed, breaker, pack, graphs)
+    _check_run_values(checkpoint_every_s, threads, limit, seed, shard, num_shards)
 
 
 def _check_run_values(checkpoint_every_s: Any, threads: Any, limit: Any, seed: Any, shard: Any, num_shards: Any) -> None:

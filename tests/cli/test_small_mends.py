@@ -1,0 +1,39 @@
+"""Small things a user hit: a typo in reproduce's run options, analyze's default title, describe on a table
+without model ids."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def run(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=300)
+
+
+def test_reproduce_checks_run_options_before_sampling(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    res = run("designspace.reproduce", "experiment=smoke", f"out={out}", "checkpoint_every_s=60s", "progress=false")
+    assert res.returncode == 2 and "checkpoint_every_s" in res.stderr.strip().splitlines()[-1]
+    assert not out.exists()
+
+
+def test_the_default_report_title_has_no_comment_in_it() -> None:
+    from hydra import compose, initialize_config_dir
+
+    from designspace.configs import CONFIG_DIR
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("analyze", overrides=["sweep_dirs=[x]"])
+    assert cfg.title == "Design-space analysis"
+
+
+def test_describe_a_table_without_model_ids(tmp_path: Path) -> None:
+    from designspace.sweep.layout import SweepDir
+
+    SweepDir(tmp_path / "s").write_samples(pd.DataFrame({"d1": [1]}), "space: x\n")
+    res = run("designspace.describe", f"sweep_dir={tmp_path / 's'}", "model_id=abc")
+    assert res.returncode == 2 and "no model_id column" in res.stderr and "Traceback" not in res.stderr
