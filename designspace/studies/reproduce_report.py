@@ -8,6 +8,7 @@ figure as PNG and PDF, the numbers behind each as CSV).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -345,6 +346,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     settings = ReportSettings(title=f"{exp.name}: full analysis", sources=tuple(str(j.sweep.root) for j in space_jobs))
     write_analysis(frame.drop(columns=["space_key"]), out / "analysis", settings)
     verdicts.to_csv(out / "findings.csv", index=False)
+    _models_csv(frame).to_csv(out / "models.csv", index=False)
     text = "\n".join(md)
     atomic_write_text(out / "REPORT.md", text)
     atomic_write_text(out / "REPORT.html", render_html(text, exp.name))
@@ -387,6 +389,17 @@ def _findings_section(verdicts: pd.DataFrame, ladder: Any, alpha: float) -> list
         lines.append(f"- **{r['claim']}**: at the proxy, {str(r['evidence']).rstrip('.')}."
                      + (f" Under longer training: {r['longer_training_evidence']}." if r["longer_training_evidence"] else ""))
     return lines + [""]
+
+
+def _models_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every model of the proxy sweeps in sample order: its space, id, design, complexity, status and error (the
+    proxy's findings and power recompute from it; fidelity_models.csv holds the ladder's)."""
+    keep = [c for c in ("space", "budget", "model_id", "status", "error", "flops", "params", "acts", "total_depth",
+                        "num_stages", "wm", "w0", "wa") if c in frame]
+    design = [c for c in frame.columns if re.fullmatch(r"[dwbg][1-9][0-9]*", str(c))]
+    out = frame[keep + sorted(design, key=lambda c: (c[0], int(c[1:])))].copy()
+    out.insert(0, "order", out.groupby("space").cumcount())
+    return out
 
 
 def _chain_p(evidence: str) -> str:
