@@ -2,7 +2,7 @@
 
 `write_report(frame, out)` lays out::
 
-    out/report.md, out/report.html     tables + figures (images linked by relative path)
+    out/report.md, out/report.html     tables + figures (report.md links them; report.html embeds them: one file)
     out/figures/<name>.png|.pdf        one file per figure and format
     out/data/<name>.csv                the numbers behind each figure, and each table
 """
@@ -116,14 +116,42 @@ def sanitize_html(body: str) -> str:
                      link_rel="noopener noreferrer", strip_comments=True)
 
 
-def render_html(markdown_text: str, title: str) -> str:
+_IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")')
+EMBEDDED = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+def embed_images(body: str, base: Path) -> str:
+    """Replace each image that is a file under `base` (the report's own figures, by relative path) with its
+    bytes as a data URI, so the page is one file that can be mailed; anything else is left as it is. Runs
+    after `sanitize_html`, which never lets a data: URL through from the text itself."""
+    import base64
+    from html import unescape
+
+    root = base.resolve()
+
+    def inline(match: re.Match) -> str:
+        src = unescape(match.group(2))
+        path = (root / src).resolve()
+        kind = EMBEDDED.get(path.suffix.lower())
+        if kind is None or root not in path.parents or not path.is_file() or "://" in src:
+            return match.group(0)
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"{match.group(1)}data:{kind};base64,{data}{match.group(3)}"
+
+    return _IMG_SRC.sub(inline, body)
+
+
+def render_html(markdown_text: str, title: str, base: Path | None = None) -> str:
     """The HTML page of a Markdown report (Python-Markdown with tables and fenced code), one style. Every value
     in the report may come from someone else's sweep: raw HTML in the Markdown is escaped, not rendered, and the
-    rendered body is sanitised by an allow-list (`sanitize_html`)."""
+    rendered body is sanitised by an allow-list (`sanitize_html`). With `base` (the report's folder), its own
+    figures are embedded (`embed_images`): the page is one self-contained file."""
     import markdown
 
     body = sanitize_html(markdown.markdown(markdown_text, extensions=["tables", "fenced_code", _no_raw_html()],
                                            output_format="html"))
+    if base is not None:
+        body = embed_images(body, base)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body>{body}</body></html>\n")
 
@@ -182,7 +210,7 @@ class Document:
         """Write out/<stem>.md and out/<stem>.html atomically; returns the Markdown file's path."""
         text = self.text()
         atomic_write_text(out / f"{stem}.md", text)
-        atomic_write_text(out / f"{stem}.html", render_html(text, title))
+        atomic_write_text(out / f"{stem}.html", render_html(text, title, base=out))
         return out / f"{stem}.md"
 
 

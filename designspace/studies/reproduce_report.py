@@ -349,7 +349,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     _models_csv(frame).to_csv(out / "models.csv", index=False)
     text = "\n".join(md)
     atomic_write_text(out / "REPORT.md", text)
-    atomic_write_text(out / "REPORT.html", render_html(text, exp.name))
+    atomic_write_text(out / "REPORT.html", render_html(text, exp.name, base=out))
     return out / "REPORT.md"
 
 

@@ -44,6 +44,9 @@ class Checker(HTMLParser):
             if name in ("href", "src") and value is not None:
                 cleaned = "".join(ch for ch in value if not (ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf")))
                 scheme = urlsplit(cleaned).scheme.lower()
+                if tag == "img" and name == "src" and re.fullmatch(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=]*",
+                                                                   cleaned):
+                    continue  # a report's own figure, embedded: an image, never a script
                 if scheme and scheme not in ALLOWED_SCHEMES:
                     self.problems.append(f"{name}={value!r}")
             if name == "style" and re.search(r"url|expression|javascript", value or "", re.I):
@@ -82,3 +85,20 @@ def test_the_checker_can_fail():
     assert problems("<body><a href='java&#115;cript:x'>x</a></body>") == ["href='javascript:x'"]
     assert problems("<body><img src=x onerror=y></body>") == ["handler onerror"]
     assert problems("<body><script>x</script></body>") == ["tag script"]
+
+
+def test_a_report_is_one_file_with_its_figures_embedded(tmp_path):
+    """report.html embeds the report's own PNG figures (data URIs) and nothing else: a data: URL written in
+    the text is dropped by the sanitiser, a path outside the report's folder stays a link."""
+    import base64
+
+    (tmp_path / "figures").mkdir()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    (tmp_path / "figures" / "f.png").write_bytes(png)
+    (tmp_path.parent / "outside.png").write_bytes(png)
+    text = ("![fig](figures/f.png) ![hostile](data:text/html;base64,PHNjcmlwdD4=) ![up](../outside.png) "
+            "[PDF](figures/f.pdf)")
+    page = render_html(text, "t", base=tmp_path)
+    assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in page
+    assert "data:text/html" not in page and 'src="../outside.png"' in page and 'href="figures/f.pdf"' in page
+    assert problems(page) == []
