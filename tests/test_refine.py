@@ -83,7 +83,7 @@ def _trained_sweep(root: Path, n: int = 200, seed: int = 3) -> Path:
     return root
 
 
-def test_cli_end_to_end(tmp_path: Path) -> None:
+def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     sweep = _trained_sweep(tmp_path / "sweep")
     out = tmp_path / "out"
     assert main([f"sweep_dirs=[{sweep}]", f"out={out}", "top=3", "fits=false"]) == 0
@@ -95,6 +95,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert first.parameters["b"].values.tolist() == [1]  # the planted rule, first
     top = pd.read_csv(out / "anynetx_b" / "data" / "top.csv")
     assert top["size"].iat[0] == first.cardinality() and top["verdict"].iat[0].startswith("supported")
+    assert top["verdict"].iat[0] in capsys.readouterr().out  # the console says what the report says
     assert (out / "anynetx_b" / "figures" / "edf_top.png").is_file()
 
 

@@ -10,7 +10,7 @@ and reports how many there were.
 
 from __future__ import annotations
 
-from designspace.analysis._result import Analysis, AnalysisSettings
+from designspace.analysis._result import MIN_PER_BIN, Analysis, AnalysisSettings
 from designspace.analysis._tables import (
     COMPLEXITY_METRICS,
     TREND_PARAMS,
@@ -71,7 +71,7 @@ from designspace.net.widthfit import (
 
 __all__ = [
     "Effect", "cheapest_agreeing_rung", "headline_verdict", "ladder_verdict", "median_difference", "spearman_effect",
-    "COMPLEXITY_METRICS", "DEFAULT_WM_RANGE", "MIN_PER_DRAW", "TREND_PARAMS", "Analysis", "AnalysisSettings",
+    "COMPLEXITY_METRICS", "DEFAULT_WM_RANGE", "MIN_PER_BIN", "MIN_PER_DRAW", "TREND_PARAMS", "Analysis", "AnalysisSettings",
     "ERROR", "Policy", "Resolved", "default_ks", "per_draw", "EDF", "PENALTY", "POLICIES", "BootstrapResult", "Counts", "EmptyBinError",
     "KSResult", "LineFit", "RegNetFit", "add_derived", "best_models", "best_rank_distribution",
     "best_ranges", "block_widths_of", "bootstrap_best", "complexity_bins", "complexity_weights",

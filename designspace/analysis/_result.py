@@ -31,7 +31,11 @@ from designspace.analysis.edf import edf
 from designspace.analysis.outcomes import ERROR, PENALTY, Counts, Policy
 from designspace.net.widthfit import DEFAULT_WM_RANGE, block_widths_of
 
-__all__ = ["Analysis", "AnalysisSettings"]
+__all__ = ["MIN_PER_BIN", "Analysis", "AnalysisSettings"]
+
+MIN_PER_BIN = 5
+"""Fewest models per complexity bin, on average, in the smallest space: with fewer, one model's weight
+1/(k m_j) dominates its normalized EDF (the tour's 20 models in 10 bins: one model carried ~40%)."""
 
 
 @dataclass(frozen=True)
@@ -117,18 +121,25 @@ class Analysis:
         """The EDF step points of each space: space, error, F."""
         return edf_table(self.resolved)
 
+    @cached_property
+    def bins(self) -> int:
+        """Complexity bins of the normalized EDFs: `settings.bins`, fewer when the smallest trained space has
+        under MIN_PER_BIN models per bin on average (1: too few models to normalize at all)."""
+        used = [g[2].used for g in self._trained_only().groups]
+        return max(1, min(self.settings.bins, min(used) // MIN_PER_BIN)) if used else self.settings.bins
+
     def normalized_edf(self, by: str) -> pd.DataFrame:
-        """The EDF normalized by complexity column `by` (settings.bins equal bins over all spaces)."""
+        """The EDF normalized by complexity column `by` (`bins` equal bins over all spaces)."""
         if by not in self._normalized:
-            s = self.settings
-            self._normalized[by] = edf_table(self._trained_only(), by, s.bins, s.empty)
+            self._normalized[by] = edf_table(self._trained_only(), by, self.bins, self.settings.empty)
         return self._normalized[by]
 
     @cached_property
     def ks(self) -> pd.DataFrame:
         """KS distance and p-value of every pair of trained spaces (and D normalized by the last `normalize`)."""
         s = self.settings
-        return ks_table(self._trained_only(), s.normalize[-1] if s.normalize else None, s.bins, s.empty)
+        return ks_table(self._trained_only(), s.normalize[-1] if s.normalize and self.bins > 1 else None, self.bins,
+                        s.empty)
 
     @cached_property
     def random_search(self) -> pd.DataFrame:

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for res in run(cfg):
             top = res["top"]
             print(terminal_safe(f"{res['space']}: {len(res['ranked'])} candidates; top: {top['label'].iat[0]} "
-                                f"(kept {top['n_kept'].iat[0]}, Holm p = {top['p_holm'].iat[0]:.2g}); "
+                                f"(kept {top['n_kept'].iat[0]}: {top['verdict'].iat[0]}); "
                                 f"wrote {res['out'] / 'report.md'} and {len(res['files'])} space files"))
     except (HydraException, OmegaConfBaseException) as exc:
         exit_usage("designspace.refine", ValueError(one_line(exc)))

@@ -394,7 +394,7 @@ def plot_normalized_edfs(
         fig, axes = _figure(1 + len(by), ncols=min(1 + len(by), 3), panel=(3.6, 3.6))
         plot_edfs(a, labels, colors, ax=axes[0], title="plain")
         for ax, b in zip(axes[1:], by):
-            plot_edfs(a, labels, colors, normalize=b, ax=ax, title=f"normalized by {b} ({a.settings.bins} bins)")
+            plot_edfs(a, labels, colors, normalize=b, ax=ax, title=f"normalized by {b} ({a.bins} bins)")
             ax.set_xlabel(ERROR_LABEL)
             ax.set_ylabel("")
         handles, labs = axes[0].get_legend_handles_labels()

@@ -298,11 +298,17 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
     doc.heading("Error distributions", 2)
     figure("edf", "Error EDFs, F(e) = share of models with error < e. Legend: name [min|mean error] and n; "
            f"diverged/failed models as stated. {axis_note}", plots.plot_edfs(a, labels, colors), {"edf": a.edf})
-    if s.normalize:
+    if s.normalize and a.bins > 1:
         norm = pd.concat([a.normalized_edf(b).assign(normalized_by=b) for b in s.normalize], ignore_index=True)
-        figure("edf_normalized", f"Plain and complexity-normalized EDFs ({s.bins} equal bins over the range of all "
-               f"spaces; empty bins: {s.empty}). {axis_note}",
+        fewer = (f" Fewer than the {s.bins} asked for: the smallest space has {_smallest(a)} models, and a bin needs "
+                 f"{an.MIN_PER_BIN} on average, or one model's weight dominates." if a.bins < s.bins else "")
+        figure("edf_normalized", f"Plain and complexity-normalized EDFs ({a.bins} equal bins over the range of all "
+               f"spaces; empty bins: {s.empty}).{fewer} {axis_note}",
                plots.plot_normalized_edfs(a, s.normalize, labels, colors), {"edf_normalized": norm})
+    elif s.normalize:
+        doc.para(f"No complexity-normalized EDFs: the smallest space has {_smallest(a)} models, fewer than "
+                 f"{2 * an.MIN_PER_BIN} (two bins of {an.MIN_PER_BIN}); with one model weighing 1/(k m) of its "
+                 "space, they would show single models, not the space.")
     figure("complexity", f"Error against flops (MF), params (M) and activations (M). {axis_note}",
            plots.plot_complexity_scatter(a.complexity, labels, colors, a.error_range), {"complexity": a.complexity})
     figure("random_search", "Expected minimum error of k models drawn at random (closed form from the EDF); "
@@ -414,6 +420,11 @@ def _setup_note(frame: pd.DataFrame) -> str:
     return "Training setups (dataset, schedule, seed): " + "; ".join(parts) + "." if parts else ""
 
 
+def _smallest(a: an.Analysis) -> int:
+    """Models used by the smallest trained space."""
+    return min((g[2].used for g in a.resolved.groups if g[2].used), default=0)
+
+
 def _methods(a: an.Analysis) -> list[str]:
     s = a.settings
     frame = a.frame[a.frame["space"].astype(str).isin(a.trained)] if "space" in a.frame else a.frame
@@ -423,8 +434,9 @@ def _methods(a: an.Analysis) -> list[str]:
         "Error: final top-1 test error (%) of each trained model; untrained models are left out and counted.",
         f"Missing results: {pen}; their number is given in every figure legend and in the Spaces table.",
         "EDF: F(e) = share of models with error strictly below e.",
-        f"Normalized EDF (NDS): {s.bins} equal-width bins of {' / '.join(s.normalize) or '-'} over the range of all "
-        f"spaces; a model in a bin of m models weighs 1/({s.bins} m); empty bins: {s.empty} "
+        f"Normalized EDF (NDS): {a.bins} equal-width bins of {' / '.join(s.normalize) or '-'} over the range of all "
+        f"spaces (at most {s.bins}, at least {an.MIN_PER_BIN} models per bin on average in the smallest space); a "
+        f"model in a bin of m models weighs 1/({a.bins} m); empty bins: {s.empty} "
         "(merge: an empty bin joins the preceding non-empty one, which then carries its share).",
         "KS: D = sup over e of |F_a(e) - F_b(e)|, on the union of the error values.",
         f"Bootstrap: {s.draws} draws, {s.frac:.0%} of the models each, seed {s.seed}; 95% percentile interval.",

@@ -338,6 +338,17 @@ class SweepSummary:
     unreadable_records: int = 0
     seconds: float = 0.0
 
+    def text(self) -> str:
+        """One readable line: '8 models, 2 done before, 6 trained (5 ok, 1 diverged, 0 failed) in 1m 05s'."""
+        minutes, seconds = divmod(round(self.seconds), 60)
+        extra = [f"{v} {k.replace('_', ' ')}" for k, v in (("held_elsewhere", self.held_elsewhere),
+                                                           ("lost_claims", self.lost_claims),
+                                                           ("bad_rows", self.bad_rows),
+                                                           ("unreadable_records", self.unreadable_records)) if v]
+        return (f"{self.models_in_shard} models, {self.already_done} done before, {self.trained} trained "
+                f"({self.ok} ok, {self.diverged} diverged, {self.failed} failed)"
+                + (f", {', '.join(extra)}" if extra else "") + f" in {minutes}m {seconds:02d}s")
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -584,7 +595,7 @@ def run_sweep(
         if bar is not None:
             bar.close()
     summary.seconds = time.perf_counter() - t0
-    log.info("shard %d/%d finished: %s", shard, num_shards, summary.as_dict())
+    log.info("shard %d/%d finished: %s", shard, num_shards, summary.text())
     return summary
 
 

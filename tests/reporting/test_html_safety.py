@@ -102,3 +102,4 @@ def test_a_report_is_one_file_with_its_figures_embedded(tmp_path):
     assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in page
     assert "data:text/html" not in page and 'src="../outside.png"' in page and 'href="figures/f.pdf"' in page
     assert problems(page) == []
+
