@@ -66,22 +66,126 @@ def _keys(config_name: str) -> tuple[list[str], list[tuple[str, str, str]]]:
     return groups, keys
 
 
+_TYPED_GROUPS = ("schedule", "dataset", "budget")  # groups with a typed schema (designspace.cli._structured)
+
+
+def _type_name(hint: object) -> str:
+    """'int', 'float|null', 'list[float]' ... as a user types them on the command line."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return "|".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin in (tuple, list):
+        return f"list[{_type_name(args[0])}]" if args else "list"
+    if hint is typing.Any:
+        return "any"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _run_option_types() -> dict[str, str]:
+    """Types of the run options, from `run_sweep`'s annotations (the keys train, reproduce and compare share)."""
+    import typing
+
+    from designspace.sweep.runner import run_sweep
+
+    hints = typing.get_type_hints(run_sweep)
+    return {k: _type_name(v) for k, v in hints.items() if k not in ("return", "sweep_dir", "dataset", "schedule")}
+
+
+def _literal_type(value: str) -> str:
+    """The type a YAML default implies (null: any value or null)."""
+    import yaml
+
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return "str"
+    if parsed is None:
+        return "value|null"
+    return {bool: "bool", int: "int", float: "float", list: "list", dict: "map"}.get(type(parsed), "str")
+
+
+def _path_type(key: str) -> str | None:
+    """Keys that name folders or files."""
+    if key.endswith("_dirs"):
+        return "list[path]"
+    if key.endswith(("_dir", "_file")) or key in ("out", "root", "dest"):
+        return "path|null"
+    return None
+
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The comment beside each field in the dataclass's source (`lr: float = 0.1  # what it does`)."""
+    import inspect
+
+    out = {}
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"^\s+(\w+):\s*[^=#]+(?:=[^#]*)?#\s?(.*)$", line)
+        if m:
+            out[m[1]] = m[2].strip()
+    return out
+
+
+def _group_keys(group: str, option: str) -> list[tuple[str, str, str]]:
+    """(group.key=VALUE, type, comment) for every key of a typed group, VALUE as the default option sets it."""
+    import dataclasses
+    import typing
+
+    import yaml
+
+    from designspace.cli._structured import SKIP, _config_class
+
+    cls = _config_class(group)
+    hints, comments = typing.get_type_hints(cls), _field_comments(cls)
+    path = CONFIG_DIR / group / f"{option}.yaml"
+    values = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    out = []
+    for f in dataclasses.fields(cls):
+        if f.name in SKIP.get(group, ()):
+            continue
+        value = values.get(f.name, f.default if f.default is not dataclasses.MISSING else "???")
+        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        out.append((f"{group}.{f.name}={shown}", _type_name(hints[f.name]), comments.get(f.name, "")))
+    return out
+
+
+def _installed_paths(text: str) -> str:
+    """Repository paths in a command's text replaced by where the files are installed."""
+    return (text.replace("experiments/experiment/", f"{CONFIG_DIR}/experiment/")
+            .replace("configs/", f"{CONFIG_DIR}/"))
+
+
 def help_text(config_name: str, doc: str | None, prog: str, hydra: bool = True) -> str:
-    """The `--help` of the command whose primary config is `config_name`."""
-    lines = [(doc or prog).strip(), ""]
+    """The `--help` of the command whose primary config is `config_name`: every key with its type and default,
+    the keys of its typed config groups (schedule.*, dataset.*, budget.*) at the default option's values, and
+    paths as installed."""
+    lines = [_installed_paths((doc or prog).strip()), ""]
     groups, keys = _keys(config_name)
+    typed: list[tuple[str, str, str]] = []
     if groups:
         lines.append("Config groups (group=OPTION; a group's keys are set as group.key=VALUE):")
         for item in groups:
-            group = item.split("=")[0]
+            group, option = item.split("=", 1)
             found = options(group)
-            lines.append(f"  {item}" + (f"  options: {', '.join(found)}" if found else ""))
+            lines.append(f"  {item}" + (f"  options: {', '.join(found)}" if found else "")
+                         + (f"  ({CONFIG_DIR / group})" if found else ""))
+            if group in _TYPED_GROUPS and found:
+                typed += _group_keys(group, option)
         lines.append("")
-    lines.append("Keys (key=VALUE; the default, then what it does):")
-    width = max((len(k) + len(v) for k, v, _ in keys), default=10) + 3
-    for key, value, comment in keys:
-        left = f"{key}={value}" if value else key
-        lines.append(f"  {left.ljust(width)}{comment}".rstrip())
+    run_types = _run_option_types() if any(k in ("threads", "pack", "checkpoint_every_s") for k, _, _ in keys) else {}
+    rows = [(f"{k}={v}" if v else k, run_types.get(k) or _path_type(k) or (_literal_type(v) if v else ""), c)
+            for k, v, c in keys]
+    lines.append("Keys (key=VALUE, its type; the default, then what it does):")
+    width = max((len(left) for left, _, _ in rows + typed), default=10) + 2
+    twidth = max((len(t) for _, t, _ in rows + typed), default=4) + 2
+    for left, kind, comment in rows:
+        lines.append(f"  {left.ljust(width)}{kind.ljust(twidth)}{_installed_paths(comment)}".rstrip())
+    if typed:
+        lines += ["", "Keys of the config groups (at the default options above; another option sets its own):"]
+        for left, kind, comment in typed:
+            lines.append(f"  {left.ljust(width)}{kind.ljust(twidth)}{comment}".rstrip())
     lines += ["", "A wrong key or value prints one line and exits with status 2."
               + (f" `{prog} --cfg job` prints the composed config." if hydra else ""), f"designspace {version()}"]
     return "\n".join(lines)

@@ -37,3 +37,20 @@ def test_describe_a_table_without_model_ids(tmp_path: Path) -> None:
     SweepDir(tmp_path / "s").write_samples(pd.DataFrame({"d1": [1]}), "space: x\n")
     res = run("designspace.describe", f"sweep_dir={tmp_path / 's'}", "model_id=abc")
     assert res.returncode == 2 and "no model_id column" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_help_lists_every_key_with_its_type_and_installed_paths() -> None:
+    import re
+
+    from designspace.configs import CONFIG_DIR
+
+    res = run("designspace.train", "--help")
+    assert res.returncode == 0
+    lines = res.stdout.splitlines()
+    assert any(re.match(r"\s+schedule\.lr=\S+\s+float\b", line) for line in lines)
+    assert any(re.match(r"\s+dataset\.root=null\s+str\|null", line) for line in lines)
+    assert any(re.match(r"\s+checkpoint_every_s=60\s+float\|null\s", line) for line in lines)
+    assert any(re.match(r"\s+pack=1\s+int\s", line) for line in lines)
+    assert f"{CONFIG_DIR}/train.yaml" in res.stdout and " configs/train.yaml" not in res.stdout
+    sample = run("designspace.sample", "--help").stdout
+    assert re.search(r"\s+budget\.flops=\S+\s+list", sample) or "budget." in sample
