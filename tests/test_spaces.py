@@ -54,6 +54,9 @@ def test_spaces_a_to_e_differ_only_by_added_constraints():
 def test_hydra_composes_each_space_like_load():
     from hydra import compose, initialize_config_dir
 
+    from designspace.cli import _structured
+
+    _structured.register()  # the typed schemas `sample` composes with (registered when its module is imported)
     with initialize_config_dir(config_dir=str(spaces.CONFIG_DIR), version_base="1.3"):
         for name in spaces.TABLE1:
             cfg = compose(config_name="sample", overrides=[f"space={name}"])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from designspace.net import blocks
-from designspace.net.blocks.bottleneck import inner_width, se_width
+from designspace.net.blocks.bottleneck import inner_width, make_compatible, make_compatible_arrays, se_width
 from designspace.util.validation import reject_unknown_keys
 
 STAGE_FIELDS = {"depths": "d", "widths": "w", "bottleneck_ratios": "b", "group_widths": "g"}
@@ -201,51 +201,6 @@ def depth_columns(columns: Any) -> list[str]:
 def stage_count(columns: Any) -> int:
     """How many stages a flat table's columns hold (its d1, d2, ... columns)."""
     return len(depth_columns(columns))
-
-
-def make_compatible_arrays(
-    widths: Any, bottleneck_ratios: Any, group_widths: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorized App. D compatibility rule on arrays of any (broadcastable) shape.
-
-    With v = max(1, int(w / b)): g = min(g, v); v = max(q, round(v / q) * q) where the quantum q
-    is g (or lcm(g, 1/b) for an inverted bottleneck b < 1); w = int(v * b). Rounding is
-    half-to-even. Afterwards w / b is a whole multiple of g.
-    """
-    w = np.asarray(widths, dtype=np.float64)
-    b = np.asarray(bottleneck_ratios, dtype=np.float64)
-    g = np.asarray(group_widths, dtype=np.int64)
-    w, b, g = np.broadcast_arrays(w, b, g)
-    v = np.maximum(1, np.floor(w / b + 1e-9)).astype(np.int64)
-    g = np.minimum(g, v)
-    quantum = g.copy()
-    inverted = b < 1
-    if inverted.any():
-        inv = np.rint(1.0 / b[inverted]).astype(np.int64)
-        quantum[inverted] = np.lcm(g[inverted], inv)
-    v = np.maximum(quantum, np.rint(v / quantum).astype(np.int64) * quantum)
-    w_new = np.floor(v * b + 1e-9).astype(np.int64)
-    return w_new, b.copy(), g
-
-
-def make_compatible(
-    widths: Sequence[float], bottleneck_ratios: Sequence[float], group_widths: Sequence[int]
-) -> tuple[tuple[int, ...], tuple[float, ...], tuple[int, ...]]:
-    """Adjust per-stage (widths, bottleneck ratios, group widths) so that g divides w / b.
-
-    Design-spec section 3 (the paper's App. D). Returns the adjusted triple as tuples.
-    """
-    if not (len(widths) == len(bottleneck_ratios) == len(group_widths)):
-        raise ValueError(
-            f"make_compatible: widths ({len(widths)}), bottleneck_ratios ({len(bottleneck_ratios)}) "
-            f"and group_widths ({len(group_widths)}) must have the same length"
-        )
-    for name, values in (("widths", widths), ("bottleneck_ratios", bottleneck_ratios), ("group_widths", group_widths)):
-        for i, v in enumerate(values):
-            if not (isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"make_compatible: {name}[{i}]={v!r} must be a positive number")
-    w, b, g = make_compatible_arrays(widths, bottleneck_ratios, group_widths)
-    return tuple(int(x) for x in w), tuple(float(x) for x in b), tuple(int(x) for x in g)
 
 
 def _as_int(value: Any, name: str) -> int:

@@ -19,16 +19,13 @@ final depths/widths, the total-depth bounds, and for RegNet the generator's stag
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from designspace.net.regnet_stages import distinct_widths, exponent
+from designspace.net.regnet_stages import distinct_widths
 from designspace.net.spec import make_compatible_arrays
 from designspace.space.distributions import Grid, PushForward, count_ordered
-
-if TYPE_CHECKING:
-    from designspace.space.spaces import Space
+from designspace.space.regnet_segments import SpaceGrid, allowed_depths, segments
 
 
 def depth_count(values: Sequence[int], stages: int, shared: bool, ordered: bool,
@@ -58,7 +55,7 @@ def width_counts(w: Grid, b: float, g: int) -> tuple[np.ndarray, list[int]]:
     return pf.values, pf.counts()
 
 
-def _ordered_width_count(space: Space) -> int:
+def _ordered_width_count(space: SpaceGrid) -> int:
     (w, b, g), S = (space.parameters[k] for k in ("w", "b", "g")), space.num_stages
     b_shared, g_shared = space.is_shared("b"), space.is_shared("g")
     tables = {(bi, gi): width_counts(w, float(bv), int(gv))
@@ -79,7 +76,7 @@ def _ordered_width_count(space: Space) -> int:
                for bs in outer_b for gs in outer_g)
 
 
-def anynet_cardinality(space: Space) -> int:
+def anynet_cardinality(space: SpaceGrid) -> int:
     S = space.num_stages
     p = space.parameters
 
@@ -94,23 +91,7 @@ def anynet_cardinality(space: Space) -> int:
     return n_depth * free("w") * free("b") * free("g")
 
 
-def _reach_index(k: int, w0: float, wm: np.ndarray, wa: np.ndarray, blocks: np.ndarray) -> np.ndarray:
-    """B[r, j]: first wa grid index at which block blocks[j] reaches exponent k, for wm[r].
-
-    Real arithmetic puts it at wa = w0 (wm^(k - 1/2) - 1) / j; the estimate is then moved by one
-    grid step where the generator's own floating-point k_j disagrees (ties of round-half-even).
-    """
-    thr = w0 * (np.power(wm, k - 0.5) - 1.0)[:, None] / blocks[None, :]
-    idx = np.searchsorted(wa, thr)
-    j = np.broadcast_to(blocks[None, :], idx.shape)
-    wm2 = np.broadcast_to(wm[:, None], idx.shape)
-    at = np.minimum(idx, len(wa) - 1)
-    idx = idx + ((idx < len(wa)) & (exponent(j, w0, wa[at], wm2) < k))
-    before = np.maximum(idx - 1, 0)
-    return idx - ((idx > 0) & (exponent(j, w0, wa[before], wm2) >= k))
-
-
-def regnet_cardinality(space: Space) -> int:
+def regnet_cardinality(space: SpaceGrid) -> int:
     """Exact number of grid (depth, w0, wa, wm, b, g) giving exactly `num_stages` stages.
 
     For each (w0, wm) the block j_k where exponent k is first reached is a non-increasing step
@@ -118,37 +99,22 @@ def regnet_cardinality(space: Space) -> int:
     so the wa grid is summed segment by segment.
     """
     p, S, q = space.parameters, space.num_stages, space.width_quantum
-    lo, hi = space.bounds.get("total_depth", (None, None))
-    depths = [int(d) for d in p["depth"].values if (lo is None or d >= lo) and (hi is None or d <= hi)]
-    if not depths:
+    depths = allowed_depths(space)
+    if depths is None:
         return 0
-    cap = max(depths)
-    allowed = np.zeros(cap + 1, dtype=np.int64)
-    allowed[depths] = 1
-    upto = np.cumsum(allowed)  # upto[x] = number of allowed depths <= x
+    cap, upto = depths
     wa = p["wa"].values.astype(np.float64)
     wm_all = p["wm"].values.astype(np.float64)
-    blocks = np.arange(1, cap, dtype=np.float64)  # j_k >= cap behaves like j_k = cap
     total = 0
     for w0 in p["w0"].values.astype(np.float64):
         wm = wm_all[distinct_widths(np.full(len(wm_all), w0), wm_all, S, q)]
         if not len(wm):
             continue
-        reach = [_reach_index(k, w0, wm, wa, blocks) for k in range(1, S + 1)]
-        points = np.concatenate([np.zeros((len(wm), 1), dtype=np.int64), *reach], axis=1)
-        tags = np.repeat(np.arange(S + 1, dtype=np.int8), [1] + [len(blocks)] * S)  # 0: the start
-        order = np.argsort(points, axis=1, kind="stable")
-        starts = np.take_along_axis(points, order, axis=1)
-        length = np.diff(starts, axis=1, append=len(wa))
-        row, seg = np.nonzero(length)  # segments of constant (j_1, ..., j_S), at their last breakpoint
-        length, sorted_tags = length[row, seg], tags[order]
-        first = [np.zeros(len(row), dtype=np.int64)]  # j_0 = 0
-        for k in range(1, S + 1):  # j_k = 1 + #{j : B_k(j) > start}, capped at cap
-            passed = np.cumsum(sorted_tags == k, axis=1, dtype=np.int32)[row, seg]
-            first.append(np.minimum(1 + len(blocks) - passed, cap))
-        ok = np.ones(len(row), dtype=bool)
+        seg = segments(w0, wm, wa, S, cap)
+        first = [np.zeros(len(seg.row), dtype=np.int64), *seg.first]  # j_0 = 0
+        ok = np.ones(len(seg.row), dtype=bool)
         for k in range(1, S):
             ok &= first[k] > first[k - 1]
         n_d = np.maximum(upto[first[S]] - upto[first[S - 1]], 0)
-        total += int((length * ok * n_d).sum())
+        total += int((seg.length * ok * n_d).sum())
     return total * p["b"].size * p["g"].size

@@ -20,16 +20,11 @@ Brute force through the generator agrees on small grids (tests/test_network_coun
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from designspace.net.regnet_stages import distinct_widths
 from designspace.net.spec import make_compatible_arrays
-from designspace.space.cardinality import _reach_index
-
-if TYPE_CHECKING:
-    from designspace.space.spaces import Space
+from designspace.space.regnet_segments import SpaceGrid, allowed_depths, segments
 
 
 def _empty(S: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -37,24 +32,19 @@ def _empty(S: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.n
             np.zeros(1, np.int64))
 
 
-def _stage_rows(space: Space, progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _stage_rows(space: SpaceGrid, progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Distinct (W, j_1..j_{S-1}) with their largest j_S.
 
     Returns (table of distinct W (u, S), W index of each row, j (r, S-1), largest j_S (r,), upto), where
     upto[x] is the number of allowed depths <= x.
     """
     p, S, q = space.parameters, space.num_stages, space.width_quantum
-    lo, hi = space.bounds.get("total_depth", (None, None))
-    depths = [int(d) for d in p["depth"].values if (lo is None or d >= lo) and (hi is None or d <= hi)]
-    if not depths:
+    depths = allowed_depths(space)
+    if depths is None:
         return _empty(S)
-    cap = max(depths)
-    allowed = np.zeros(cap + 1, dtype=np.int64)
-    allowed[depths] = 1
-    upto = np.cumsum(allowed)
+    cap, upto = depths
     wa = p["wa"].values.astype(np.float64)
     wm_all = p["wm"].values.astype(np.float64)
-    blocks = np.arange(1, cap, dtype=np.float64)
     base = cap + 1
     tables, out_w, out_j, out_last = [], [], [], []
     offset = 0
@@ -68,18 +58,8 @@ def _stage_rows(space: Space, progress: bool = False) -> tuple[np.ndarray, np.nd
         widths = (q * np.round(w0 * np.power(wm[:, None], np.arange(S)[None, :]) / q)).astype(np.int64)
         new = np.r_[True, (widths[1:] != widths[:-1]).any(axis=1)]  # W is monotone in wm: runs of equal W
         wid = np.cumsum(new) - 1
-        reach = [_reach_index(k, w0, wm, wa, blocks) for k in range(1, S + 1)]
-        points = np.concatenate([np.zeros((len(wm), 1), dtype=np.int64), *reach], axis=1)
-        tags = np.repeat(np.arange(S + 1, dtype=np.int8), [1] + [len(blocks)] * S)
-        order = np.argsort(points, axis=1, kind="stable")
-        starts = np.take_along_axis(points, order, axis=1)
-        length = np.diff(starts, axis=1, append=len(wa))
-        row, seg = np.nonzero(length)
-        sorted_tags = tags[order]
-        first = []
-        for k in range(1, S + 1):
-            passed = np.cumsum(sorted_tags == k, axis=1, dtype=np.int32)[row, seg]
-            first.append(np.minimum(1 + len(blocks) - passed, cap).astype(np.int64))
+        seg = segments(w0, wm, wa, S, cap)
+        row, first = seg.row, seg.first
         ok = first[0] > 0
         for k in range(1, S - 1):
             ok &= first[k] > first[k - 1]
@@ -109,7 +89,7 @@ def _merge_count(key: np.ndarray, j_prev: np.ndarray, j_last: np.ndarray, upto: 
     return int((upto[j_last[end]] - upto[j_prev[end]]).sum())
 
 
-def regnet_networks(space: Space, progress: bool = False) -> int:
+def regnet_networks(space: SpaceGrid, progress: bool = False) -> int:
     """Exact number of distinct networks (per-stage d, w, b, g after compatibility) of a RegNet space."""
     if space.family != "regnet":
         raise ValueError(f"{space.name}: distinct networks are counted for RegNet spaces only")

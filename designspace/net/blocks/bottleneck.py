@@ -9,7 +9,11 @@ w_b->w, BN; shortcut identity, or 1x1 conv (stride s) + BN when w_in != w or s !
 from __future__ import annotations
 
 import functools
+import math
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from designspace.net.blocks.base import BlockType, Cost, conv_bn, export, lazy_classes, out_size
 
@@ -121,10 +125,56 @@ def validate(spec: Any) -> None:
 
 
 def compatible(widths: Any, bottleneck_ratios: Any, group_widths: Any) -> tuple[Any, Any, Any]:
-    """The App. D width/group rule (`designspace.net.spec.make_compatible_arrays`)."""
-    from designspace.net.spec import make_compatible_arrays
-
+    """The App. D width/group rule (`make_compatible_arrays`), the block type's hook."""
     return make_compatible_arrays(widths, bottleneck_ratios, group_widths)
+
+
+# The compatibility rule lives beside the block that needs it (as pycls keeps it in blocks.py); net.spec
+# re-exports it.
+def make_compatible_arrays(
+    widths: Any, bottleneck_ratios: Any, group_widths: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorized App. D compatibility rule on arrays of any (broadcastable) shape.
+
+    With v = max(1, int(w / b)): g = min(g, v); v = max(q, round(v / q) * q) where the quantum q
+    is g (or lcm(g, 1/b) for an inverted bottleneck b < 1); w = int(v * b). Rounding is
+    half-to-even. Afterwards w / b is a whole multiple of g.
+    """
+    w = np.asarray(widths, dtype=np.float64)
+    b = np.asarray(bottleneck_ratios, dtype=np.float64)
+    g = np.asarray(group_widths, dtype=np.int64)
+    w, b, g = np.broadcast_arrays(w, b, g)
+    v = np.maximum(1, np.floor(w / b + 1e-9)).astype(np.int64)
+    g = np.minimum(g, v)
+    quantum = g.copy()
+    inverted = b < 1
+    if inverted.any():
+        inv = np.rint(1.0 / b[inverted]).astype(np.int64)
+        quantum[inverted] = np.lcm(g[inverted], inv)
+    v = np.maximum(quantum, np.rint(v / quantum).astype(np.int64) * quantum)
+    w_new = np.floor(v * b + 1e-9).astype(np.int64)
+    return w_new, b.copy(), g
+
+
+def make_compatible(
+    widths: Sequence[float], bottleneck_ratios: Sequence[float], group_widths: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[float, ...], tuple[int, ...]]:
+    """Adjust per-stage (widths, bottleneck ratios, group widths) so that g divides w / b.
+
+    Design-spec section 3 (the paper's App. D). Returns the adjusted triple as tuples.
+    """
+    if not (len(widths) == len(bottleneck_ratios) == len(group_widths)):
+        raise ValueError(
+            f"make_compatible: widths ({len(widths)}), bottleneck_ratios ({len(bottleneck_ratios)}) "
+            f"and group_widths ({len(group_widths)}) must have the same length"
+        )
+    for name, values in (("widths", widths), ("bottleneck_ratios", bottleneck_ratios), ("group_widths", group_widths)):
+        for i, v in enumerate(values):
+            if not (isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"make_compatible: {name}[{i}]={v!r} must be a positive number")
+    w, b, g = make_compatible_arrays(widths, bottleneck_ratios, group_widths)
+    return tuple(int(x) for x in w), tuple(float(x) for x in b), tuple(int(x) for x in g)
+
 
 
 def cells(w_in: int, w: int, b: float, g: int, se_ratio: float) -> tuple[str, str, str, str]:
