@@ -132,9 +132,11 @@ def summarize(models: pd.DataFrame, run: Path, out: Path, subset: int, test_size
     models = models.assign(error_seed0=[records.get(m, (None, np.nan))[1] for m in models["model_id"]])
     p = models["error_full"].to_numpy(float) / 100
     half_diff = (models["error_half_a"] - models["error_half_b"]).to_numpy(float)
-    # one model's error on m images: sd = sd(half_a - half_b) / 2 * sqrt(test_size/2 / m), measured
+    # the halves are independent draws of test_size/2 images: var(half_a - half_b) = 2 p(1-p) / (test_size/2), so
+    # one model's error on all test_size images has sd = sd(half_a - half_b) / 2, and on m images that times
+    # sqrt(test_size / m)
     sd_half = float(np.sqrt(np.mean(half_diff ** 2)))
-    measured = {m: sd_half / 2 * np.sqrt((test_size / 2) / m) for m in (subset, test_size)}
+    measured = {m: sd_half / 2 * np.sqrt(test_size / m) for m in (subset, test_size)}
     binomial = {m: float(np.mean(100 * np.sqrt(p * (1 - p) / m))) for m in (subset, test_size)}
     sub_vs_full = (models["error_subset_2000"] - models["error_full"]).to_numpy(float)
     seed_diff = (models["error_full"] - models["error_seed0"]).dropna().to_numpy(float)

@@ -64,7 +64,7 @@ class Ladder:
 
 def _images(sweep: Any) -> int | None:
     """Training images per model of a sweep, from its first record's schedule and dataset."""
-    from designspace.studies.reproduce import training_images
+    from designspace.studies.experiment import training_images
     from designspace.sweep.results import read_records
 
     for record in read_records(sweep, set_aside=False).values():

@@ -283,7 +283,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
         return PAPER_NAMES.get(j.space, j.space) + (f"@{j.budget}" if multi_budget else "")
 
     if not space_jobs:
-        from designspace.studies.reproduce import ExperimentError
+        from designspace.studies.experiment import ExperimentError
 
         raise ExperimentError(f"no sampled sweeps under {out.parent}: run stage=sample (and stage=train) first")
     frame = pd.concat([load_sweep(j.sweep.root, label_of(j)).assign(space_key=j.space) for j in space_jobs],
