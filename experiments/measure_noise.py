@@ -8,7 +8,7 @@ right/wrong. From that one pass it measures, per model:
 
 - test-set sampling: the error on the 2,000-image subset the proxy tests on (the same fixed subset) against the
   error on all 10,000, the two disjoint random halves of the test set against each other (the standard error
-  of one model's error on m images is then |half_a - half_b| / 2 * sqrt(5000 / m) on average), and the
+  of one model's error on m images is then rms(half_a - half_b) / 2 * sqrt(10000 / m)), and the
   binomial standard error sqrt(p(1-p)/m);
 - training-seed noise: the same model's error with seed 0 (the run's own record at the longest rung, when it is
   there) against this seed, both on all 10,000 images;
