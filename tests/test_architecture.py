@@ -11,7 +11,7 @@ PKG = REPO / "designspace"
 STAGES = ["configs", "util", "net", "space", "training", "sweep", "analysis", "reporting", "studies", "cli"]
 """In flow order; `designspace/__init__.py` and the `python -m designspace.<verb>` entry points come last."""
 RANK = {name: i for i, name in enumerate(STAGES)}
-VERBS = {"sample", "train", "analyze", "describe", "spaces", "reproduce", "refine", "compare"}
+VERBS = {"sample", "train", "analyze", "describe", "spaces", "reproduce", "refine", "compare", "notebooks"}
 
 
 def _stage_of(path: Path) -> str:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-VERBS = ["sample", "train", "analyze", "describe", "spaces", "reproduce", "refine", "compare"]
+VERBS = ["sample", "train", "analyze", "describe", "spaces", "reproduce", "refine", "compare", "notebooks"]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 

@@ -10,6 +10,7 @@ COMMANDS = {
     "analyze": "EDFs, KS tests, best-model ranges and width fits of trained sweeps: a report",
     "refine": "candidate restrictions of a trained sweep's space, written as space files",
     "compare": "train two sweeps alternately until an anytime-valid test decides which space is better",
+    "notebooks": "write the notebooks shipped with the package (EDF comparison, the width rule) into a folder",
     "reproduce": "the paper's progression A -> B -> C -> D -> E -> RegNet, with a report of its findings",
 }
 """Every command, in the order of a first session, with what it does in one line."""

@@ -22,28 +22,46 @@ DEMO_SCHEDULE = {"name": "demo_micro", "train_subset": 4096, "batch_size": 64, "
 
 
 def demo_sweeps(spaces: Sequence[str], n: int, root: str | os.PathLike | None = None, seed: int = 0,
-                budget: str = "fmnist_tiny") -> list[str]:
-    """Sample and train `n` models per space into `root/<space>/` (a new temporary folder by default); a sweep
-    already there is resumed, not redone. Returns the sweep directories, for `analysis.load_sweeps`."""
+                budget: str = "fmnist_tiny", progress: bool = True, threads: int | None = None) -> list[str]:
+    """Sample and train `n` models per space into `root/<space>/`; a sweep already there is resumed, not redone.
+    Returns the sweep directories, for `analysis.load_sweeps`.
+
+    Without `root` the sweeps go to a new temporary folder that is removed when the process (a notebook's
+    kernel) exits. `progress`: one bar over every model (tqdm.auto: a widget in a notebook). `threads`: torch
+    threads per model (None: the cores of this machine, fewer when it is busy)."""
+    import atexit
     import logging
+    import shutil
 
     import yaml
+    from tqdm.auto import tqdm
 
     from designspace.configs import CONFIG_DIR, read_yaml
     from designspace.space.sampler import sample
     from designspace.sweep import SweepDir
+    from designspace.sweep.results import read_records
     from designspace.sweep.runner import run_sweep
 
     logging.getLogger("designspace").setLevel(logging.WARNING)
-    base = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="designspace_demo_"))
+    if root is None:
+        base = Path(tempfile.mkdtemp(prefix="designspace_demo_"))
+        atexit.register(shutil.rmtree, base, True)  # a notebook leaves nothing behind in /tmp
+    else:
+        base = Path(root)
     dataset = read_yaml(CONFIG_DIR / "dataset" / "fashion_mnist.yaml")
     schedule = {**read_yaml(CONFIG_DIR / "schedule" / "fmnist_tiny.yaml"), **DEMO_SCHEDULE}
     dirs = []
-    for space in spaces:
-        sweep = SweepDir(base / space)
-        if not sweep.exists():
-            config = {"space": {"name": space}, "budget": {"name": budget}, "n": n, "seed": seed}
-            sweep.write_samples(sample(space, n, seed, budget, progress=False), yaml.safe_dump(config))
-        run_sweep(sweep, dataset, schedule, threads=1, progress=False, checkpoint_every_s=None)
-        dirs.append(str(sweep.root))
+    with tqdm(total=n * len(spaces), desc="demo models", unit="model", disable=not progress) as bar:
+        for space in spaces:
+            sweep = SweepDir(base / space)
+            if not sweep.exists():
+                config = {"space": {"name": space}, "budget": {"name": budget}, "n": n, "seed": seed}
+                sweep.write_samples(sample(space, n, seed, budget, progress=False), yaml.safe_dump(config))
+            done = len(read_records(sweep, set_aside=False))
+            bar.update(done)
+            for _ in range(n - done):  # one model per call: the bar moves with each
+                bar.set_postfix_str(space)
+                run_sweep(sweep, dataset, schedule, threads=threads, progress=False, checkpoint_every_s=None, limit=1)
+                bar.update(1)
+            dirs.append(str(sweep.root))
     return dirs

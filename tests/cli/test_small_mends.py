@@ -54,3 +54,20 @@ def test_help_lists_every_key_with_its_type_and_installed_paths() -> None:
     assert f"{CONFIG_DIR}/train.yaml" in res.stdout and " configs/train.yaml" not in res.stdout
     sample = run("designspace.sample", "--help").stdout
     assert re.search(r"\s+budget\.flops=\S+\s+list", sample) or "budget." in sample
+
+
+def test_notebooks_are_written_from_the_package(tmp_path: Path) -> None:
+    from designspace.cli.notebooks import shipped
+
+    dest = tmp_path / "nb"
+    first = run("designspace.notebooks", f"dest={dest}")
+    assert first.returncode == 0, first.stderr
+    names = sorted(p.name for p in shipped())
+    assert names == ["edf_comparison.ipynb", "width_rule.ipynb"]
+    assert sorted(p.name for p in dest.iterdir()) == names
+    assert all((dest / p.name).read_bytes() == p.read_bytes() for p in shipped())
+    (dest / names[0]).write_text("mine")
+    again = run("designspace.notebooks", f"dest={dest}")
+    assert again.returncode == 2 and "overwrite=true" in again.stderr and (dest / names[0]).read_text() == "mine"
+    assert run("designspace.notebooks", f"dest={dest}", "overwrite=true").returncode == 0
+    assert (dest / names[0]).read_bytes() == shipped()[0].read_bytes()
