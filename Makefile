@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e '.[dev]'
+	# pycls, the exports' oracle in the tests (its own complexity of an exported config); --no-deps: its
+	# opencv-python is for data loading, which the tests do not use (yacs comes with fvcore)
+	$(PY) -m pip install -q --no-deps "pycls==0.1.1"
 	touch $(STAMP)
 
 setup: $(STAMP)

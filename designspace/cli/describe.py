@@ -44,9 +44,43 @@ def sweep_resolution(sweep_dir: str) -> int:
     return int(budget.get("resolution") or 224) if isinstance(budget, dict) else 224
 
 
+TARGET_STEM = {"in_channels": 3, "stem_stride": 2, "num_classes": 1000}
+"""What timm and pycls build for ImageNet: an export goes on this stem unless a field is set."""
+
+
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+def _on_stem(spec: Any, cfg: Any) -> Any:
+    """A sweep model with the stem fields set on the command line; for an export, on the target's ImageNet stem
+    (3 channels, stride 2, 1000 classes) unless set - what a researcher takes to timm or pycls is the design
+    (depths, widths, bottlenecks, groups, SE), to train on ImageNet. Says so in one line when the stem moves."""
+    import dataclasses
+    import sys
+
+    for key in TARGET_STEM:
+        value = cfg.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{key}={value!r} must be a positive integer")
+    wanted = {k: cfg.get(k) for k in TARGET_STEM if cfg.get(k) is not None}
+    if cfg.get("export"):
+        wanted = {**TARGET_STEM, **wanted}
+    moved = {k: v for k, v in wanted.items() if getattr(spec, k) != v}
+    if not moved:
+        return spec
+    if cfg.get("export"):
+        was = ", ".join(f"{k}={getattr(spec, k)}" for k in moved)
+        now = ", ".join(f"{k}={v}" for k, v in moved.items())
+        print(f"designspace.describe: exported on {cfg.export}'s ImageNet stem ({now}; sampled with {was}): the "
+              "design - depths, widths, bottleneck ratios, group widths, SE - is as sampled", file=sys.stderr)
+    return dataclasses.replace(spec, **moved)
+
+
 def _describe(cfg: Any) -> None:
-    if cfg.resolution is None:
-        cfg.resolution = sweep_resolution(str(cfg.sweep_dir)) if cfg.get("model_id") and cfg.get("sweep_dir") else 224
+    if cfg.resolution is None:  # a sweep model at its budget's size, unless it moves to the ImageNet stem
+        own = cfg.get("model_id") and cfg.get("sweep_dir") and not cfg.get("export") and cfg.get("stem_stride") is None
+        cfg.resolution = sweep_resolution(str(cfg.sweep_dir)) if own else 224
     if cfg.list:
         print(describe_zoo(cfg.resolution))
         return
@@ -58,19 +92,20 @@ def _describe(cfg: Any) -> None:
         if cfg.get("sweep_dir") is None:
             raise ValueError("model_id= needs sweep_dir=DIR, the sweep directory the model was sampled into")
         spec, row = sweep_model(str(cfg.sweep_dir), str(cfg.model_id))
+        spec = _on_stem(spec, cfg)
         source: Any = row
         title = f"{row['model_id']} of {cfg.sweep_dir}  ({cfg.resolution}x{cfg.resolution}, {spec.num_classes} classes)\n"
     else:
         try:
-            spec = zoo.get(cfg.model, num_classes=cfg.num_classes, stem_stride=cfg.stem_stride,
-                           in_channels=cfg.in_channels)
+            spec = zoo.get(cfg.model, num_classes=_or(cfg.num_classes, 1000), stem_stride=_or(cfg.stem_stride, 2),
+                           in_channels=_or(cfg.in_channels, 3))
         except KeyError as exc:
             raise ValueError(exc.args[0]) from None
         e = zoo.entry(cfg.model)
         source = e.name
         title = (f"{e.name}: d={e.depth} w0={e.w0} wa={e.wa} wm={e.wm} g={e.group_width}"
                  f"{' SE=' + format(e.se_ratio, 'g') if e.se_ratio else ''}  "
-                 f"({cfg.resolution}x{cfg.resolution}, {cfg.num_classes} classes)\n")
+                 f"({cfg.resolution}x{cfg.resolution}, {spec.num_classes} classes)\n")
     if cfg.get("export"):
         print(export_yaml(spec, cfg.export, source), end="")
         return

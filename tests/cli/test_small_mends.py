@@ -71,3 +71,43 @@ def test_notebooks_are_written_from_the_package(tmp_path: Path) -> None:
     assert again.returncode == 2 and "overwrite=true" in again.stderr and (dest / names[0]).read_text() == "mine"
     assert run("designspace.notebooks", f"dest={dest}", "overwrite=true").returncode == 0
     assert (dest / names[0]).read_bytes() == shipped()[0].read_bytes()
+
+
+def test_a_tour_model_exports_on_the_imagenet_stem_and_pycls_builds_it(tmp_path: Path) -> None:
+    """A Fashion-MNIST model (1 channel, stem stride 1, 10 classes) goes to pycls and timm on their ImageNet stem,
+    saying so; pycls's own complexity of the exported config is ours for that stem. pycls is installed by
+    `make setup` (--no-deps); where it is not, the pycls half is skipped."""
+    import dataclasses
+
+    import pytest
+    import yaml
+
+    from designspace.net.complexity import complexity
+    from designspace.space.sampler import spec_of
+    from designspace.sweep.layout import SweepDir
+
+    sweep = tmp_path / "tour"
+    assert run("designspace.sample", "space=anynetx_c", "n=3", "budget=fmnist_tiny", f"sweep_dir={sweep}",
+               "progress=false").returncode == 0
+    row = SweepDir(sweep).read_samples().iloc[0]
+    spec = spec_of(row)
+    assert (spec.in_channels, spec.stem_stride, spec.num_classes) == (1, 1, 10)
+    target = dataclasses.replace(spec, in_channels=3, stem_stride=2, num_classes=1000)
+    for lib in ("timm", "pycls"):
+        res = run("designspace.describe", f"sweep_dir={sweep}", f"model_id={row['model_id']}", f"export={lib}")
+        assert res.returncode == 0, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and "ImageNet stem" in res.stderr
+    form = yaml.safe_load(res.stdout)
+    assert form["MODEL"]["NUM_CLASSES"] == 1000 and form["ANYNET"]["STEM_TYPE"] == "simple_stem_in"
+    anynet = pytest.importorskip("pycls.models.anynet", reason="pycls is not installed (make setup installs it)")
+    a = form["ANYNET"]
+    cx = anynet.AnyNet.complexity({"h": 224, "w": 224, "flops": 0, "params": 0, "acts": 0},
+                                  stem_type=a["STEM_TYPE"], stem_w=a["STEM_W"], block_type=a["BLOCK_TYPE"],
+                                  ds=a["DEPTHS"], ws=a["WIDTHS"], ss=a["STRIDES"], bms=a["BOT_MULS"],
+                                  gws=a["GROUP_WS"], se_r=a["SE_R"] if a["SE_ON"] else None, nc=1000)
+    ours = complexity(target, 224)
+    assert (cx["flops"], cx["params"], cx["acts"]) == (ours.flops, ours.params, ours.acts)
+    # set fields are honoured, not ignored
+    res = run("designspace.describe", f"sweep_dir={sweep}", f"model_id={row['model_id']}", "stem_stride=2",
+              "in_channels=3")
+    assert res.returncode == 0 and "224x224" in res.stdout.splitlines()[0]
