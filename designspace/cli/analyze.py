@@ -89,9 +89,50 @@ def _pct(value: float) -> str:
     return "-" if value != value else f"{value:.2f}"
 
 
-def _analyze(cfg: Any) -> None:
-    from designspace.util.usage import terminal_safe
+def _watch(cfg: Any) -> None:
+    """`watch=true`: render, then render again whenever records are added or change, until every sampled model
+    of the sweeps has one; a line per update; Ctrl-C ends it cleanly."""
+    import sys
+    import time
 
+    from designspace.analysis.collect import sweep_info
+    from designspace.studies.watch import watch
+    from designspace.sweep.layout import SweepDir
+    from designspace.util.usage import UsageError, terminal_safe
+
+    interval = cfg.get("interval")
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        raise UsageError(f"interval={interval!r} must be a number of seconds > 0")
+    dirs = _list(cfg.sweep_dirs)
+    if not dirs:
+        raise UsageError("watch=true follows sweep directories: give sweep_dirs=[DIR,...]")
+    sweeps = [SweepDir(d) for d in dirs]
+    names = _list(cfg.names) or [sweep_info(d)["space"] or Path(d).name for d in dirs]
+    report: list[Path] = []
+
+    def render() -> None:
+        report[:] = [run(cfg)]
+
+    def say(line: str) -> None:
+        print(terminal_safe(f"{time.strftime('%H:%M:%S')} {line}"), flush=True)
+
+    try:
+        watch(sweeps, names, render, float(interval), say)
+    except KeyboardInterrupt:
+        print("watch stopped; the last report written is whole" + (f": {report[0]}" if report else ""),
+              file=sys.stderr)
+        return
+    print(terminal_safe(f"every model is trained; report: {report[0]}"))
+
+
+def _analyze(cfg: Any) -> None:
+    from designspace.util.usage import UsageError, terminal_safe
+
+    if not isinstance(cfg.get("watch"), bool):
+        raise UsageError(f"watch={cfg.get('watch')!r} must be true or false")
+    if cfg.watch:
+        _watch(cfg)
+        return
     print(terminal_safe(summary_text(run(cfg))))
 
 
