@@ -259,8 +259,14 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
         table.to_csv(out / "data" / f"{name}.csv", index=False)
         return f"data/{name}.csv"
 
+    from tqdm.auto import tqdm
+
+    # a counter on a terminal (tqdm hides itself elsewhere): the report draws ~17 figures, seconds each
+    bar = tqdm(desc="report figures", unit="figure", disable=None, leave=False)
+
     def figure(stem: str, caption: str, fig: Any, data: dict[str, pd.DataFrame]) -> None:
         doc.add_figure(fig, out, stem, caption, s.formats, [csv(k, v) for k, v in data.items()])
+        bar.update(1)
 
     doc.heading(s.title, 1)
     if s.sources:
@@ -274,6 +280,7 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
         doc.table(summary, csv("summary", summary))
         doc.para("No trained models yet, so there is nothing to analyse: train the sweeps with "
                  "`python -m designspace.train sweep_dir=DIR`, then rerun this command.")
+        bar.close()
         return doc.write(out, "report", s.title)
     names = a.trained
     colors = plots.space_colors(a.names)
@@ -362,6 +369,7 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
 
     if "flops" in a.frame and len(names) >= 2:
         _trends_section(doc, a, s, figure)
+    bar.close()
     return doc.write(out, "report", s.title)
 
 
