@@ -13,7 +13,17 @@ _structured.register()  # launcher job processes compose the config again after 
 
 
 def _reproduce(cfg: Any) -> None:
-    print(run(cfg))
+    import sys
+
+    from designspace.sweep.runner import Interrupted
+
+    try:
+        print(run(cfg))
+    except KeyboardInterrupt as exc:  # SIGTERM or Ctrl-C: the model in training keeps its checkpoint, no record
+        what = "SIGTERM" if isinstance(exc, Interrupted) else "an interrupt"
+        print(f"designspace.reproduce: stopped by {what}; nothing was recorded for the models in training (their "
+              "checkpoints are kept): run the same command again to resume", file=sys.stderr)
+        sys.exit(143 if isinstance(exc, Interrupted) else 130)
 
 
 def main() -> None:

@@ -416,9 +416,16 @@ def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[s
     if not decisions:
         return []
     seq = exp.fidelity.sequential
+    def why(r: Any) -> str:
+        if r.decided or r.available >= seq.cap:
+            return r.reason
+        return (f"not decided yet: the run stopped after {r.available} of at most {seq.cap} pairs (e-values "
+                f"{r.wealth_a:.3g} for a, {r.wealth_b:.3g} for b; 2/alpha = {2 / r.alpha:g}); rerunning stage=train "
+                "goes on")
+
     rows = [{"claim": claim, "decision": r.decision, "pairs spent": r.n, "pairs trained": r.available,
              "median difference (a - b), anytime 95%": f"[{r.low:+.2f}, {r.high:+.2f}]",
-             "e-value a / b": f"{r.wealth_a:.3g} / {r.wealth_b:.3g}", "why it stopped": r.reason}
+             "e-value a / b": f"{r.wealth_a:.3g} / {r.wealth_b:.3g}", "why it stopped": why(r)}
             for claim, r in decisions.items()]
     table = pd.DataFrame(rows)
     table.to_csv(out / "decisions.csv", index=False)
