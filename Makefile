@@ -29,7 +29,7 @@ demo: setup
 
 test: setup
 	$(PY) -m ruff check designspace models tests experiments
-	$(PY) -m pytest -q -m "not cluster"
+	$(PY) -m pytest -q -m "not cluster" --durations=10
 
 # Sweeps on real engines (tests/cluster, marker `cluster`, ~11 min): the `cluster` extras (Ray, the Hydra Ray
 # launcher), then the tests, which start a one-node SLURM cluster (.ci/cluster/slurm-up.sh: apt-get, root) and a
