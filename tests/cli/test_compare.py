@@ -61,7 +61,7 @@ def test_bad_input_is_refused_naming_it(tmp_path: Path) -> None:
 
     a, b = make_sweep(tmp_path / "a", TINY_SPECS[:3]), make_sweep(tmp_path / "b", TINY_SPECS[3:])
     other = make_sweep(tmp_path / "other", TINY_SPECS[3:])
-    other.config_path.write_text(other.config_path.read_text() + "budget: {name: 400mf}\n")
+    other.write_samples(other.read_samples(), other.read_config_text() + "budget: {name: 400mf}\n")
     pinned = make_sweep(tmp_path / "pinned", TINY_SPECS[3:])
     a.setup_path.write_text(json.dumps({"schedule": {"lr": 0.1}}))
     pinned.setup_path.write_text(json.dumps({"schedule": {"lr": 0.2}}))
