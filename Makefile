@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The full Fashion-MNIST (60k/10k) from Debian's package, unpacked without root or installing.
 DATA_DIR ?= $(if $(XDG_DATA_HOME),$(XDG_DATA_HOME),$(HOME)/.local/share)/designspace
 
-.PHONY: setup demo test test-cluster lint bench clean data
+.PHONY: setup demo test test-fast test-cluster lint bench clean data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,14 @@ demo: setup
 	$(PY) -m designspace.describe model=RegNetY-800MF
 	$(PY) -m designspace.sample space=anynetx_c n=500 overwrite=true progress=false
 
+# Both on two processes (pytest-xdist; the machines have 2 cores): each test's torch uses the threads left free.
 test: setup
 	$(PY) -m ruff check designspace models tests experiments
-	$(PY) -m pytest -q -m "not cluster" --durations=10
+	$(PY) -m pytest -q -m "not cluster" -n 2 --durations=10
+
+# The fast loop: everything but the tests marked `slow` (trainings of more than a few seconds) and the cluster.
+test-fast: setup
+	$(PY) -m pytest -q -m "not cluster and not slow" -n 2
 
 # Sweeps on real engines (tests/cluster, marker `cluster`, ~11 min): the `cluster` extras (Ray, the Hydra Ray
 # launcher), then the tests, which start a one-node SLURM cluster (.ci/cluster/slurm-up.sh: apt-get, root) and a

@@ -1,9 +1,14 @@
-"""Benchmark of the analysis statistics (a benchmark, not a test): python experiments/bench_analysis.py
+"""Benchmark of the analysis (a benchmark, not a test): python experiments/bench_analysis.py [--report]
 
 Times, on 500 models per space drawn with the real sampler (400MF regime, no training needed):
 the bootstrap of the best model (10^4 draws over 500 models, vectorized), e_fit of 500 models
 (exact recognition for RegNets, search otherwise), and EDF / KS / random-search efficiency.
 Errors are synthetic (a known function of depth plus noise): only the timings matter here.
+
+--report: the whole sweep report (`reporting.report.write_report`, PNG + PDF, every table and figure) of
+6 spaces x 500 models (the paper's sweep size: AnyNetX_A to E and RegNetX at 400MF) and of the tour's 20
+models (2 spaces x 10 at fmnist_tiny), each from the table to the last file: the width fits (`Analysis.frame`)
+and the rest, with 0 and with the default number of background figure savers (`reporting.background`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500, help="models per space")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--report", action="store_true", help="time the whole report instead (6 x 500, the tour)")
     args = parser.parse_args()
+    if args.report:
+        report_benchmark(args.repeats)
+        return
 
     from designspace import analysis as an
     from designspace.space.sampler import sample
@@ -65,6 +74,45 @@ def main() -> None:
     width = max(len(r[0]) for r in rows)
     for name, seconds in rows:
         print(f"{name:<{width}}  {seconds * 1000:9.1f} ms")
+
+
+def report_benchmark(repeats: int) -> None:
+    """The whole report's wall time at 6 x 500 and at the tour's 20 models (see the module docstring)."""
+    import tempfile
+
+    import pandas as pd
+
+    from designspace import analysis as an
+    from designspace.reporting.background import default_workers
+    from designspace.reporting.report import write_report
+    from designspace.space.sampler import sample
+
+    rng = np.random.default_rng(0)
+
+    def table(spaces: list[str], n: int, budget: str) -> pd.DataFrame:
+        parts = []
+        for i, space in enumerate(spaces):
+            f = sample(space, n, 0, budget, progress=False).assign(space=space, status="ok")
+            parts.append(f.assign(error=40 - i + rng.normal(0, 2, len(f))))
+        return pd.concat(parts, ignore_index=True)
+
+    cases = {"6 x 500 (400MF)": table(["anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnetx"],
+                                      500, "400mf"),
+             "tour: 2 x 10 (fmnist_tiny)": table(["anynetx_c", "regnet"], 10, "fmnist_tiny")}
+    print(f"whole report, PNG + PDF (best of {repeats}); background savers by default: {default_workers()}")
+    for name, frame in cases.items():
+        for workers in sorted({0, default_workers()}):
+            fits, total = [], []
+            for _ in range(repeats):
+                with tempfile.TemporaryDirectory() as out:
+                    t0 = time.perf_counter()
+                    a = an.Analysis(frame)
+                    _ = a.frame  # the width fits of every model
+                    t1 = time.perf_counter()
+                    write_report(a, out, workers=workers)
+                    fits.append(t1 - t0)
+                    total.append(time.perf_counter() - t0)
+            print(f"{name:<28} workers {workers}: {min(total):6.1f} s (width fits {min(fits):5.1f} s)")
 
 
 if __name__ == "__main__":

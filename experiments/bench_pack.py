@@ -41,6 +41,7 @@ import torch
 from designspace.net.complexity import complexity
 from designspace.net.spec import NetSpec
 from designspace.sweep.layout import SweepDir
+from designspace.sweep.options import RunOptions
 from designspace.sweep.runner import run_sweep
 from designspace.training.data import Dataset, from_tensors
 from designspace.training.pack import train_pack
@@ -115,8 +116,9 @@ def sweep_wall(specs: list[NetSpec], data: Dataset, sched: Schedule, dev: torch.
         sweep = SweepDir(Path(tmp) / "sweep")
         sweep.write_samples(pd.DataFrame(rows), "space: bench\n")
         t0 = time.perf_counter()
-        summary = run_sweep(sweep, data, sched, device=str(dev), threads=torch.get_num_threads(), progress=False,
-                            checkpoint_every_s=None, pack=pack, graphs=graphs)
+        options = RunOptions(device=str(dev), threads=torch.get_num_threads(), progress=False, checkpoint_every_s=None,
+                             pack=pack, graphs=graphs)
+        summary = run_sweep(sweep, data, sched, options)
         wall = time.perf_counter() - t0
     if summary.ok != len(rows):
         raise RuntimeError(f"the benchmark sweep trained {summary.ok} of {len(rows)} models")

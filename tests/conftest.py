@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
-from pathlib import Path
 
 import pytest
+
+from tests.helpers.paths import read_zoo_reference
 
 # Commands under test put their logs in $TMPDIR/designspace-logs-<uid>, which must be private (0700); a folder of
 # that name left by an older version on the machine is refused by design. The suite gets a private TMPDIR of
@@ -16,17 +16,6 @@ os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="designspace-tests-")
 os.chmod(os.environ["TMPDIR"], 0o1777)  # like /tmp: services the cluster tests start (MariaDB as `mysql`) write here
 tempfile.tempdir = None
 
-DATA = Path(__file__).parent / "data"
-SHARED_ZOO = Path(__file__).resolve().parents[2] / "shared" / "reference" / "regnet_zoo.csv"
-
-
-def read_zoo_reference() -> list[dict[str, str]]:
-    with open(DATA / "regnet_zoo.csv", newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split())
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +37,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def fmnist():
     """The Fashion-MNIST subset bundled with the tests, loaded once per module."""
-    from train_helpers import bundled_fmnist
-
     from designspace.training.data import load_dataset
+    from tests.helpers.train import bundled_fmnist
 
     return load_dataset(bundled_fmnist())

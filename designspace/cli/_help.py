@@ -85,13 +85,12 @@ def _type_name(hint: object) -> str:
 
 
 def _run_option_types() -> dict[str, str]:
-    """Types of the run options, from `run_sweep`'s annotations (the keys train, reproduce and compare share)."""
+    """Types of the run options, from `RunOptions` (the keys train, reproduce and compare share)."""
     import typing
 
-    from designspace.sweep.runner import run_sweep
+    from designspace.sweep.options import RunOptions
 
-    hints = typing.get_type_hints(run_sweep)
-    return {k: _type_name(v) for k, v in hints.items() if k not in ("return", "sweep_dir", "dataset", "schedule")}
+    return {k: _type_name(v) for k, v in typing.get_type_hints(RunOptions).items()}
 
 
 def _literal_type(value: str) -> str:

@@ -16,13 +16,15 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from designspace.cli import _structured
+from designspace.analysis.collect import sweep_info
+from designspace.cli import _hydra, _structured
 from designspace.cli import train as _train_cli  # noqa: F401  registers ds_logdir, used by configs/compare.yaml
+from designspace.studies.compare import CompareOptions, check_sweeps, run_compare, write_outcome
+from designspace.sweep.from_config import training_setup
 from designspace.sweep.layout import SamplesError, SweepNotWritable
 from designspace.sweep.runner import Interrupted, run_sweep
 from designspace.sweep.setups import SetupMismatch
-from designspace.training.data import DatasetConfig, DatasetError, load_dataset
-from designspace.training.trainer import Schedule
+from designspace.training.data import DatasetError, load_dataset
 from designspace.util.usage import UsageError, UserError, terminal_safe
 
 log = logging.getLogger(__name__)
@@ -30,14 +32,12 @@ _structured.register()
 
 
 def _names(paths: list[str]) -> list[str]:
-    from designspace.analysis.collect import sweep_info
 
     names = [sweep_info(p)["space"] or Path(p).name for p in paths]
     return names if names[0] != names[1] else [Path(p).name for p in paths]
 
 
 def run(cfg: DictConfig) -> str:
-    from designspace.studies.compare import CompareOptions, check_sweeps, run_compare, write_outcome
 
     raw = cfg.sweep_dirs
     if raw is None:
@@ -46,26 +46,17 @@ def run(cfg: DictConfig) -> str:
     options = CompareOptions(cfg.max_models, cfg.margin, cfg.alpha, cfg.order_seed)
     paths = [to_absolute_path(str(p)) for p in paths]
     sweeps = check_sweeps(paths, options.max_models)
-    try:
-        dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
-        if dataset_cfg.get("root") is not None:
-            dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
-        dataset = DatasetConfig.from_dict(dataset_cfg)
-        schedule = Schedule.from_dict(OmegaConf.to_container(cfg.schedule, resolve=True))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    for key in ("seed",):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
-            raise UsageError(f"{key}={cfg[key]!r} must be an integer")
+    # a comparison trains every model it picks (no pack, retry, limit or breaker of its own: the defaults)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    dataset, schedule, run_options = training_setup(config, to_absolute_path)
     names = _names(paths)
     out = Path(to_absolute_path(cfg.out)) if cfg.out else sweeps[0].root.parent / (
         f"compare-{sweeps[0].root.name}-vs-{sweeps[1].root.name}")
     data = load_dataset(dataset)
 
     def train(arm: Any, model_ids: list[str], wait: bool) -> None:
-        run_sweep(arm.sweep, data, schedule, seed=cfg.seed, device=str(cfg.device), threads=cfg.threads,
-                  progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
-                  claim_timeout_s=cfg.claim_timeout_s, models=model_ids, limit=None if wait else len(model_ids))
+        run_sweep(arm.sweep, data, schedule, run_options.replace(limit=None if wait else len(model_ids)),
+                  models=model_ids)
 
     def look(result: Any, trained: dict[str, int]) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in trained.items())
@@ -91,7 +82,6 @@ def _compare(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    from designspace.cli import _hydra
 
     _hydra.run("compare", "designspace.compare", _compare,
                (UsageError, UserError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable))

@@ -14,6 +14,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from designspace.configs import CONFIG_DIR, read_yaml
+from designspace.space.sampler import sample
+from designspace.sweep import SweepDir
+from designspace.sweep.options import RunOptions
+from designspace.sweep.results import read_records
+from designspace.sweep.runner import run_sweep
+from designspace.training.data import load_dataset
+
 __all__ = ["DEMO_SCHEDULE", "demo_sweeps"]
 
 DEMO_SCHEDULE = {"name": "demo_micro", "train_subset": 4096, "batch_size": 64, "warmup_epochs": 0.1,
@@ -36,11 +44,6 @@ def demo_sweeps(spaces: Sequence[str], n: int, root: str | os.PathLike | None = 
     import yaml
     from tqdm.auto import tqdm
 
-    from designspace.configs import CONFIG_DIR, read_yaml
-    from designspace.space.sampler import sample
-    from designspace.sweep import SweepDir
-    from designspace.sweep.results import read_records
-    from designspace.sweep.runner import run_sweep
 
     logging.getLogger("designspace").setLevel(logging.WARNING)
     if root is None:
@@ -48,8 +51,9 @@ def demo_sweeps(spaces: Sequence[str], n: int, root: str | os.PathLike | None = 
         atexit.register(shutil.rmtree, base, True)  # a notebook leaves nothing behind in /tmp
     else:
         base = Path(root)
-    dataset = read_yaml(CONFIG_DIR / "dataset" / "fashion_mnist.yaml")
+    data = load_dataset(read_yaml(CONFIG_DIR / "dataset" / "fashion_mnist.yaml"))  # read once, not once per model
     schedule = {**read_yaml(CONFIG_DIR / "schedule" / "fmnist_tiny.yaml"), **DEMO_SCHEDULE}
+    options = RunOptions(threads=threads, progress=False, checkpoint_every_s=None, limit=1)
     dirs = []
     with tqdm(total=n * len(spaces), desc="demo models", unit="model", disable=not progress) as bar:
         for space in spaces:
@@ -61,7 +65,7 @@ def demo_sweeps(spaces: Sequence[str], n: int, root: str | os.PathLike | None = 
             bar.update(done)
             for _ in range(n - done):  # one model per call: the bar moves with each
                 bar.set_postfix_str(space)
-                run_sweep(sweep, dataset, schedule, threads=threads, progress=False, checkpoint_every_s=None, limit=1)
+                run_sweep(sweep, data, schedule, options)
                 bar.update(1)
             dirs.append(str(sweep.root))
     return dirs

@@ -13,6 +13,7 @@ from typing import Any
 from designspace.cli import _hydra
 from designspace.net import zoo
 from designspace.net.describe import describe, describe_zoo, export_yaml
+from designspace.net.export import IMAGENET_STEM
 from designspace.net.spec import NetSpec
 
 EXPORTS = ("pycls", "timm")
@@ -44,8 +45,7 @@ def sweep_resolution(sweep_dir: str) -> int:
     return int(budget.get("resolution") or 224) if isinstance(budget, dict) else 224
 
 
-TARGET_STEM = {"in_channels": 3, "stem_stride": 2, "num_classes": 1000}
-"""What timm and pycls build for ImageNet: an export goes on this stem unless a field is set."""
+TARGET_STEM = IMAGENET_STEM  # what timm and pycls build for ImageNet: an export goes on it unless a field is set
 
 
 def _or(value: Any, default: Any) -> Any:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from designspace.cli import _hydra
+from designspace.util.atomic import atomic_write_bytes
 from designspace.util.usage import UsageError
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "reporting" / "notebooks"
@@ -24,7 +26,6 @@ def shipped() -> list[Path]:
 def write_notebooks(dest: str | Path, overwrite: bool = False) -> list[Path]:
     """Copy every shipped notebook into `dest`; refuses (UsageError naming them) to replace existing ones unless
     `overwrite`, before writing any."""
-    from designspace.util.atomic import atomic_write_bytes
 
     folder = Path(dest)
     if folder.exists() and not folder.is_dir():
@@ -52,7 +53,6 @@ def _notebooks(cfg: Any) -> None:
 
 
 def main() -> None:
-    from designspace.cli import _hydra
 
     _hydra.run("notebooks", "designspace.notebooks", _notebooks, (UsageError,))
 

@@ -21,12 +21,15 @@ from typing import Any
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from designspace.cli import _structured
+from designspace.cli import _hydra, _structured
+from designspace.sweep.from_config import training_setup
 from designspace.sweep.layout import SAMPLES_FILE, SamplesError, SweepDir, SweepNotWritable
 from designspace.sweep.runner import Interrupted, run_sweep
 from designspace.sweep.setups import SetupMismatch
-from designspace.training.data import DatasetConfig, DatasetError
-from designspace.training.trainer import Schedule, resolve_device
+from designspace.training.data import DatasetError
+from designspace.training.trainer import default_threads, resolve_device
+from designspace.util.private import private_dir
+from designspace.util.tables import text_table
 from designspace.util.usage import UsageError
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,6 @@ def log_dir(sweep_dir: str | None) -> str:
     (0700) and checked to be this user's (never the cwd; a finished sweep on a read-only mount gets no write)."""
     import os
 
-    from designspace.util.private import private_dir
 
     if sweep_dir is not None and SweepDir(sweep_dir).exists():
         sweep = SweepDir(Path(sweep_dir).resolve())
@@ -53,13 +55,6 @@ OmegaConf.register_new_resolver("ds_logdir", log_dir, replace=True)
 _structured.register()  # the typed schedule/dataset schemas, for the same reason
 
 
-def _container(node: Any, name: str) -> dict[str, Any]:
-    value = OmegaConf.to_container(node, resolve=True)
-    if not isinstance(value, dict):
-        raise UsageError(f"{name} must be a config group (e.g. {name}=...), got {value!r}")
-    return value
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Validate the config, then run the sweep; returns the run's summary (a dict)."""
     if cfg.sweep_dir is None:
@@ -73,42 +68,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"sweep_dir={cfg.sweep_dir}: {sweep.root} is not a sweep directory (no {SAMPLES_FILE} in it). "
             "Create one with `python -m designspace.sample space=... n=... sweep_dir=DIR`."
         )
+    config = OmegaConf.to_container(cfg, resolve=True)
+    dataset, schedule, options = training_setup(config, to_absolute_path)
+    options = options.replace(threads=_threads(cfg))
     try:
-        dataset_cfg = _container(cfg.dataset, "dataset")
-        if dataset_cfg.get("root") is not None:
-            dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
-        dataset = DatasetConfig.from_dict(dataset_cfg)
-        schedule = Schedule.from_dict(_container(cfg.schedule, "schedule"))
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    for key in ("shard", "num_shards", "seed"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
-            raise UsageError(f"{key}={cfg[key]!r} must be an integer")
-    for key in ("progress", "retry_failed", "graphs"):
-        if not isinstance(cfg[key], bool):
-            raise UsageError(f"{key}={cfg[key]!r} must be true or false")
-    if not isinstance(cfg.pack, int) or isinstance(cfg.pack, bool) or cfg.pack < 1:
-        raise UsageError(f"pack={cfg.pack!r} must be an integer >= 1 (models trained together off one data stream)")
-    for key, least in (("threads", 1), ("limit", 0)):
-        value = cfg[key]
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
-            raise UsageError(f"{key}={value!r} must be an integer >= {least}, or null")
-    if not 0 <= cfg.shard < cfg.num_shards:
-        raise UsageError(f"shard={cfg.shard} must be in [0, num_shards={cfg.num_shards})")
-    try:
-        resolve_device(str(cfg.device))
+        resolve_device(options.device)
     except (RuntimeError, ValueError) as exc:
         raise UsageError(
             f"device={cfg.device}: {exc}. (Under hydra/launcher=submitit_local, GPUs are hidden unless "
             "hydra.launcher.gpus_per_node is set.)"
         ) from None
-    summary = run_sweep(
-        sweep, dataset, schedule,
-        shard=cfg.shard, num_shards=cfg.num_shards, seed=cfg.seed, device=str(cfg.device), threads=_threads(cfg),
-        progress=cfg.progress, checkpoint_every_s=cfg.checkpoint_every_s,
-        claim_timeout_s=cfg.claim_timeout_s, retry_failed=cfg.retry_failed, limit=cfg.limit,
-        pack=cfg.pack, graphs=cfg.graphs,
-    )
+    summary = run_sweep(sweep, dataset, schedule, options)
     return summary.as_dict()
 
 
@@ -120,11 +90,10 @@ def local_processes(num_shards: int, launcher: str | None) -> int:
 
 def _threads(cfg: DictConfig) -> int | None:
     """threads=N as given; null: the default rule (`designspace.training.trainer.default_threads`)."""
-    if cfg.threads is not None or str(cfg.device).startswith("cuda"):
+    if cfg.threads is not None or str(cfg.device).startswith("cuda") or isinstance(cfg.threads, bool):
         return cfg.threads
     from hydra.core.hydra_config import HydraConfig
 
-    from designspace.training.trainer import default_threads
 
     launcher = HydraConfig.get().runtime.choices.get("hydra/launcher") if HydraConfig.initialized() else None
     return default_threads(local_processes(int(cfg.num_shards), launcher))
@@ -146,7 +115,6 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
 
 def summary_text(summary: dict[str, Any]) -> str:
     """The closing summary of one shard as a short table: models, what was done before, trained and how."""
-    from designspace.util.tables import text_table
 
     minutes, seconds = divmod(round(float(summary.get("seconds", 0.0))), 60)
     header = ["shard", "models", "done before", "trained", "ok", "diverged", "failed", "held elsewhere", "time"]
@@ -157,7 +125,6 @@ def summary_text(summary: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    from designspace.cli import _hydra
 
     _hydra.run("train", "designspace.train", _train, (UsageError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable))
 

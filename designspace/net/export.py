@@ -16,16 +16,19 @@ Every exporter raises ValueError naming what the target cannot express (e.g. tim
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from designspace.net import zoo
 from designspace.net.regnet import regnet_spec
 from designspace.net.spec import DEFAULT_BLOCK, NetSpec
 
-__all__ = ["from_pycls", "from_pycls_state_dict", "from_timm", "from_timm_state_dict", "regnet_params",
-           "timm_name", "to_pycls", "to_pycls_state_dict", "to_timm", "to_timm_state_dict"]
+__all__ = ["IMAGENET_STEM", "from_pycls", "from_pycls_state_dict", "from_timm", "from_timm_state_dict", "regnet_params",
+           "on_target_stem", "timm_model", "timm_name", "to_pycls", "to_pycls_state_dict", "to_timm", "to_timm_state_dict"]
 
 PYCLS_BLOCKS = {"bottleneck": "res_bottleneck_block", "vanilla": "vanilla_block", "res_basic": "res_basic_block"}
 PYCLS_STEMS = {2: "simple_stem_in", 1: "res_stem_cifar"}  # both a 3x3 conv, BN, ReLU; stride 2 / 1
@@ -192,6 +195,52 @@ def from_timm(form: Mapping[str, Any]) -> NetSpec:
                    [_tidy(_multiplier(s["bottle_ratio"])) for s in stages], [int(s["group_size"]) for s in stages],
                    se_ratio=float(form.get("common", {}).get("se_ratio", 0.0)),
                    stem_width=int(form.get("stem_width", 32)), **common)
+
+
+IMAGENET_STEM = {"in_channels": 3, "stem_stride": 2, "num_classes": 1000}
+"""What timm and pycls build for ImageNet: the stem an export goes on unless a field is set."""
+
+
+def on_target_stem(spec: NetSpec, **fields: int) -> NetSpec:
+    """`spec`'s design (depths, widths, bottleneck ratios, group widths, SE) on the ImageNet stem - 3 channels,
+    stride 2, 1000 classes - with `fields` (in_channels, stem_stride, num_classes) set over it."""
+    unknown = set(fields) - set(IMAGENET_STEM)
+    if unknown:
+        raise ValueError(f"only {', '.join(IMAGENET_STEM)} can be set on the stem, not {', '.join(sorted(unknown))}")
+    return dataclasses.replace(spec, **{**IMAGENET_STEM, **fields})
+
+
+def timm_model(spec: NetSpec, **kwargs: Any) -> Any:
+    """A timm `RegNet` module of `spec` - a published or generated RegNet through timm's own `RegNetCfg`, any other
+    bottleneck AnyNet through a subclass given the per-stage arguments of `to_timm` - on the ImageNet stem (a
+    tour model's 1-channel, stride-1 stem moves to 3 channels and stride 2; the design stays). `kwargs` go to
+    timm's `RegNet` (`num_classes`, `in_chans`, `drop_rate`, `drop_path_rate`, `zero_init_last`, ...).
+    `to_timm_state_dict` maps our weights onto it. Needs timm (docs/export.md: installing it beside the CPU
+    torch)."""
+    try:  # an optional dependency, imported only here: timm pulls torchvision, which this package never needs
+        from timm.models.regnet import RegNet, RegNetCfg
+    except ImportError as exc:
+        raise ImportError(f"timm_model needs timm, which does not import here ({exc}); docs/export.md says how to "
+                          "install it beside the CPU build of torch") from None
+    stem = {k: kwargs[a] for k, a in (("num_classes", "num_classes"), ("in_channels", "in_chans")) if a in kwargs}
+    form = to_timm(on_target_stem(spec, **stem))
+    kwargs = {"num_classes": form["num_classes"], "in_chans": form["in_chans"], **kwargs}
+    if "cfg" in form:
+        return RegNet(RegNetCfg(**form["cfg"]), **kwargs)
+    stages = form["stages"]
+
+    class AnyNet(RegNet):  # type: ignore[misc, valid-type]
+        """timm's RegNet with the stages given, not generated (timm builds a stage from these same arguments)."""
+
+        def _get_stage_args(self, cfg: Any, *args: Any, **kw: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            _, common = super()._get_stage_args(cfg, *args, **kw)  # timm's own common arguments, in its version
+            depths = [s["depth"] for s in stages]
+            rates = np.split(np.linspace(0, float(kw.get("drop_path_rate", 0.0)), sum(depths)), np.cumsum(depths)[:-1])
+            return [{**s, "drop_path_rates": r.tolist()} for s, r in zip(stages, rates)], common
+
+    cfg = RegNetCfg(stem_width=form["stem_width"], se_ratio=form["common"]["se_ratio"],
+                    downsample=form["common"]["downsample"], linear_out=form["common"]["linear_out"])
+    return AnyNet(cfg, **kwargs)
 
 
 # --- state dicts ---------------------------------------------------------------------------------------------

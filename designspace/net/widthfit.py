@@ -29,6 +29,7 @@ import numpy as np
 
 from designspace.net.regnet import QUANTUM, regnet_widths
 from designspace.net.spec import NetSpec, depth_columns
+from designspace.util.forking import fork_context, usable_cores
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +40,11 @@ __all__ = [
 ]
 
 DEFAULT_WM_RANGE = (1.5, 3.0)
+SEARCH_CHUNK = 64
+POOL_MIN_MODELS = 200
+"""Fewer models to search than this stay in one process: a forked pool costs ~0.1 s to start, 200 searches ~0.6 s
+(experiments/bench_analysis.py --report, 2 cores)."""
+"""Models searched at once (bounds the candidate arrays: ~100 rows x depth x exponents per model)."""
 _HALF = QUANTUM / 2
 
 
@@ -218,31 +224,47 @@ def _check_wm_range(wm_range: tuple[float, float]) -> tuple[float, float]:
 
 
 # --- search for the best non-exact fit ----------------------------------------------------------
-def _best_wa(lw: np.ndarray, w0: np.ndarray, wm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _best_wa(lw: np.ndarray, w0: np.ndarray, wm: np.ndarray, group: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
     """For each candidate (w0_p, wm_p), the exact best c = wa / w0 >= 0 and its summed error.
 
     With (w0, wm) fixed, block j's exponent round(ln(1 + c j) / ln wm) steps from k to k+1 at
     c = (wm^(k + 1/2) - 1) / j, so the total error is a step function of c: sort all steps, add up
     their error changes, take the lowest plateau and return its midpoint.
+
+    `lw`: the log widths, (d,) for one model or (P, d), one row per candidate, for many. `group`: the
+    candidates' model (or search call) ids: the exponents enumerated for a candidate are those its group
+    needs (the largest over the group), exactly as when each group is searched alone.
     """
-    d = lw.size
+    lw2 = lw[None, :] if lw.ndim == 1 else lw
+    d = lw2.shape[1]
     t = np.log(wm)
-    w_max = float(np.exp(lw.max()))
+    w_max = np.exp(lw2.max(axis=1))
     kmax = np.maximum(1, np.ceil(np.log(2 * w_max / w0) / t).astype(np.int64) + 1)
-    k = np.arange(int(kmax.max()) + 1)
+    if group is None:
+        k_row = np.full(w0.size, kmax.max())
+    else:
+        k_group = np.zeros(int(group.max()) + 1, dtype=np.int64)
+        np.maximum.at(k_group, group, kmax)
+        k_row = k_group[group]
+    k = np.arange(int(k_row.max()) + 1)
     w_k = QUANTUM * np.round(w0[:, None] * np.power(wm[:, None], k[None, :]) / QUANTUM)  # (P, K+1)
-    cost = np.abs(np.log(w_k)[:, None, :] - lw[None, :, None])  # (P, d, K+1)
+    cost = np.abs(np.log(w_k)[:, None, :] - lw2[:, :, None])  # (P, d, K+1)
     base = cost[:, :, 0].sum(axis=1)
     if d == 1:
         return base, np.zeros_like(base)
     j = np.arange(1, d, dtype=np.float64)
-    c_ev = np.expm1((k[:-1] + 0.5)[None, None, :] * t[:, None, None]) / j[None, :, None]  # (P, d-1, K)
-    delta = np.diff(cost[:, 1:, :], axis=2)
     p = w0.size
-    c_ev, delta = c_ev.reshape(p, -1), delta.reshape(p, -1)
-    order = np.argsort(c_ev, axis=1) + (np.arange(p) * c_ev.shape[1])[:, None]
-    c_sorted = c_ev.ravel()[order]
-    total = base[:, None] + np.cumsum(delta.ravel()[order], axis=1)
+    # The steps' positions depend on (wm, the exponents enumerated) only, not on w0: sorted once per such pair.
+    keys, first, inverse = np.unique(np.c_[t, k_row], axis=0, return_index=True, return_inverse=True)
+    t_u, k_u = t[first], k_row[first]
+    c_ev = np.expm1((k[:-1] + 0.5)[None, None, :] * t_u[:, None, None]) / j[None, :, None]  # (U, d-1, K)
+    beyond = k[:-1][None, None, :] >= k_u[:, None, None]  # steps past the group's exponents: not there
+    c_ev = np.where(beyond, np.inf, c_ev).reshape(len(keys), -1)
+    order_u = np.argsort(c_ev, axis=1)  # no two steps fall at the same c (expm1((k + 1/2) t) / j), but padding
+    c_sorted = np.take_along_axis(c_ev, order_u, axis=1)[inverse.ravel()]
+    delta = np.diff(cost[:, 1:, :], axis=2).reshape(p, -1)  # past the exponents: after every real step, any value
+    total = base[:, None] + np.cumsum(np.take_along_axis(delta, order_u[inverse.ravel()], axis=1), axis=1)
     nxt = np.concatenate([c_sorted[:, 1:], np.full((p, 1), np.inf)], axis=1)
     total = np.where(nxt > c_sorted, total, np.inf)  # a plateau needs a gap before the next step
     i = np.argmin(total, axis=1)
@@ -306,6 +328,79 @@ def _search(
     return int(w0), float(c_b) * float(w0), float(wm)
 
 
+def _first_min(err: np.ndarray, segment: np.ndarray, count: int) -> np.ndarray:
+    """Per segment id 0..count-1 (each present), the index of its first smallest `err` (as np.argmin)."""
+    order = np.lexsort((err, segment))  # stable: within a segment, by error, ties in input order
+    first = np.r_[True, segment[order][1:] != segment[order][:-1]]
+    out = np.empty(count, dtype=np.int64)
+    out[segment[order][first]] = order[first]
+    return out
+
+
+def _line_search_many(lw: np.ndarray, state: np.ndarray, owner: np.ndarray, lo: float, hi: float,
+                      axis: str) -> np.ndarray:
+    """`_line_search` for the starts of many models at once: state rows (err, w0, wm, c) of models `owner`
+    (rows of `lw`); the candidates of one model share their exponents, as in its own search."""
+    w0, wm = state[:, 1], state[:, 2]
+    if axis == "wm":
+        grid = np.c_[np.broadcast_to(np.geomspace(lo, hi, 24), (len(state), 24)),
+                     np.geomspace(np.maximum(lo, wm / 1.03), np.minimum(hi, wm * 1.03), 9, axis=1)]
+        sizes = np.full(len(state), grid.shape[1])
+        wm_all, w0_all = grid.ravel(), np.repeat(w0, sizes)
+    else:
+        first = np.maximum(1, (w0 / 2 // QUANTUM).astype(np.int64))
+        sizes = (2 * w0 // QUANTUM).astype(np.int64) + 2 - first
+        seg_start = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        w0_all = QUANTUM * (np.repeat(first, sizes) + np.arange(sizes.sum()) - seg_start).astype(np.float64)
+        wm_all = np.repeat(wm, sizes)
+    row = np.repeat(np.arange(len(state)), sizes)
+    err, c = _best_wa(lw[owner[row]], w0_all, wm_all, owner[row])
+    i = _first_min(err, row, len(state))
+    better = err[i] < state[:, 0] - 1e-12
+    out = state.copy()
+    out[better] = np.c_[err[i], w0_all[i], wm_all[i], c[i]][better]
+    return out
+
+
+def _search_many(widths: np.ndarray, lo: float, hi: float, n_wm: int = 8, starts: int = 3, rounds: int = 3
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_search` of many models of one depth at once (`widths`: (models, depth)), vectorised over the models:
+    the same grid, starts and line searches, so each model gets exactly what `_search` gives it alone.
+    Returns arrays w0, wa, wm."""
+    m = widths.shape[0]
+    lw = np.log(widths)
+    w0s, wms, owner = [], [], []
+    for r, w in enumerate(widths):  # each model's own w0 grid (a handful of anchors; their number varies)
+        anchors = np.r_[np.unique(w), np.exp(lw[r].mean()), w[0] * np.geomspace(0.5, 2.0, 5)]
+        w0_grid = np.unique(np.maximum(QUANTUM, QUANTUM * np.round(anchors / QUANTUM)))
+        a, b = (g.ravel() for g in np.meshgrid(w0_grid, np.geomspace(lo, hi, n_wm), indexing="ij"))
+        w0s.append(a), wms.append(b), owner.append(np.full(a.size, r))
+    w0_all, wm_all, own = np.concatenate(w0s), np.concatenate(wms), np.concatenate(owner)
+    err, c = _best_wa(lw[own], w0_all, wm_all, own)
+    order = np.lexsort((err, own))
+    rank = np.arange(order.size) - np.searchsorted(own[order], own[order])
+    top = order[rank < starts]  # each model's `starts` best, by error then grid order (a stable sort)
+    state = np.c_[err[top], w0_all[top], wm_all[top], c[top]]
+    state_owner = own[top]
+    # A start whose round changed nothing is done: its line searches would find the same again. Starts that
+    # coincide (same model, w0 and wm) are searched once.
+    active = np.ones(len(state), dtype=bool)
+    for _ in range(rounds):
+        rows = np.flatnonzero(active)
+        _, first, back = np.unique(np.c_[state_owner[rows], state[rows, 1:3]], axis=0, return_index=True,
+                                   return_inverse=True)
+        unique = rows[first]
+        before = state[unique].copy()
+        moved = _line_search_many(lw, before, state_owner[unique], lo, hi, "wm")
+        moved = _line_search_many(lw, moved, state_owner[unique], lo, hi, "w0")
+        state[rows] = moved[back.ravel()]
+        active[rows] = (moved[:, 0] < before[:, 0] - 1e-12)[back.ravel()]
+        if not active.any():
+            break
+    best = state[_first_min(state[:, 0], state_owner, m)]
+    return best[:, 1].astype(np.int64), best[:, 3] * best[:, 1], best[:, 2]
+
+
 def fit_regnet(
     block_widths: Any, depth: int | None = None, *, wm_range: tuple[float, float] = DEFAULT_WM_RANGE
 ) -> RegNetFit:
@@ -327,11 +422,29 @@ def fit_regnet(
     return RegNetFit(w.size, w0, wa, wm, e, e == 0.0)
 
 
-def fit_regnet_many(models: Any, *, wm_range: tuple[float, float] = DEFAULT_WM_RANGE) -> pd.DataFrame:
+def _search_chunk(args: tuple[np.ndarray, float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _search_many(*args)
+
+
+def _map_chunks(chunks: list[tuple[np.ndarray, float, float]], workers: int | None) -> list[tuple]:
+    """`_search_many` of every chunk, in forked workers when there are enough models to pay for them."""
+    models = sum(len(c[0]) for c in chunks)
+    workers = min(usable_cores(), 2) if workers is None else workers
+    ctx = fork_context() if workers > 1 and models >= POOL_MIN_MODELS else None
+    if ctx is None:
+        return [_search_chunk(c) for c in chunks]
+    with ctx.Pool(workers) as pool:
+        return pool.map(_search_chunk, chunks, chunksize=1)
+
+
+def fit_regnet_many(models: Any, *, wm_range: tuple[float, float] = DEFAULT_WM_RANGE,
+                    workers: int | None = None) -> pd.DataFrame:
     """`fit_regnet` of many models: a DataFrame (one row per model, in input order) with columns
     depth, w0, wa, wm, e_fit, exact. `models`: a to_row()-layout DataFrame or an iterable of
     NetSpecs / width sequences. Identical width profiles are fitted once; rows of a DataFrame
-    without per-stage widths get NaN."""
+    without per-stage widths get NaN. The search runs vectorised over the models of one depth
+    (`_search_many`), each getting what `fit_regnet` gives it alone; with `workers` > 1 (None: the usable
+    cores, at most 2) and at least `POOL_MIN_MODELS` models to search, in that many forked processes."""
     import pandas as pd
 
     if isinstance(models, pd.DataFrame):
@@ -340,16 +453,24 @@ def fit_regnet_many(models: Any, *, wm_range: tuple[float, float] = DEFAULT_WM_R
     else:
         profiles = [tuple(block_widths_of(m).tolist()) for m in models]
         index = None
-    cache: dict[tuple, RegNetFit] = {}
-    rows = []
-    for prof in profiles:
-        if not prof:  # no per-stage widths (e.g. a NAS-cell model): no fit
-            rows.append((0, np.nan, np.nan, np.nan, np.nan, False))
-            continue
-        if prof not in cache:
-            cache[prof] = fit_regnet(prof, wm_range=wm_range)
-        f = cache[prof]
-        rows.append((f.depth, f.w0, f.wa, f.wm, f.e_fit, f.exact))
+    lo, hi = _check_wm_range(wm_range)
+    fits: dict[tuple, RegNetFit] = {}
+    searched: dict[int, list[tuple]] = {}  # the profiles that are no generator output, by depth
+    for prof in dict.fromkeys(p for p in profiles if p):  # identical profiles are fitted once
+        w = block_widths_of(prof)
+        exact = exact_regnet_params(w, (lo, hi))
+        if exact is not None:
+            fits[prof] = RegNetFit(w.size, exact[0], exact[1], exact[2], 0.0, True)
+        else:
+            searched.setdefault(w.size, []).append(prof)
+    chunks = [group[i:i + SEARCH_CHUNK] for group in searched.values() for i in range(0, len(group), SEARCH_CHUNK)]
+    for chunk, (w0, wa, wm) in zip(chunks, _map_chunks([(np.array(c, dtype=np.float64), lo, hi) for c in chunks],
+                                                        workers)):
+        for prof, a, b, c in zip(chunk, w0.tolist(), wa.tolist(), wm.tolist()):
+            e = regnet_efit(prof, len(prof), a, b, c)
+            fits[prof] = RegNetFit(len(prof), a, b, c, e, e == 0.0)
+    rows = [(f.depth, f.w0, f.wa, f.wm, f.e_fit, f.exact) if (f := fits.get(prof)) is not None
+            else (0, np.nan, np.nan, np.nan, np.nan, False) for prof in profiles]  # no per-stage widths: no fit
     out = pd.DataFrame(rows, columns=["depth", "w0", "wa", "wm", "e_fit", "exact"])
     if index is not None:
         out.index = index

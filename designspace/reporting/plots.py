@@ -82,11 +82,18 @@ def _agg(fig: Figure) -> Figure:
 def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Write `fig` as stem.<format> for each format (raster formats at `DPI`); returns the paths."""
     paths = []
-    for fmt in formats:
-        path = Path(f"{stem}.{fmt}")
-        with _style():
-            fig.savefig(path, dpi=DPI)
-        paths.append(path)
+    engine = fig.get_layout_engine()
+    try:
+        for fmt in formats:
+            path = Path(f"{stem}.{fmt}")
+            with _style():
+                fig.savefig(path, dpi=DPI)
+            paths.append(path)
+            # Laid out once: the first format's layout is in figure fractions and text in points, so it holds for
+            # the others (the PDF's constrained layout again cost ~1 s a figure at 6 x 500: bench_analysis.py).
+            fig.set_layout_engine("none")
+    finally:
+        fig.set_layout_engine(engine)
     return paths
 
 
@@ -204,10 +211,12 @@ def _place_legend(ax: Any, handles: list | None = None, labels: list | None = No
         return None
     fig = ax.figure
     readable_ticks(fig)  # the final layout first (an Agg canvas, ticks thinned): a legend inside does not change it
+    renderer = fig.canvas.get_renderer()
     for loc in LEGEND_SPOTS:
         leg = ax.legend(handles, labels, loc=loc, **kw)
-        fig.canvas.draw()  # placed for `loc` on the axes as drawn, then measured against the data as drawn
-        box = leg.get_window_extent(fig.canvas.get_renderer())
+        # placed for `loc` on the axes as laid out (its box is computed from the axes' box, no draw needed), then
+        # measured against the data as drawn
+        box = leg.get_window_extent(renderer)
         if (not _covers(box, _data_points(ax)) and not _over_band(box, _bands(ax))
                 and box.width < 0.75 * ax.get_window_extent().width):
             return leg
@@ -277,7 +286,7 @@ def readable_ticks(fig: Figure) -> Figure:
     One draw measures every axis; only crowded axes are changed, and redrawn to check again."""
     from matplotlib.ticker import NullFormatter
 
-    _agg(fig).canvas.draw()
+    _agg(fig).draw_without_rendering()  # laid out and every text placed, nothing rasterised (3,000 points at 6 x 500)
     for fix in ("minor", "rotate", "thin", "thin"):
         crowded = [(ax, axis) for ax in fig.axes if ax.get_visible() for axis in (ax.xaxis, ax.yaxis)
                    if _ticks_overlap(axis)]
@@ -292,7 +301,7 @@ def readable_ticks(fig: Figure) -> Figure:
                     t.set_horizontalalignment("right")
             elif fix == "thin":
                 axis.set_ticks(list(axis.get_majorticklocs())[::2])
-        fig.canvas.draw()
+        fig.draw_without_rendering()
     return fig
 
 

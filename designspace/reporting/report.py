@@ -22,8 +22,12 @@ import numpy as np
 import pandas as pd
 
 from designspace import analysis as an
+from designspace.analysis.bootstrap import per_draw
 from designspace.analysis.outcomes import ERROR
 from designspace.reporting import plots
+from designspace.reporting.background import BackgroundSaver
+from designspace.sweep.layout import SweepDir
+from designspace.sweep.results import damaged_count
 from designspace.util.atomic import atomic_write_text
 
 __all__ = ["ReportSettings", "markdown_table", "write_report"]
@@ -228,23 +232,24 @@ def _slug(name: str) -> str:
 # --- the report -----------------------------------------------------------------------------------------
 def _damaged_note(frame: pd.DataFrame) -> str:
     """'N damaged records set aside' per sweep directory that has any (their models count as untrained)."""
-    from designspace.sweep.results import DAMAGED_DIR, damaged_count
 
     if "sweep_dir" not in frame:
         return ""
     counts = {d: damaged_count(d) for d in frame["sweep_dir"].dropna().unique()}
-    parts = [f"{n} in {d}/results/{DAMAGED_DIR}" for d, n in counts.items() if n]
+    parts = [f"{n} in {SweepDir(d).damaged_dir}" for d, n in counts.items() if n]
     return ("Damaged result records set aside (kept; their models count as not trained): " + ", ".join(parts)
             if parts else "")
 
 
-def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, settings: ReportSettings | None = None
-                 ) -> Path:
+def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, settings: ReportSettings | None = None,
+                 workers: int | None = None) -> Path:
     """Analyse `data` (a sweep table of one or more spaces, column `space`; or an `Analysis` already made of
     one) and write the report under `out`. Returns the path of report.md.
 
     Every number comes from one `analysis.Analysis` (each table computed once): the CSVs, the Markdown and
-    every figure are drawn from its tables. Files already in `out` are overwritten, others kept."""
+    every figure are drawn from its tables. Files already in `out` are overwritten, others kept. `workers`:
+    figures saved in that many child processes at once while the next is drawn (`reporting.background`;
+    None: one per spare core, 0: none)."""
     s = settings or ReportSettings()
     if isinstance(data, an.Analysis):  # its tables are computed with its own settings: the report states those
         a = data
@@ -264,8 +269,12 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
     # a counter on a terminal (tqdm hides itself elsewhere): the report draws ~17 figures, seconds each
     bar = tqdm(desc="report figures", unit="figure", disable=None, leave=False)
 
+    saver = BackgroundSaver(workers)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+
     def figure(stem: str, caption: str, fig: Any, data: dict[str, pd.DataFrame]) -> None:
-        doc.add_figure(fig, out, stem, caption, s.formats, [csv(k, v) for k, v in data.items()])
+        saver.submit(f"figures/{stem}", plots.save, fig, out / "figures" / stem, s.formats)  # drawn while the next is made
+        doc.figure(None, caption, stem, s.formats, [csv(k, v) for k, v in data.items()], "figures")
         bar.update(1)
 
     doc.heading(s.title, 1)
@@ -281,6 +290,7 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
         doc.para("No trained models yet, so there is nothing to analyse: train the sweeps with "
                  "`python -m designspace.train sweep_dir=DIR`, then rerun this command.")
         bar.close()
+        saver.join()
         return doc.write(out, "report", s.title)
     names = a.trained
     colors = plots.space_colors(a.names)
@@ -369,6 +379,7 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
 
     if "flops" in a.frame and len(names) >= 2:
         _trends_section(doc, a, s, figure)
+    saver.join()  # every figure on disk before report.html embeds them
     bar.close()
     return doc.write(out, "report", s.title)
 
@@ -405,7 +416,6 @@ def _n_per_draw(table: pd.DataFrame) -> str:
 
 def _too_few_note(table: pd.DataFrame, frac: float, min_per_draw: int) -> str:
     """Which spaces the best-model bootstrap skipped, and the n it needs."""
-    from designspace.analysis.bootstrap import per_draw
 
     skipped = table.attrs.get("too_few") or {}
     if not skipped:

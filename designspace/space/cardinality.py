@@ -13,7 +13,7 @@ final depths/widths, the total-depth bounds, and for RegNet the generator's stag
   (`designspace.net.regnet_stages`). For fixed (w0, wm), each j_k is a step function of wa whose steps
   lie at wa = w0 (wm^(k - 1/2) - 1) / j (moved by one grid point where the generator's own float
   rounding says so), so the wa grid is summed over the few segments where all j_k are constant.
-  Brute force through the generator agrees on small grids (tests/test_spaces.py).
+  Brute force through the generator agrees on small grids (tests/space/test_spaces.py).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ sampler deduplicates on). The count is exact and vectorized:
    keys (b, final widths, final groups, j_1..j_{S-1}) that coincide merge, again keeping the
    largest j_S. Different b give different networks (b is a field of the network); different g
    coincide exactly when every stage clamps to one group, which the merge finds by itself.
-Brute force through the generator agrees on small grids (tests/test_network_count.py).
+Brute force through the generator agrees on small grids (tests/space/test_network_count.py).
 """
 
 from __future__ import annotations

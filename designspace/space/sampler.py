@@ -33,9 +33,11 @@ import numpy as np
 from designspace.net import blocks
 from designspace.net.complexity import complexity_arrays
 from designspace.net.spec import SCALAR_FIELDS, NetSpec, stage_columns
+from designspace.net.widthfit import fit_regnet_many
 from designspace.space.budgets import Budget, load_budget
 from designspace.space.candidates import Batch, draws_for
 from designspace.space.spaces import FIT_BOUNDS, Space, load
+from designspace.util.tables import text_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,7 +147,6 @@ def _judge(space: Space, budget: Budget, batch: Batch) -> tuple[np.ndarray, dict
         keep &= (np.diff((batch.depths if name == "d" else batch.widths)[idx], axis=1) <= 0).all(axis=1)
     fit_bounds = [k for k in FIT_BOUNDS if k in space.bounds]
     if fit_bounds and keep.any():  # the quantized-linear fit, only for the candidates still in
-        from designspace.net.widthfit import fit_regnet_many
 
         rows = np.flatnonzero(keep)
         fits = fit_regnet_many([np.repeat(w, d) for d, w in zip(batch.depths[idx[rows]], batch.widths[idx[rows]])])
@@ -349,7 +350,6 @@ def summary(result: SampleResult, budget: Budget, where: str) -> str:
         f"  time {s['seconds']:.2f} s ({s['models_per_second']:,.0f} models/s)",
         "",
     ]
-    from designspace.util.tables import text_table
 
     rows = []
     for col, scale, unit in (("flops", 1e6, "MF"), ("params", 1e6, "M"), ("acts", 1e6, "M"), ("total_depth", 1, "")):

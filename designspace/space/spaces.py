@@ -39,8 +39,11 @@ import numpy as np
 from designspace.configs import CONFIG_DIR  # package data: found from a wheel too
 from designspace.configs import read_yaml as _read_yaml
 from designspace.net import blocks
+from designspace.space import cardinality
 from designspace.space import distributions as dist
 from designspace.space.distributions import Grid
+from designspace.space.network_count import regnet_networks
+from designspace.util.tables import text_table
 
 SPACE_DIR = CONFIG_DIR / "space"
 TABLE1 = ("anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnet", "regnetx", "regnety")
@@ -128,7 +131,6 @@ class Space:
         key = (self.family, self.num_stages, self.width_quantum, self.shared, self.non_decreasing, self.non_increasing,
                self.bounds.get("total_depth"), *((k, g.values.tobytes()) for k, g in self.parameters.items()))
         if key not in _COUNTS:
-            from designspace.space import cardinality
 
             count = cardinality.regnet_cardinality if self.family == "regnet" else cardinality.anynet_cardinality
             _COUNTS[key] = count(self)
@@ -142,7 +144,6 @@ class Space:
         key = ("networks", self.num_stages, self.width_quantum, self.bounds.get("total_depth"),
                *((k, g.values.tobytes()) for k, g in self.parameters.items()))
         if key not in _COUNTS:
-            from designspace.space.network_count import regnet_networks
 
             _COUNTS[key] = regnet_networks(self, progress)
         return _COUNTS[key]
@@ -460,7 +461,6 @@ def table(spaces: Sequence[str | os.PathLike | Space] = TABLE1) -> str:
                      PAPER_SIZES.get(sp.name, "") if sp.source.startswith(str(SPACE_DIR)) else ""))
         if mark and sp.grid_note() not in notes:
             notes.append(sp.grid_note())
-    from designspace.util.tables import text_table
 
     cols = 7 if any(r[6] for r in rows[1:]) else 6
     lines = [text_table(rows[0][:cols], [r[:cols] for r in rows[1:]], left=2)]

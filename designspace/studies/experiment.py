@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from designspace.configs import CONFIG_DIR
+from designspace.space import budgets as budget_lib
+from designspace.space import spaces as space_lib
 from designspace.util.usage import UserError
 from designspace.util.validation import reject_unknown_keys
 
@@ -99,8 +101,6 @@ class Experiment:
             if zoo.candidates < 1 or not 0 < zoo.tolerance < 1:
                 raise ExperimentError(f"experiment.zoo_pick={dict(pick)} needs candidates >= 1 and 0 < tolerance < 1")
         fidelity = _fidelity(cfg.get("fidelity"), n)
-        from designspace.space import budgets as budget_lib
-        from designspace.space import spaces as space_lib
 
         for s in (*spaces, *([zoo.space] if zoo else [])):
             space_lib.load(s)  # fails early, naming the file and key

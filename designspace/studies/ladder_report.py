@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from designspace.analysis import findings as fd
+from designspace.analysis.collect import load_sweep
+from designspace.analysis.fidelity import fidelity_table
 from designspace.analysis.ladder import (
     Effect,
     convergence_table,
@@ -28,6 +30,9 @@ from designspace.analysis.ladder import (
     spearman_effect,
 )
 from designspace.analysis.outcomes import ERROR, resolve_errors
+from designspace.net.widthfit import fit_regnet_many
+from designspace.studies.experiment import training_images
+from designspace.sweep.results import read_records
 
 
 @dataclass
@@ -64,8 +69,6 @@ class Ladder:
 
 def _images(sweep: Any) -> int | None:
     """Training images per model of a sweep, from its first record's schedule and dataset."""
-    from designspace.studies.experiment import training_images
-    from designspace.sweep.results import read_records
 
     for record in read_records(sweep, set_aside=False).values():
         sched, data = record.get("schedule") or {}, record.get("dataset") or {}
@@ -85,7 +88,6 @@ def _resolved(frame: pd.DataFrame) -> pd.DataFrame:
 def build_ladder(jobs: Sequence[Any], frame: pd.DataFrame, label_of: Callable[[Any], str]) -> Ladder:
     """The ladder of a run: `frame` is the report's table of every space sweep (with `space_key` and
     `budget`); `label_of(job)` names a space sweep's group as the report does."""
-    from designspace.analysis.collect import load_sweep
 
     space_jobs = [j for j in jobs if j.kind == "space" and j.sweep.exists()]
     fid_jobs = [j for j in jobs if j.kind in ("rung", "seed") and j.sweep.exists()]
@@ -152,7 +154,6 @@ def _effect(groups: dict[str, pd.DataFrame], a: str, b: str, kind: str, seed: in
 
 
 def _width_effect(groups: dict[str, pd.DataFrame], name: str, seed: int) -> Effect:
-    from designspace.net.widthfit import fit_regnet_many
 
     rows = groups.get(name)
     if rows is None or len(rows) < 3:
@@ -263,7 +264,6 @@ def judge(found: list[fd.Finding], proxy: pd.DataFrame, ladder: Ladder, claims: 
 
 
 def _diagnostics(ladder: Ladder, claims: Claims) -> pd.DataFrame:
-    from designspace.analysis.fidelity import fidelity_table
 
     runs: dict[str, dict[str, pd.DataFrame]] = {}
     labelled = [(r.label, r.frame) for r in ladder.rungs] + ([("seed", ladder.seed)] if ladder.seed is not None else [])

@@ -18,7 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from designspace.space.spaces import CONFIG_DIR
+from designspace.analysis import suggest
+from designspace.analysis.edf import ks_test
+from designspace.analysis.outcomes import ERROR, resolve_errors
+from designspace.analysis.power import ks_critical, n_for_power, power_row
+from designspace.configs import read_yaml
+from designspace.reporting import plots
+from designspace.reporting.report import Document
+from designspace.space import spaces
+from designspace.space.sampler import draw
+from designspace.space.spaces import CONFIG_DIR, load
+from designspace.sweep import results
+from designspace.sweep.layout import SweepDir
+from designspace.sweep.options import RunOptions
+from designspace.sweep.results import read_records
+from designspace.sweep.runner import run_sweep
+from designspace.training.trainer import Schedule
+from designspace.util.atomic import atomic_write_text
 from designspace.util.paths import safe_name
 
 __all__ = ["SweepSource", "read_sweep", "refine_sweep", "run"]
@@ -40,8 +56,6 @@ class SweepSource:
 def read_sweep(sweep_dir: str | Path, min_models: int) -> SweepSource:
     """Read one sweep directory; a missing or untrained sweep raises ValueError/FileNotFoundError (one line)."""
 
-    from designspace.sweep import results
-    from designspace.sweep.layout import SweepDir
 
     sweep = SweepDir(sweep_dir)
     if not sweep.root.is_dir():
@@ -65,7 +79,6 @@ def _budget_name(budget: Any) -> str | None:
 
 def _verdict(row: pd.Series, kept: np.ndarray, rest: np.ndarray, alpha_eff: float, min_kept: int) -> str:
     """'supported' / 'too few models to tell' / 'not shown', never stronger than the numbers."""
-    from designspace.analysis.power import n_for_power
 
     if not row["tested"]:
         return f"too few models to tell ({row['n_kept']} kept, {row['n'] - row['n_kept']} left out; needs {min_kept})"
@@ -81,7 +94,6 @@ def _verdict(row: pd.Series, kept: np.ndarray, rest: np.ndarray, alpha_eff: floa
 
 def _edf_figure(used: pd.DataFrame, err_col: str, top: pd.DataFrame, cands: list, s: Any) -> Any:
     """The whole space's EDF and those of the kept models of the top suggestions (legend outside)."""
-    from designspace.reporting import plots
 
     parts = [used.assign(space="whole space")]
     for i in range(min(SHOWN_EDFS, len(top))):
@@ -105,11 +117,6 @@ def refine_sweep(src: SweepSource, out: Path, s: Any) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
-    from designspace.analysis import suggest
-    from designspace.analysis.outcomes import ERROR, resolve_errors
-    from designspace.reporting.report import Document
-    from designspace.space import spaces
-    from designspace.util.atomic import atomic_write_text
 
     space = spaces.load(src.space_ref)
     ranked = suggest.suggest(src.table, space, policy=s.policy, penalty=float(s.penalty), alpha=float(s.alpha),
@@ -209,7 +216,6 @@ def _schedule_name(src: SweepSource) -> str | None:
 
 
 def _first_record(src: SweepSource) -> dict[str, Any] | None:
-    from designspace.sweep.results import read_records
 
     records = read_records(src.root)
     return next(iter(records.values()), None)
@@ -217,7 +223,6 @@ def _first_record(src: SweepSource) -> dict[str, Any] | None:
 
 def _dataset_config(record: dict[str, Any], name: str | None) -> dict[str, Any]:
     """The dataset config the sweep was trained on: `name`, or the configs/dataset file matching its records."""
-    from designspace.configs import read_yaml
 
     info = record["dataset"]
     files = [CONFIG_DIR / "dataset" / f"{name}.yaml"] if name else sorted((CONFIG_DIR / "dataset").glob("*.yaml"))
@@ -236,13 +241,6 @@ def verify(src: SweepSource, space_file: Path, where: Path, s: Any, doc: Any, er
     """Sample and train `verify_n` models of the space file like the sweep; compare the EDFs (KS, power)."""
     from omegaconf import OmegaConf
 
-    from designspace.analysis.outcomes import ERROR, resolve_errors
-    from designspace.analysis.power import ks_critical, power_row
-    from designspace.space.sampler import draw
-    from designspace.sweep import results
-    from designspace.sweep.layout import SweepDir
-    from designspace.sweep.runner import run_sweep
-    from designspace.training.trainer import Schedule
 
     record = _first_record(src)
     if record is None:
@@ -254,11 +252,10 @@ def verify(src: SweepSource, space_file: Path, where: Path, s: Any, doc: Any, er
                                   "kind": "space", "refined_from": str(src.root)})
     if not (sweep.exists() and sweep.read_samples().equals(res.frame)):
         sweep.write_samples(res.frame, cfg_text)
-    run_sweep(sweep, _dataset_config(record, s.verify_dataset), Schedule.from_dict(record["schedule"]),
-              seed=int(record["seed"]), device=str(s.device), threads=s.threads, progress=sys.stderr.isatty())
+    options = RunOptions(seed=int(record["seed"]), device=str(s.device), threads=s.threads, progress=sys.stderr.isatty())
+    run_sweep(sweep, _dataset_config(record, s.verify_dataset), Schedule.from_dict(record["schedule"]), options)
     new, counts = resolve_errors(results.load(sweep), s.policy, float(s.penalty))
     e_new = new[ERROR].to_numpy(dtype=np.float64)
-    from designspace.analysis.edf import ks_test
 
     ks = ks_test(e_new, err_whole, "greater")  # H1: the new space's EDF lies above (better)
     pw = power_row(e_new, err_whole, float(s.alpha), "greater")
@@ -289,7 +286,6 @@ def run(cfg: Any) -> list[dict[str, Any]]:
     out = Path(str(cfg.out))
     written = []
     for src in sources:
-        from designspace.space.spaces import load
 
         name = load(src.space_ref).name
         sub = out / (safe_name(f"{name}-{src.root.name}") if len(sources) > 1 and sum(

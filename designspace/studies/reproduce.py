@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from designspace.space import spaces
+from designspace.space.budgets import load_budget
+from designspace.space.sampler import draw
+from designspace.studies.decide import Arm, Plan, run_until_decided, table_order
 from designspace.studies.experiment import (  # noqa: F401 - the experiment's objects, public here as before
     EXPERIMENTS_DIR,
     Experiment,
@@ -26,7 +30,13 @@ from designspace.studies.experiment import (  # noqa: F401 - the experiment's ob
     rung_schedule,
     training_images,
 )
+from designspace.studies.progression import progression_comparisons
+from designspace.studies.reproduce_report import write_report
+from designspace.sweep.from_config import training_setup
 from designspace.sweep.layout import SweepDir
+from designspace.sweep.options import RunOptions
+from designspace.sweep.runner import run_sweep
+from designspace.training.data import load_dataset
 
 STAGES = ("all", "sample", "train", "analyze")
 
@@ -66,7 +76,6 @@ class Job:
 
 def plan(exp: Experiment, out: Path) -> list[Job]:
     """Every sweep the experiment needs, in a fixed order."""
-    from designspace.space.budgets import load_budget
 
     jobs = [Job("space", s, b, b, exp.n, exp.seed, SweepDir(out / "sweeps" / f"{s}-{b}"))
             for b in exp.budgets for s in exp.spaces]
@@ -99,7 +108,6 @@ def plan(exp: Experiment, out: Path) -> list[Job]:
 def _composed_space(space: str) -> dict[str, Any]:
     """The space's definition as composed now (defaults merged), recorded with its samples so that the
     report reads what was sampled, not a YAML file edited since."""
-    from designspace.space import spaces
 
     path = spaces.find_file(space, spaces.SPACE_DIR, "space")
     cfg, _ = spaces.compose(spaces.read_yaml(path), str(path), path.parent)
@@ -110,8 +118,6 @@ def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
     """Write the samples of every job that has none yet; returns one line per job."""
     from omegaconf import OmegaConf
 
-    from designspace.space.budgets import load_budget
-    from designspace.space.sampler import draw
 
     lines = []
     for job in jobs:
@@ -134,15 +140,15 @@ def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
     return lines
 
 
-def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, seed: int = 0, sequential: Sequential | None = None,
-              fidelity_models: int = 0, **kwargs: Any) -> list[dict[str, Any]]:
-    """Train this shard of every sweep (models with a record are skipped); `seed`: initialisation and data order.
+def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, options: RunOptions | None = None,
+              sequential: Sequential | None = None, fidelity_models: int = 0) -> list[dict[str, Any]]:
+    """Train this shard of every sweep (models with a record are skipped); `options.seed`: initialisation and data
+    order (each rung adds its seed offset).
 
     With `sequential`, the longest rung's sweeps of the progression are trained by `train_until_decided`
     instead (every process works on any unclaimed model of the round: shards do not apply there)."""
-    from designspace.sweep.runner import run_sweep
-    from designspace.training.data import load_dataset
 
+    options = options if options is not None else RunOptions()
     data = load_dataset(dataset)  # once: the rungs' schedules depend on the training set's size
     summaries = []
     deciding = [j for j in jobs if j.longest and j.kind == "rung"] if sequential else []
@@ -152,22 +158,18 @@ def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, seed: int = 0, s
         job.sweep.require()
         print(f"training {job.label} @ {job.budget} ({job.sweep.root})", file=sys.stderr)
         summaries.append(run_sweep(job.sweep, data, job.schedule_of(schedule, data.train_size),
-                                   seed=seed + job.seed_offset, **kwargs).as_dict())
+                                   options.replace(seed=options.seed + job.seed_offset)).as_dict())
     if deciding:
-        train_until_decided(deciding, data, schedule, sequential, fidelity_models, seed=seed, **kwargs)
+        train_until_decided(deciding, data, schedule, sequential, fidelity_models, options)
     return summaries
 
 
 def train_until_decided(jobs: Sequence[Job], data: Any, schedule: Any, sequential: Sequential, start: int,
-                        seed: int = 0, **kwargs: Any) -> dict[Any, Any]:
+                        options: RunOptions) -> dict[Any, Any]:
     """Train the longest rung's models round by round until each comparison of the progression is decided or at
     its cap (`studies.decide`); the models of a space are taken in its samples' order (independent draws)."""
-    from designspace.studies.decide import Arm, Plan, run_until_decided, table_order
-    from designspace.studies.progression import progression_comparisons
-    from designspace.sweep.runner import run_sweep
 
-    for key in ("shard", "num_shards", "limit"):
-        kwargs.pop(key, None)
+    options = options.replace(shard=0, num_shards=1, limit=None)  # any worker takes any unclaimed model of a round
     by_space = {j.space: j for j in jobs}
     arms = [Arm(j.space, j.sweep.require(), table_order(j.sweep)) for j in jobs]
     comparisons = progression_comparisons(list(by_space), sequential.margin)
@@ -178,8 +180,9 @@ def train_until_decided(jobs: Sequence[Job], data: Any, schedule: Any, sequentia
         if not wait:
             print(f"training {job.label} @ {job.budget}: {len(model_ids)} model(s) of the sequential rung",
                   file=sys.stderr)
-        run_sweep(job.sweep, data, job.schedule_of(schedule, data.train_size), seed=seed + job.seed_offset,
-                  models=model_ids, limit=None if wait else len(model_ids), **kwargs)
+        run_sweep(job.sweep, data, job.schedule_of(schedule, data.train_size),
+                  options.replace(seed=options.seed + job.seed_offset, limit=None if wait else len(model_ids)),
+                  models=model_ids)
 
     def look(results: dict[Any, Any], trained: dict[str, int]) -> None:
         states = "; ".join(f"{c.b} vs {c.a}: {r.decision} ({r.n} pairs)" for c, r in results.items())
@@ -193,22 +196,12 @@ def run(cfg: Any) -> str:
     from hydra.utils import to_absolute_path
     from omegaconf import OmegaConf
 
-    from designspace.training.data import DatasetConfig
-    from designspace.training.trainer import Schedule
 
     if cfg.stage not in STAGES:
         raise ExperimentError(f"stage={cfg.stage!r} must be one of {', '.join(STAGES)}")
-    pack, graphs = cfg.get("pack", 1), cfg.get("graphs", False)
-    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
-        raise ExperimentError(f"pack={pack!r} must be an integer >= 1 (models trained together off one data stream)")
-    if not isinstance(graphs, bool):
-        raise ExperimentError(f"graphs={graphs!r} must be true or false")
-    if cfg.stage in ("all", "train"):  # every run option checked before anything is sampled or written
-        from designspace.sweep.runner import check_run_options
-
-        threads = cfg.threads
-        check_run_options(claim_timeout_s=cfg.claim_timeout_s, pack=pack, graphs=graphs, threads=threads,
-                          checkpoint_every_s=cfg.checkpoint_every_s, shard=cfg.shard, num_shards=cfg.num_shards)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    if cfg.stage in ("all", "train"):  # every run option, the dataset and the schedule checked before anything is written
+        dataset, schedule, options = training_setup(config, to_absolute_path, seed=config["experiment"].get("seed", 0))
     exp = Experiment.from_config(OmegaConf.to_container(cfg.experiment, resolve=True))
     out = Path(to_absolute_path(cfg.out or f"runs/{exp.name}"))
     jobs = plan(exp, out)
@@ -216,19 +209,11 @@ def run(cfg: Any) -> str:
     if cfg.stage in ("all", "sample"):
         lines += sample_all(jobs, progress=bool(cfg.progress))
     if cfg.stage in ("all", "train"):
-        dataset_cfg = OmegaConf.to_container(cfg.dataset, resolve=True)
-        if dataset_cfg.get("root") is not None:
-            dataset_cfg["root"] = to_absolute_path(str(dataset_cfg["root"]))
-        dataset = DatasetConfig.from_dict(dataset_cfg)
-        schedule = Schedule.from_dict(OmegaConf.to_container(cfg.schedule, resolve=True))
         fid = exp.fidelity
-        train_all(jobs, dataset, schedule, seed=exp.seed, sequential=fid.sequential if fid else None,
-                  fidelity_models=fid.models if fid else 0, shard=cfg.shard, num_shards=cfg.num_shards, device=str(cfg.device),
-                  threads=cfg.threads, progress=bool(cfg.progress), checkpoint_every_s=cfg.checkpoint_every_s,
-                  claim_timeout_s=cfg.claim_timeout_s, pack=pack, graphs=graphs)
+        train_all(jobs, dataset, schedule, options, sequential=fid.sequential if fid else None,
+                  fidelity_models=fid.models if fid else 0)
         lines.append(f"trained shard {cfg.shard}/{cfg.num_shards} of {len(jobs)} sweeps")
     if cfg.stage in ("all", "analyze"):
-        from designspace.studies.reproduce_report import write_report
 
         config_text = OmegaConf.to_yaml(cfg)
         report = write_report(exp, jobs, out / "report", alpha=float(cfg.alpha), config_text=config_text,

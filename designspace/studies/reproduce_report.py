@@ -9,8 +9,7 @@ figure as PNG and PDF, the numbers behind each as CSV).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,202 +17,36 @@ import numpy as np
 import pandas as pd
 
 from designspace.analysis import findings as fd
-from designspace.analysis.outcomes import ERROR, resolve_errors
+from designspace.analysis.collect import load_sweep
+from designspace.analysis.ladder import cheapest_agreeing_rung
+from designspace.analysis.outcomes import ERROR
+from designspace.analysis.power import median_difference_detectable
+from designspace.analysis.study import (  # noqa: F401 - the study's statistics, public here as before
+    MIN_STABLE,
+    TRENDS,
+    Study,
+    power_table,
+    progression_findings,
+    regime_comparisons,
+    regime_findings,
+    regime_groups,
+    regime_label,
+    sizes_table,
+    zoo_table,
+)
+from designspace.reporting import plots
+from designspace.reporting.report import ReportSettings, markdown_table, render_html
+from designspace.reporting.report import write_report as write_analysis
+from designspace.studies.decide import Arm, state, table_order, trained_errors
+from designspace.studies.ladder_report import Claims, build_ladder, judge
 from designspace.studies.progression import (
-        PAPER_NAMES,
+    PAPER_NAMES,
     PROGRESSION,
     STEPS,
     chain_claim,
     progression_comparisons,
 )
 from designspace.util.atomic import atomic_write_text
-
-MIN_STABLE = 20  # models needed before "no significant trend" counts as "stable"
-
-
-def _errors(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    rows, _ = resolve_errors(frame)
-    return rows, rows[ERROR].to_numpy(dtype=np.float64)
-
-
-
-
-def power_table(by_space: dict[str, pd.DataFrame], alpha: float) -> pd.DataFrame:
-    """Per space comparison: n, m, the observed one-sided KS distance in the claim's direction (improves:
-    b better; no_loss: b worse), the smallest distance detectable at alpha, and the bootstrap power at it."""
-    from designspace.analysis.power import power_row
-
-    rows = []
-    for a, b, kind in STEPS:
-        if a not in by_space or b not in by_space:
-            continue
-        ea, eb = _errors(by_space[a])[1], _errors(by_space[b])[1]
-        if min(ea.size, eb.size) < 2:
-            continue
-        # 'greater' on (x, y): x's EDF above y's. improves: b better than a; no_loss: a better than b (b worse).
-        x, y = (eb, ea) if kind == "improves" else (ea, eb)
-        row = power_row(x, y, alpha, "greater")
-        rows.append({"comparison": f"{PAPER_NAMES[b]} vs {PAPER_NAMES[a]}",
-                     "tested": "b better" if kind == "improves" else "b worse",
-                     "n_a": ea.size, "n_b": eb.size, "d_observed": row["d_observed"],
-                     "d_detectable": row["d_detectable"], "power": row["power"]})
-    return pd.DataFrame(rows)
-
-
-def progression_findings(by_space: dict[str, pd.DataFrame], alpha: float) -> list[fd.Finding]:
-    """B ~ A, C ~ B, D > C, E > D, RegNet > E, size, and where the best models are."""
-    from designspace.space import spaces
-
-    out: list[fd.Finding] = []
-    err = {s: _errors(f) for s, f in by_space.items()}
-    chain = [s for s in PROGRESSION if s in err]
-    if len(chain) >= 3:
-        out.append(fd.ordered_chain(chain_claim([PAPER_NAMES[s] for s in chain]),
-                                    {PAPER_NAMES[s]: err[s][1] for s in chain}, alpha))
-    for a, b, kind in STEPS:
-        if a in err and b in err:
-            test = fd.improves if kind == "improves" else fd.no_loss
-            out.append(test(PAPER_NAMES[a], err[a][1], PAPER_NAMES[b], err[b][1], alpha))
-    if "anynetx_a" in by_space and "regnet" in by_space:
-        regnet = spaces.load("regnet")
-        cards = {"AnyNetX_A": spaces.load("anynetx_a").cardinality(), "RegNet": regnet.networks()}
-        f = fd.smaller_space(cards, "AnyNetX_A", "RegNet")
-        out.append(replace(f, evidence=f.evidence + f"; RegNet counted as distinct networks (per-stage d, w, b, g "
-                           f"after compatibility; {regnet.cardinality():.3g} parameter tuples on its grid), "
-                           "AnyNetX_A as configurations, as in the paper's Table 1"))
-
-    def pooled(names: Sequence[str], column: str) -> tuple[np.ndarray, np.ndarray, str]:
-        used = [(s, err[s]) for s in names if s in err and column in err[s][0]]
-        if not used:
-            return np.array([]), np.array([]), ""
-        x = np.concatenate([r[column].to_numpy(dtype=np.float64) for _, (r, _) in used])
-        e = np.concatenate([e for _, (_, e) in used])
-        keep = np.isfinite(x)
-        return x[keep], e[keep], "+".join(PAPER_NAMES.get(s, s) for s, _ in used)
-
-    checks = [("b", ("anynetx_b", "anynetx_c", "anynetx_d", "anynetx_e", "regnet"), "eq:1",
-               "the best models have bottleneck ratio b = 1"),
-              ("g", ("anynetx_c", "anynetx_d", "anynetx_e", "regnet"), "gt:1", "the best models have group width g > 1"),
-              ("total_depth", tuple(by_space), "near:20", "the best models have about 20 blocks"),
-              ("wm", ("regnet",), "near:2.5", "the best RegNet models have wm ~ 2.5")]
-    for column, names, test, claim in checks:
-        x, e, label = pooled(names, column)
-        if x.size:
-            out.append(fd.best_value(label, x, e, claim, test))
-    if "anynetx_e" in err:
-        rows, e = err["anynetx_e"]
-        finding, _ = fd.width_rule("AnyNetX_E", rows, e, alpha)
-        out.append(finding)
-    return out
-
-
-TRENDS = (("w0", "w0 of the best models grows with flops", "up"),
-          ("wa", "wa of the best models grows with flops", "up"),
-          ("g", "group width of the best models grows with flops", "up"),
-          ("total_depth", "depth of the best models is stable across regimes", "flat"),
-          ("wm", "wm of the best models is stable across regimes", "flat"))
-
-
-def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -> list[fd.Finding]:
-    """Trends across regimes, on the best quarter of each regime's models (pooled, Spearman)."""
-    from scipy import stats
-
-    from designspace.space.budgets import load_budget
-
-    rows, out = [], []
-    groups = regime_groups(frame, budgets)
-    for a, b, _kind in regime_comparisons(budgets, frame):
-        if a in groups and b in groups:
-            out.append(fd.improves(a, groups[a][ERROR].to_numpy(float), b, groups[b][ERROR].to_numpy(float), alpha))
-    for rank, b in enumerate(budgets):
-        sub, e = _errors(frame[frame["budget"] == b])
-        if len(sub) == 0:
-            continue
-        top = sub.iloc[np.argsort(e, kind="stable")[: max(1, len(sub) // 4)]].copy()
-        recorded = top["regime_gf"].dropna() if "regime_gf" in top else top.iloc[:0]
-        # the regime recorded in the sweep's config.yaml; today's budget file only for sweeps without one
-        top["regime_gf"] = float(recorded.iat[0]) if len(recorded) else load_budget(b).regime
-        top["regime_rank"] = rank
-        rows.append(top)
-    if len(rows) < 3:
-        return out + [fd.Finding("parameters of the best models change with the regime", "inconclusive",
-                                 f"{len(rows)} regimes with results; need at least 3")]
-    top = pd.concat(rows, ignore_index=True)
-    if len(top) < fd.MIN_MODELS:  # a rank correlation over so few points cannot reach significance
-        return out + [fd.Finding(claim, "inconclusive", f"too few models to tell: {len(top)} in the best quarters of "
-                                 f"{len(rows)} regimes, need {fd.MIN_MODELS}")
-                      for _, claim, _ in TRENDS]
-    for column, claim, expect in TRENDS:
-        if column not in top:
-            continue
-        values = top[column].to_numpy(dtype=np.float64)
-        if np.ptp(values) == 0:  # a constant parameter has no trend
-            rho, p = 0.0, 1.0
-        else:
-            rho, p = stats.spearmanr(top["regime_gf"].to_numpy(), values)
-        med = top.groupby("regime_rank")[column].median().to_numpy()
-        text = (f"best quarter of each regime, n={len(top)} models over {len(rows)} regimes: Spearman rho = {rho:.3f}, "
-                f"p = {p:.3g}; medians per regime {', '.join(f'{m:.3g}' for m in med)}")
-        if expect == "up":
-            verdict = "reproduced" if (rho > 0 and p < alpha) else "not reproduced"
-        elif p < alpha:
-            verdict = "not reproduced"
-        else:  # no significant trend is evidence of stability only with enough models
-            verdict = "reproduced" if len(top) >= MIN_STABLE else "inconclusive"
-            text += "" if len(top) >= MIN_STABLE else f"; fewer than {MIN_STABLE} models: no trend found, but too few to call it stable"
-        out.append(fd.Finding(claim, verdict, text))
-    return out
-
-
-def regime_label(frame: pd.DataFrame, budget: str) -> str:
-    """A regime's group name: the space's label in the report (Space@budget)."""
-    labels = frame.loc[frame["budget"] == budget, "space"] if "space" in frame else frame.iloc[:0]
-    return str(labels.iat[0]) if len(labels) else budget
-
-
-def regime_groups(frame: pd.DataFrame, budgets: Sequence[str]) -> dict[str, pd.DataFrame]:
-    """Resolved rows per regime, keyed by the regime's label."""
-    return {regime_label(frame, b): _errors(frame[frame["budget"] == b])[0] for b in budgets
-            if (frame["budget"] == b).any()}
-
-
-def regime_comparisons(budgets: Sequence[str], frame: pd.DataFrame) -> list[tuple[str, str, str]]:
-    """Each regime against the next larger one: more flops, lower error (the paper's regime trend)."""
-    labels = [regime_label(frame, b) for b in budgets]
-    return [(lo, hi, "improves") for lo, hi in zip(labels, labels[1:])]
-
-
-def zoo_table(zoo_frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """The paper's pick: per regime, the best of the candidates within the flops tolerance."""
-    rows = []
-    for budget, frame in zoo_frames.items():
-        sub, e = _errors(frame)
-        if len(sub) == 0:
-            continue
-        best = sub.iloc[int(np.argmin(e))]
-        rows.append({"regime": budget, "candidates": len(frame), "trained": int((frame.get("status") == "ok").sum()),
-                     "model_id": best["model_id"], "error": float(best[ERROR]),
-                     **{k: best.get(k) for k in ("depth", "w0", "wa", "wm", "g")},
-                     "stage_depths": " ".join(str(int(best[f"d{i}"])) for i in range(1, int(best["num_stages"]) + 1)),
-                     "stage_widths": " ".join(str(int(best[f"w{i}"])) for i in range(1, int(best["num_stages"]) + 1)),
-                     "flops": int(best["flops"]), "params": int(best["params"]), "acts": int(best["acts"])})
-    return pd.DataFrame(rows)
-
-
-def sizes_table(names: Sequence[str], recorded: Mapping[str, Mapping[str, Any] | None] | None = None) -> pd.DataFrame:
-    """Exact sizes of the spaces, from the definitions recorded with their samples (`recorded`: name ->
-    the `space_config` of a sweep's config.yaml); today's YAML only for sweeps that recorded none."""
-    from designspace.space import spaces
-
-    rows = []
-    for s in names:
-        definition = (recorded or {}).get(s)
-        sp = spaces.load(definition if definition else s)
-        rows.append({"space": PAPER_NAMES.get(s, s), "dims": sp.dims, "size": f"{sp.cardinality():.3g}",
-                     "exact": str(sp.cardinality()),
-                     "note": "; ".join(x for x in (sp.grid_note(), "" if definition else
-                                                   "definition from today's YAML (none recorded)") if x)})
-    return pd.DataFrame(rows)
 
 
 def recorded_space(sweep: Any) -> dict[str, Any] | None:
@@ -227,7 +60,6 @@ def recorded_space(sweep: Any) -> dict[str, Any] | None:
 
 def progression_claims(space_keys: Sequence[str], alpha: float) -> Any:
     """What the ladder recomputes for the A -> ... -> RegNet progression."""
-    from designspace.studies.ladder_report import Claims
 
     def group(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         return {PAPER_NAMES.get(k, k): frame[frame["space_key"] == k] for k in space_keys
@@ -245,7 +77,6 @@ def progression_claims(space_keys: Sequence[str], alpha: float) -> Any:
 def sequential_decisions(exp: Any, jobs: Sequence[Any]) -> dict[str, Any]:
     """claim -> the sequential comparison at the longest rung, from its records (design-spec 6c); {} when the
     experiment does not decide sequentially."""
-    from designspace.studies.decide import Arm, state, table_order, trained_errors
 
     seq = exp.fidelity.sequential if exp.fidelity else None
     longest = {j.space: j for j in jobs if j.kind == "rung" and j.longest and j.sweep.exists()}
@@ -259,7 +90,6 @@ def sequential_decisions(exp: Any, jobs: Sequence[Any]) -> dict[str, Any]:
 
 def regime_claims(budgets: Sequence[str], frame: pd.DataFrame, alpha: float) -> Any:
     """What the ladder recomputes for a regime study."""
-    from designspace.studies.ladder_report import Claims
 
     return Claims(lambda f: regime_groups(f, budgets), regime_comparisons(budgets, frame),
                   lambda f: regime_findings(f, budgets, alpha))
@@ -268,11 +98,6 @@ def regime_claims(budgets: Sequence[str], frame: pd.DataFrame, alpha: float) -> 
 def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, config_text: str = "",
                  zero_init_last_bn: bool = False) -> Path:
     """Write report/REPORT.md + REPORT.html, the CSVs behind them and the full analysis under report/analysis/."""
-    from designspace.analysis.collect import load_sweep
-    from designspace.reporting import plots
-    from designspace.reporting.report import ReportSettings, markdown_table, render_html
-    from designspace.reporting.report import write_report as write_analysis
-    from designspace.studies.ladder_report import build_ladder, judge
 
     out.mkdir(parents=True, exist_ok=True)
     space_jobs = [j for j in jobs if j.kind == "space" and j.sweep.exists()]
@@ -293,12 +118,11 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
                      f"Models: {len(frame)} sampled, {trained} trained "
                      f"({len(exp.spaces)} space(s) x {len(exp.budgets)} budget(s) x n = {exp.n}). Cost: {exp.cost}.\n"]
 
-    by_space = {j.space: frame[frame["space_key"] == j.space] for j in space_jobs}
     budgets = [j.budget for j in space_jobs]
-    if multi_budget:
-        found, claims = regime_findings(frame, budgets, alpha), regime_claims(budgets, frame, alpha)
-    else:
-        found, claims = progression_findings(by_space, alpha), progression_claims(list(by_space), alpha)
+    study = Study(frame, budgets, alpha, {j.space: recorded_space(j.sweep) for j in reversed(space_jobs)},
+                  {j.budget: load_sweep(j.sweep.root, f"zoo {j.budget}") for j in zoo_jobs})
+    found = study.findings
+    claims = regime_claims(budgets, frame, alpha) if multi_budget else progression_claims(list(study.by_space), alpha)
     ladder = build_ladder(jobs, frame, label_of)
     decisions = {} if multi_budget else sequential_decisions(exp, jobs)
     judged = judge(found, frame, ladder, claims, decisions, alpha)
@@ -307,7 +131,7 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     md += _decisions_section(decisions, exp, out)
     md += _ladder_section(judged, ladder, exp, out)
     if not multi_budget:
-        power = power_table(by_space, alpha)
+        power = study.power
         if len(power):
             power.to_csv(out / "power.csv", index=False)
             md += ["## Power of the space comparisons at the proxy\n",
@@ -329,11 +153,9 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
     md += ["## Error EDFs at the proxy\n", "The proxy's short schedule (every sampled model): it ranks convergence "
            "speed as much as design (see the ladder above).\n", "![EDF progression at the proxy](edf_progression.png)\n"]
 
-    recorded = {j.space: recorded_space(j.sweep) for j in reversed(space_jobs)}
-    md += ["## Design-space sizes\n", markdown_table(sizes_table(list(dict.fromkeys(j.space for j in space_jobs)),
-                                                                 recorded)), ""]
+    md += ["## Design-space sizes\n", markdown_table(study.sizes), ""]
     if zoo_jobs:
-        zt = zoo_table({j.budget: load_sweep(j.sweep.root, f"zoo {j.budget}") for j in zoo_jobs})
+        zt = study.zoo
         zt.to_csv(out / "proxy_zoo.csv", index=False)
         md += ["## Proxy model zoo\n", f"Per regime, the best of {exp.zoo_pick.candidates} random "
                f"{PAPER_NAMES.get(exp.zoo_pick.space, exp.zoo_pick.space)} models within +-{exp.zoo_pick.tolerance:.0%} "
@@ -354,7 +176,6 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
 
 
 def _findings_section(verdicts: pd.DataFrame, ladder: Any, alpha: float) -> list[str]:
-    from designspace.reporting.report import markdown_table
 
     longest = (f"the longest rung ({ladder.longest.label}: {ladder.longest.images} training images, "
                f"{len(ladder.longest.frame)} models)" if ladder.measured else "")
@@ -410,8 +231,6 @@ def _chain_p(evidence: str) -> str:
 
 def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[str]:
     """Each pairwise comparison decided at the longest rung: the decision, the pairs it spent and why it stopped."""
-    from designspace.reporting import plots
-    from designspace.reporting.report import markdown_table
 
     if not decisions:
         return []
@@ -446,10 +265,6 @@ def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[s
 
 
 def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
-    from designspace.analysis.ladder import cheapest_agreeing_rung
-    from designspace.analysis.power import median_difference_detectable
-    from designspace.reporting import plots
-    from designspace.reporting.report import markdown_table
 
     if not ladder.measured:
         return ["## Does it survive longer training?\n",

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from designspace.analysis.outcomes import ERROR, resolve_errors
 from designspace.analysis.sequential import compare
+from designspace.sweep import results
 from designspace.sweep.layout import SweepDir
 
 
@@ -54,8 +56,6 @@ class Progress:
 
 
 def progress(sweep: SweepDir, name: str) -> Progress:
-    from designspace.analysis.outcomes import ERROR, resolve_errors
-    from designspace.sweep import results
 
     frame = results.load(sweep)
     rows, _ = resolve_errors(frame)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from designspace.util import procs
 from designspace.util.atomic import atomic_write, atomic_write_text, is_temp, orphaned_temp
 from designspace.util.usage import UserError
 
@@ -354,7 +355,6 @@ class SweepDir:
     def server_now(self) -> float:
         """The file server's clock, read as the mtime of a file touched now in DIR/claims/ (claim ages are
         mtimes set by that clock, so they are compared with it, never with this machine's)."""
-        from designspace.util import procs
 
         self.claims_dir.mkdir(parents=True, exist_ok=True)
         probe = self.claims_dir / f".clock-{procs.machine_tag()}-{os.getpid()}"

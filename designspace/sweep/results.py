@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from designspace.training.trainer import TrainOutcome
 
+
 RECORD_VERSION = 1
 STATUSES = ("ok", "diverged", "failed")
 REQUIRED_KEYS = ("model_id", "status", "spec", "trained_spec", "complexity", "dataset", "schedule", "seed",

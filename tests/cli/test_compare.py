@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from train_helpers import BUNDLED_FASHION_MNIST, QUICK, REPO, TINY_SPECS, make_sweep
 
 from designspace.studies.decide import random_order
 from designspace.sweep.results import read_records
+from tests.helpers.train import BUNDLED_FASHION_MNIST, QUICK, REPO, TINY_SPECS, make_sweep
 
 
 def compare(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:

@@ -15,7 +15,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from cluster_helpers import CLUSTER_DIR, PARTITION, VENV_BIN, RayHead, Slurm, free_port, run_cmd, slurm_up
+
+from tests.helpers.cluster import (
+    CLUSTER_DIR,
+    PARTITION,
+    VENV_BIN,
+    RayHead,
+    Slurm,
+    free_port,
+    run_cmd,
+    slurm_up,
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

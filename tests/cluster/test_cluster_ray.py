@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cluster_helpers import (
+
+from designspace.sweep.results import read_records
+from tests.helpers.cluster import (
     TINY_SWEEP_EPOCHS,
     TINY_SWEEP_SCHEDULE,
     assert_one_record_per_model,
@@ -20,9 +22,7 @@ from cluster_helpers import (
     tail,
     wait_until,
 )
-from train_helpers import TINY_SCHEDULE, TINY_SPECS, cli, make_sweep
-
-from designspace.sweep.results import read_records
+from tests.helpers.train import TINY_SCHEDULE, TINY_SPECS, cli, make_sweep
 
 pytestmark = pytest.mark.cluster
 

@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import (
+
+from designspace.sweep.layout import SweepDir
+from designspace.sweep.results import read_records
+from tests.helpers.cluster import (
     TINY_SWEEP_EPOCHS,
     TINY_SWEEP_SCHEDULE,
     Held,
@@ -33,10 +36,7 @@ from cluster_helpers import (
     tail,
     wait_until,
 )
-from train_helpers import BUNDLED_FASHION_MNIST, TINY_SCHEDULE, TINY_SPECS, cli, make_sweep
-
-from designspace.sweep.layout import SweepDir
-from designspace.sweep.results import read_records
+from tests.helpers.train import BUNDLED_FASHION_MNIST, TINY_SCHEDULE, TINY_SPECS, cli, make_sweep
 
 pytestmark = pytest.mark.cluster
 

@@ -13,9 +13,7 @@ from designspace.space.sampler import sample, spec_of
 from designspace.sweep.layout import SweepDir
 from designspace.sweep.results import write_record
 from designspace.util.usage import terminal_safe
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_html_safety import problems  # noqa: E402
+from tests.helpers.html import problems
 
 HOSTILE = "[click](java&#115;cript:alert(document.domain))\x1b]0;pwned\x07\x1b[2J<img src=x onerror=alert(1)>"
 

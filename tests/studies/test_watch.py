@@ -8,10 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from train_helpers import BUNDLED_FASHION_MNIST, QUICK, TINY_SPECS, make_sweep
-
 from designspace.studies.watch import progress, update_line, watch
 from designspace.sweep.results import write_record
+from tests.helpers.train import BUNDLED_FASHION_MNIST, QUICK, TINY_SPECS, make_sweep
 
 
 def _record(spec, error: float) -> dict:

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from train_helpers import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep
 
 from designspace.sweep.results import RecordExists, read_records, write_record
+from tests.helpers.train import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep
 
 
 def _record(model_id: str, error: float) -> dict:
@@ -39,6 +39,7 @@ def test_a_late_publish_never_replaces_an_existing_record(tmp_path: Path) -> Non
 
 DRIVER = textwrap.dedent("""
     import json, os, sys, time
+    from designspace.sweep.options import RunOptions
     from designspace.sweep.runner import run_sweep
     sweep, data, schedule, stall, marker = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), \\
         float(sys.argv[4]), sys.argv[5]
@@ -50,8 +51,8 @@ DRIVER = textwrap.dedent("""
                 time.sleep(stall)
             return real(src, dst, *a, **k)
         os.link = slow_link
-    summary = run_sweep(sweep, data, schedule, claim_timeout_s=2.0, threads=1, progress=False,
-                        checkpoint_every_s=None)
+    summary = run_sweep(sweep, data, schedule, RunOptions(claim_timeout_s=2.0, threads=1, progress=False,
+                                                         checkpoint_every_s=None))
     print(json.dumps(summary.as_dict()))
 """)
 

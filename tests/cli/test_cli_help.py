@@ -1,0 +1,72 @@
+"""Every command's --help says what it does and names each of its keys with a line of its own; piped into a
+reader that leaves at once, nothing is printed on stderr; `python -m designspace` lists the commands;
+--version prints the version pyproject.toml declares."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+VERBS = ["sample", "train", "analyze", "describe", "spaces", "reproduce", "refine", "compare", "notebooks"]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
+
+
+def _declared_version() -> str:
+    match = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M)
+    assert match
+    return match.group(1)
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_help_names_every_key_with_a_line_and_an_example(verb: str, tmp_path: Path) -> None:
+    proc = _run("-m", f"designspace.{verb}", "--help", cwd=tmp_path)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    text = proc.stdout
+    assert f"python -m designspace.{verb}" in text.splitlines()[0]  # what it does, with its usage
+    config = yaml.safe_load((REPO / "designspace" / "configs" / f"{verb}.yaml").read_text())
+    keys = [k for k in config if k not in ("defaults", "hydra")]
+    lines = text.splitlines()
+    for key in keys:
+        line = next((ln for ln in lines if re.match(rf"  {re.escape(key)}(=|\s|$)", ln)), None)
+        assert line is not None, f"{verb} --help does not name {key}"
+        described = (line.split(None, 1) + [""])[1].strip()
+        assert described or isinstance(config[key], dict), f"{verb} --help: {key} has no description"
+    assert "Config groups" not in text or "options:" in text
+    assert "_self_" not in text and "powered by hydra" not in text.lower() and "== Config" not in text  # not Hydra's dump
+
+
+@pytest.mark.parametrize("verb", ["analyze", "describe", "train"])
+def test_a_closed_pipe_is_not_a_traceback(verb: str, tmp_path: Path) -> None:
+    for args in (["--help"], ["list=true"] if verb == "describe" else ["--help"]):
+        proc = subprocess.run(f"{sys.executable} -m designspace.{verb} {' '.join(args)} | true", shell=True,
+                              cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+        assert proc.stderr == "", proc.stderr
+
+
+def test_python_m_designspace_lists_the_commands_and_runs_one(tmp_path: Path) -> None:
+    listed = _run("-m", "designspace", cwd=tmp_path)
+    assert listed.returncode == 0
+    for verb in VERBS:
+        assert re.search(rf"^  {verb}\s+\S", listed.stdout, re.M), verb
+    described = _run("-m", "designspace", "describe", "model=RegNetX-200MF", cwd=tmp_path)
+    assert described.returncode == 0 and "199,040,872 flops" in described.stdout  # RegNetX-200MF, exact
+    unknown = _run("-m", "designspace", "smaple", cwd=tmp_path)
+    assert unknown.returncode == 2 and "smaple" in unknown.stderr and len(unknown.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["-m", "designspace", "--version"], ["-m", "designspace.train", "--version"],
+                                  ["-m", "designspace.refine", "--version"]])
+def test_version(args: list[str], tmp_path: Path) -> None:
+    proc = _run(*args, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"designspace {_declared_version()}"

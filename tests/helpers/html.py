@@ -1,0 +1,49 @@
+"""An independent reading of rendered HTML: what a browser would run or follow (tags outside the allow-list,
+on* handlers, URL schemes other than http/https/mailto after entity decoding and control-character removal)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+from designspace.reporting.report import ALLOWED_SCHEMES, ALLOWED_TAGS
+
+
+class Checker(HTMLParser):
+    """Collects every problem a browser could execute: a tag not allowed, an on* handler, a URL with a scheme
+    other than http(s)/mailto (after entity decoding, with whitespace and control characters removed)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "body":
+            self.in_body = True
+            return
+        if not self.in_body:
+            return
+        if tag not in ALLOWED_TAGS:
+            self.problems.append(f"tag {tag}")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.problems.append(f"handler {name}")
+            if name in ("href", "src") and value is not None:
+                cleaned = "".join(ch for ch in value if not (ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf")))
+                scheme = urlsplit(cleaned).scheme.lower()
+                if tag == "img" and name == "src" and re.fullmatch(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=]*",
+                                                                   cleaned):
+                    continue  # a report's own figure, embedded: an image, never a script
+                if scheme and scheme not in ALLOWED_SCHEMES:
+                    self.problems.append(f"{name}={value!r}")
+            if name == "style" and re.search(r"url|expression|javascript", value or "", re.I):
+                self.problems.append(f"style {value!r}")
+
+
+def problems(page: str) -> list[str]:
+    checker = Checker()
+    checker.feed(page)
+    return checker.problems

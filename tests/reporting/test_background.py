@@ -1,0 +1,57 @@
+"""Figures saved in forked children (`reporting.background`): the same files, pixel for pixel, as saved in the
+report's own process, and a child's failure is the report's error, not a missing file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from designspace.reporting import plots
+from designspace.reporting.background import BackgroundSaver, default_workers
+from designspace.reporting.report import ReportSettings, write_report
+from designspace.util.forking import fork_context
+from tests.helpers.reports import regimes_frame
+
+pytestmark = pytest.mark.skipif(fork_context() is None, reason="no fork on this platform: figures are saved inline")
+
+
+def _files(root: Path) -> dict[str, Path]:
+    return {str(p.relative_to(root)): p for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_children_save_the_same_report(tmp_path: Path) -> None:
+    settings, frame = ReportSettings(draws=100, bins=2), regimes_frame(12)
+    inline, forked = tmp_path / "inline", tmp_path / "forked"
+    write_report(frame, inline, settings, workers=0)
+    write_report(frame, forked, settings, workers=2)
+    a, b = _files(inline), _files(forked)
+    assert a.keys() == b.keys() and any(k.endswith(".pdf") for k in a)
+    for name in a:
+        if name.endswith(".png"):
+            x, y = (np.asarray(Image.open(p).convert("RGB")) for p in (a[name], b[name]))
+            assert x.shape == y.shape and np.array_equal(x, y), name
+        elif name.endswith((".csv", ".md")):
+            assert a[name].read_bytes() == b[name].read_bytes(), name
+
+
+def test_a_child_that_fails_fails_the_report(tmp_path: Path, monkeypatch) -> None:
+    def broken(fig, stem, formats=("png", "pdf")):
+        if Path(stem).name == "complexity":
+            raise OSError(28, "No space left on device")
+        return []
+
+    monkeypatch.setattr(plots, "save", broken)
+    with pytest.raises(RuntimeError, match="figures/complexity"):
+        write_report(regimes_frame(12), tmp_path / "r", ReportSettings(draws=100, bins=2), workers=1)
+
+
+def test_without_workers_the_caller_saves(tmp_path: Path) -> None:
+    done = []
+    saver = BackgroundSaver(0)
+    saver.submit("x", done.append, 1)
+    saver.join()
+    assert done == [1] and default_workers(1) == 0 and default_workers(2) == 1 and default_workers(16) == 2

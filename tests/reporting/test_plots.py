@@ -1,0 +1,169 @@
+"""Figures render headless and draw exactly the tables they are given (lines, panels, legend texts)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from designspace import analysis as an  # noqa: E402
+from designspace.reporting import plots  # noqa: E402
+from tests.helpers import synthetic  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    f = synthetic.frame(seed=1, n=30)
+    f.loc[[0, 1], "status"] = "diverged"
+    f.loc[2, "status"] = "failed"
+    f.loc[3, "error"] = 80.0  # an outlier far beyond the bulk
+    return an.add_derived(f)
+
+
+@pytest.fixture(scope="module")
+def analysis(frame) -> an.Analysis:
+    return an.Analysis(frame, draws=500, min_per_draw=1, bins=4)
+
+
+def _visible_axes(fig: Figure) -> list:
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+def _legend_texts(ax) -> list[str]:
+    """Texts of the axes' legend, or of the figure's."""
+    legends = [ax.get_legend()] if ax.get_legend() else list(ax.figure.legends)
+    return [t.get_text() for leg in legends for t in leg.get_texts()]
+
+
+def _curves(ax) -> list:
+    return [ln for ln in ax.get_lines() if len(ln.get_xdata()) > 2]
+
+
+def test_edf_figure_lines_legend_and_range(frame, analysis, tmp_path):
+    fig = plots.plot_edfs(analysis)
+    ax = fig.axes[0]
+    assert len(_curves(ax)) == 3  # one step line per space
+    texts = _legend_texts(ax)
+    a = next(t for t in texts if t.startswith("anynetx_a"))
+    used = an.resolve_errors(frame[frame["space"] == "anynetx_a"])[0]["err"]
+    assert a == f"anynetx_a [{used.min():.1f}|{used.mean():.1f}] n={len(used)}\n3 diverged/failed at 100%"
+    for line in _curves(ax):
+        assert line.get_ydata()[0] == 0 and line.get_ydata()[-1] == pytest.approx(1.0)
+    assert ax.get_xlabel() == "top-1 error (%)"
+    # the x axis ends near the largest per-space 95th percentile of the trained errors, not at the outlier
+    ok = frame[frame["status"] == "ok"]
+    bulk = max(np.percentile(g["error"], 95) for _, g in ok.groupby("space"))
+    lo, hi = ax.get_xlim()
+    assert bulk <= hi < bulk + 0.1 * (bulk - ok["error"].min()) and hi < 80
+    # the spaces that continue beyond the edge are marked there (anynetx_a: the outlier and the penalized ones)
+    marks = [ln for ln in ax.get_lines() if ln.get_marker() == ">" and len(ln.get_xdata()) == 1]
+    assert marks and all(ln.get_xdata()[0] == pytest.approx(hi) for ln in marks)
+    assert any("continues beyond the 95th percentile" in t for t in texts)
+    paths = plots.save(fig, tmp_path / "edf")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_plot_edfs_draws_the_table_it_is_given():
+    table = pd.DataFrame({"space": ["a", "a", "a", "b", "b"], "error": [1.0, 2.0, 4.0, 1.5, 3.0],
+                          "F": [0.25, 0.5, 1.0, 0.5, 1.0]})
+    fig = plots.plot_edfs(table, {"a": "first", "b": "second"}, {"a": "#ff0000"})
+    ax = fig.axes[0]
+    lines = _curves(ax)
+    assert [ln.get_label() for ln in lines] == ["first", "second"] and lines[0].get_color() == "#ff0000"
+    assert list(lines[0].get_xdata()) == [1, 1, 2, 2, 4, 4] and list(lines[0].get_ydata()) == [0, .25, .25, .5, .5, 1]
+    assert len(ax.get_lines()) == 2  # nothing drawn that the table does not hold
+
+
+def test_drop_policy_is_in_the_legend(frame):
+    texts = _legend_texts(plots.plot_edfs(frame, policy="drop").axes[0])
+    assert any("3 diverged/failed dropped" in t and "n=27" in t for t in texts)
+
+
+def test_normalized_edfs_panels(frame, analysis):
+    fig = plots.plot_normalized_edfs(analysis, by=("params", "flops"))
+    axes = _visible_axes(fig)
+    assert len(axes) == 3 and all(len(_curves(ax)) == 3 for ax in axes)
+    assert "normalized by flops" in axes[2].get_title()
+    for ax, by in zip(axes[1:], ("params", "flops")):
+        table = analysis.normalized_edf(by)
+        part = table[table["space"] == "regnetx"]
+        line = next(ln for ln in _curves(ax) if ln.get_label().startswith("regnetx"))
+        assert np.allclose(np.unique(line.get_ydata())[1:], np.unique(part["F"]))
+    with pytest.raises(an.EmptyBinError, match="space"):
+        plots.plot_normalized_edfs(frame, by=("flops",), bins=200, empty="raise")
+
+
+def test_param_scatter_has_a_panel_and_a_band_per_parameter(frame):
+    params = ["d1", "w4", "total_depth", "fit_wm"]
+    a = an.Analysis(frame[frame["space"] == "anynetx_e"], draws=1000, min_per_draw=1)
+    ranges = a.best_ranges[a.best_ranges["param"].isin(params)]
+    points, labels = a.params("anynetx_e")
+    fig = plots.plot_param_scatter(points, ranges, "anynetx_e", {p: labels[p] for p in params}, legend="E")
+    axes = _visible_axes(fig)
+    assert len(axes) == 4
+    assert [ax.get_xlabel() for ax in axes] == ["d1 (blocks)", "w4 (channels)", "total depth (blocks)", "wm, fitted"]
+    ranges = ranges.set_index("param")
+    for ax, p in zip(axes, params):
+        assert len(ax.patches) == 1  # the band
+        median = [ln for ln in ax.get_lines() if ln.get_transform() is not ax.transData]
+        assert len(median) == 1 and median[0].get_xdata()[0] == pytest.approx(ranges.loc[p, "median"])
+        assert np.allclose(np.sort(ax.collections[0].get_offsets()[:, 0]), np.sort(points[p]))
+    assert fig.legends[0].get_texts()[0].get_text() == "E"
+
+
+def test_width_profiles(frame, analysis):
+    fig = plots.plot_width_profiles(analysis, "anynetx_e")
+    ax = fig.axes[0]
+    top = analysis.settings.top
+    assert len(ax.get_lines()) == top + 2  # the models, the fitted line, the 48*(j+1) reference
+    texts = _legend_texts(ax)
+    assert texts[0] == f"top {top} models of anynetx_e (of n=30)"
+    best = analysis.used["anynetx_e"].nsmallest(top, "err")
+    line = an.fit_width_line(best)  # independent of the efit table the figure reads
+    assert texts[1] == f"fit: {line.w0:.1f} + {line.wa:.1f}·j" and texts[2] == "48 + 48·j"
+    assert ax.get_yscale() == "log"
+    texts = _legend_texts(plots.plot_width_profiles(frame, "anynetx_a", reference=None, top=5).axes[0])
+    assert texts[0] == "top 5 models of anynetx_a (of n=30; 3 diverged/failed at 100%)" and len(texts) == 2
+
+
+def test_random_search_complexity_trends_efit(frame, analysis):
+    fig = plots.plot_random_search(analysis.random_search, plots.legend_labels(analysis.summary, analysis.counts))
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert len(lines) == 3
+    x = frame[frame["space"] == "regnetx"]["error"]
+    assert lines[2].get_ydata()[0] == pytest.approx(x.mean())  # k = 1: the mean error
+    fig = plots.plot_complexity_scatter(analysis.complexity)
+    axes = _visible_axes(fig)
+    assert [a.get_xlabel() for a in axes] == ["flops (MF)", "params (M)", "activations (M)"]
+    assert all(len(a.collections) == 3 for a in axes)
+    regnet = analysis.complexity[analysis.complexity["space"] == "regnetx"]
+    assert np.allclose(axes[0].collections[2].get_offsets()[:, 0], regnet["flops"] / 1e6)
+    table = an.trend_table(frame, ("total_depth", "wm", "params"), draws=500, min_per_draw=1)
+    fig = plots.plot_trends(table, params=("total_depth", "wm", "params"))
+    axes = _visible_axes(fig)
+    assert len(axes) == 3 and axes[1].get_ylabel() == "wm (sampled or fitted)" and axes[2].get_ylabel() == "params (M)"
+    assert all(len(a.containers) == 3 for a in axes)  # one errorbar per sweep
+    fig = plots.plot_efit(_efit_points(analysis), analysis.efit_edf, analysis.efit)
+    assert len(_curves(fig.axes[0])) == 3
+    assert any("exact" in t for t in _legend_texts(fig.axes[0]))
+
+
+def _efit_points(a: an.Analysis) -> pd.DataFrame:
+    err = pd.concat([u["err"] for u in a.used.values()])
+    return a.frame.assign(err=err.reindex(a.frame.index))
+
+
+def test_colors_are_consistent():
+    c = plots.space_colors(["AnyNetX_A", "RegNet", "mine"])
+    assert len(set(c.values())) == 3
+    assert plots.space_colors(["RegNet"])["RegNet"] == c["RegNet"]  # the paper's spaces: one color everywhere
+    assert plots.space_colors(["x", "y"])["x"] != plots.space_colors(["x", "y"])["y"]
+    shades = plots.space_colors(["RegNet@a", "RegNet@b", "AnyNetX_E@a"])
+    assert shades["RegNet@b"] == c["RegNet"] and shades["RegNet@a"] != shades["RegNet@b"]
+    assert plots.legend_label("x", 2, 1.0, 2.0) == "x [1.0|2.0] n=2"
