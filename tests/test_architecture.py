@@ -90,3 +90,24 @@ def test_network_and_sampling_stages_do_not_import_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_tests_are_laid_out_like_the_package() -> None:
+    """Each test module sits under tests/<stage>/ (or tests/cluster/ for the real engines); helpers live in
+    tests/helpers/ only and are imported one way (`from tests.helpers...`)."""
+    tests = REPO / "tests"
+    allowed = {*STAGES, "cluster"} - {"configs", "util"} | {"helpers", "data"}
+    misplaced, stray, styles = [], [], []
+    for path in tests.rglob("*.py"):
+        rel = path.relative_to(tests)
+        if rel.parts[0] in ("data",) or rel == Path("conftest.py") or rel == Path("test_architecture.py"):
+            continue
+        if rel.parts[0] not in allowed or len(rel.parts) != 2:
+            misplaced.append(str(rel))
+        elif rel.parts[0] != "helpers" and not (rel.name.startswith("test_") or rel.name == "conftest.py"):
+            stray.append(str(rel))
+        text = path.read_text()
+        styles += [f"{rel}: {line.strip()}" for line in text.splitlines()
+                   if line.strip().startswith(("from train_helpers", "import train_helpers", "from cluster_helpers",
+                                               "from tests.fixtures", "from tests.conftest", "sys.path.insert"))]
+    assert not misplaced and not stray and not styles, (misplaced, stray, styles)

@@ -113,3 +113,14 @@ def median_difference_detectable(sd: float, n: int, m: int, alpha: float = 0.05,
         raise ValueError(f"need n, m >= 1 and sd >= 0, got n={n}, m={m}, sd={sd}")
     z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
     return float(z * sd * math.sqrt(math.pi / 2 * (1 / n + 1 / m)))
+
+
+def spearman_power(n: int, rho: float = 0.5, alpha: float = 0.05) -> float:
+    """Power of the one-sided Spearman test at level `alpha` to find a rank correlation `rho` in `n` pairs:
+    Fisher's z of the sample rho with the variance 1.06 / (n - 3) (Fieller, Hartley and Pearson 1957), so that
+    P(reject) = Phi(atanh(rho) sqrt((n - 3) / 1.06) - z_(1-alpha)). 0 below 4 pairs."""
+    from scipy.stats import norm
+
+    if n < 4:
+        return 0.0
+    return float(norm.cdf(math.atanh(rho) * math.sqrt((n - 3) / 1.06) - norm.ppf(1 - alpha)))

@@ -15,7 +15,7 @@ import pandas as pd
 
 from designspace.analysis import findings as fd
 from designspace.analysis.outcomes import ERROR, resolve_errors
-from designspace.analysis.power import power_row
+from designspace.analysis.power import power_row, spearman_power
 from designspace.analysis.progression import PAPER_NAMES, PROGRESSION, STEPS, chain_claim
 from designspace.space import spaces
 from designspace.space.budgets import load_budget
@@ -65,6 +65,9 @@ class Study:
 
 
 MIN_STABLE = 20  # models needed before "no significant trend" counts as "stable"
+TREND_RHO = 0.5
+"""A strong trend: a non-significant "grows with flops" is "too few models to tell" unless the test had 80% power
+to find this rank correlation (`power.spearman_power`; 25 models in the best quarters at alpha 0.05)."""
 
 
 def _errors(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -148,10 +151,13 @@ TRENDS = (("w0", "w0 of the best models grows with flops", "up"),
           ("wm", "wm of the best models is stable across regimes", "flat"))
 
 
+def _n_for_trend(alpha: float) -> int:
+    return next(n for n in range(4, 10_000) if spearman_power(n, TREND_RHO, alpha) >= 0.8)
+
+
 def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -> list[fd.Finding]:
     """Trends across regimes, on the best quarter of each regime's models (pooled, Spearman)."""
     from scipy import stats
-
 
     rows, out = [], []
     groups = regime_groups(frame, budgets)
@@ -189,6 +195,11 @@ def regime_findings(frame: pd.DataFrame, budgets: Sequence[str], alpha: float) -
                 f"p = {p:.3g}; medians per regime {', '.join(f'{m:.3g}' for m in med)}")
         if expect == "up":
             verdict = "reproduced" if (rho > 0 and p < alpha) else "not reproduced"
+            power = spearman_power(len(top), TREND_RHO, alpha)
+            if verdict != "reproduced" and power < 0.8:  # not shown, but a strong trend would often be missed too
+                verdict = "inconclusive"
+                text += (f"; too few models to tell: power {power:.2f} to find a trend of rho = {TREND_RHO:g} with "
+                         f"n = {len(top)} (80% needs n >= {_n_for_trend(alpha)})")
         elif p < alpha:
             verdict = "not reproduced"
         else:  # no significant trend is evidence of stability only with enough models

@@ -69,6 +69,7 @@ def test_malformed_files(tmp_path):
         read_nds(NDS, ["ResNeXt-C"])
 
 
+@pytest.mark.slow
 def test_report_on_nds_data(tmp_path):
     from omegaconf import OmegaConf
 

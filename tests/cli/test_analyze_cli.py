@@ -61,6 +61,7 @@ def _used_errors(truth: dict) -> np.ndarray:
     return np.array([100.0 if s in ("diverged", "failed") else e for s, e in truth.values() if s != "pending"])
 
 
+@pytest.mark.slow
 def test_report_files(report):
     out, _, _ = report
     md = (out / "report.md").read_text()

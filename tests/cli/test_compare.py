@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from designspace.studies.decide import random_order
 from designspace.sweep.results import read_records
@@ -22,6 +23,7 @@ def compare(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_compare_trains_alternately_in_a_random_order_and_resumes(tmp_path: Path) -> None:
     a, b = make_sweep(tmp_path / "a", TINY_SPECS[:3]), make_sweep(tmp_path / "b", TINY_SPECS[3:])
     out = tmp_path / "out"
@@ -79,6 +81,7 @@ def test_bad_input_is_refused_naming_it(tmp_path: Path) -> None:
             CompareOptions(**kwargs)
 
 
+@pytest.mark.slow
 def test_the_command_says_it_in_one_line_and_exits_2(tmp_path: Path) -> None:
     a = make_sweep(tmp_path / "a", TINY_SPECS[:3])
     for args, expected in (([f"sweep_dirs=[{a.root}]"], "exactly two"),

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 
 def run(*argv: str) -> subprocess.CompletedProcess:
@@ -39,6 +40,7 @@ def test_describe_a_table_without_model_ids(tmp_path: Path) -> None:
     assert res.returncode == 2 and "no model_id column" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_help_lists_every_key_with_its_type_and_installed_paths() -> None:
     import re
 
@@ -73,6 +75,7 @@ def test_notebooks_are_written_from_the_package(tmp_path: Path) -> None:
     assert (dest / names[0]).read_bytes() == shipped()[0].read_bytes()
 
 
+@pytest.mark.slow
 def test_a_tour_model_exports_on_the_imagenet_stem_and_pycls_builds_it(tmp_path: Path) -> None:
     """A Fashion-MNIST model (1 channel, stem stride 1, 10 classes) goes to pycls and timm on their ImageNet stem,
     saying so; pycls's own complexity of the exported config is ours for that stem. pycls is installed by

@@ -157,6 +157,7 @@ def random_block_spec(seed: int, block: str) -> tuple[NetSpec, int]:
 N_EXACT = 40  # per block; tests/test_models.py covers 300 more bottleneck specs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", ["bottleneck", "vanilla", "res_basic"])
 def test_block_cost_equals_traced_module(block):
     from tests.helpers.models import traced_counts

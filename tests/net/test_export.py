@@ -160,6 +160,7 @@ def test_what_a_target_cannot_express_is_refused_by_name() -> None:
         from_pycls({"MODEL": {"TYPE": "resnet"}})
 
 
+@pytest.mark.slow
 def test_describe_shows_and_exports_a_sampled_model_of_a_sweep(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 

@@ -71,6 +71,7 @@ def _brute_force(w: np.ndarray) -> float:
     return best
 
 
+@pytest.mark.slow
 def test_search_is_close_to_a_brute_force_grid():
     rng = np.random.default_rng(2)
     for _ in range(3):

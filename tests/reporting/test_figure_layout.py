@@ -98,6 +98,7 @@ def _data_points(ax) -> np.ndarray:
     return p[(p[:, 0] >= box.x0) & (p[:, 0] <= box.x1) & (p[:, 1] >= box.y0) & (p[:, 1] <= box.y1)]
 
 
+@pytest.mark.slow
 def test_every_figure_is_checked(figures):
     stems = {s for s, _ in figures}
     assert {"edf", "edf_normalized", "complexity", "random_search", "efit", "trends", "effect_ladder"} <= stems

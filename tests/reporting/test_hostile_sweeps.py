@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from designspace.space.sampler import sample, spec_of
 from designspace.sweep.layout import SweepDir
@@ -33,6 +34,7 @@ def hostile_sweep(root: Path) -> SweepDir:
     return sweep
 
 
+@pytest.mark.slow
 def test_analyze_a_hostile_sweep(tmp_path: Path) -> None:
     sweep = hostile_sweep(tmp_path / "s")
     assert "\x1b" in sweep.config_path.read_text() or "\\x1b" in sweep.config_path.read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,7 @@ def report_markdown(name: str) -> str:
     return "\n".join([f"# Report: {name}\n", f"Space {name} has 3 models.\n", f"- [{name}](models.csv)\n", table, ""])
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(NAMES, NAMES)
 def test_hostile_names_never_make_live_html(name, title):

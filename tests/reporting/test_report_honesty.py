@@ -151,6 +151,7 @@ def test_the_bootstrap_skips_spaces_with_too_few_models_per_draw():
         assert (not an.best_ranges(sub, ["total_depth"], draws=50).empty) is kept
 
 
+@pytest.mark.slow
 def test_small_and_untrained_sweeps_are_reported_as_such(tmp_path):
     f = synthetic.frame(seed=4, n=40, spaces=("anynetx_e", "regnetx", "anynetx_a"))
     small = f["space"] == "anynetx_a"

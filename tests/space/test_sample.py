@@ -139,6 +139,7 @@ def test_sample_keeps_the_first_distinct_networks_of_the_accepted_stream():
     pd.testing.assert_frame_equal(first, result.frame)
 
 
+@pytest.mark.slow
 def test_unreachable_budgets_stop_with_the_count_and_the_rate():
     with pytest.raises(SamplingError, match=r"found 0 of 10 in 300,000 draws .*acceptance rate 0%") as err:
         sample("anynetx_c", 10, budget={"name": "400mf", "flops": [1, 2]}, max_draws=300_000)

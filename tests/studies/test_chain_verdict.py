@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from designspace.analysis.ordered import jonckheere
 from designspace.analysis.outcomes import ERROR
@@ -57,6 +58,7 @@ def test_too_few_fixed_models_cannot_tell():
     assert judged.loc[claims.chain[0], "longer_training"] == "too few models to tell"
 
 
+@pytest.mark.slow
 def test_a_pair_takes_its_verdict_from_its_sequential_decision():
     rng = np.random.default_rng(1)
     claim = "AnyNetX_D improves on AnyNetX_C"

@@ -83,6 +83,7 @@ def _trained_sweep(root: Path, n: int = 200, seed: int = 3) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     sweep = _trained_sweep(tmp_path / "sweep")
     out = tmp_path / "out"

@@ -29,6 +29,7 @@ def smoke_run(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_smoke_writes_every_record_and_the_report(smoke_run):
     sweeps = sorted((smoke_run / "sweeps").iterdir()) + sorted((smoke_run / "zoo").iterdir())
     assert [p.name for p in sweeps] == ["anynetx_e-fmnist_tiny", "regnet-fmnist_tiny", "fmnist_tiny"]
@@ -58,6 +59,7 @@ def test_smoke_writes_every_record_and_the_report(smoke_run):
     assert (smoke_run / "report" / "edf_progression.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
     from designspace.training.trainer import Schedule
 
@@ -146,6 +148,7 @@ def test_power_table_of_the_progression():
     assert table.loc["AnyNetX_E vs AnyNetX_D", "power"] < 0.5  # no shift: power near alpha
 
 
+@pytest.mark.slow
 def test_rerun_trains_only_what_is_missing(smoke_run):
     results = sorted((smoke_run / "sweeps" / "regnet-fmnist_tiny" / "results").glob("*.json"))
     removed = results[0]
@@ -157,6 +160,7 @@ def test_rerun_trains_only_what_is_missing(smoke_run):
     assert {p: p.stat().st_mtime_ns for p in results[1:]} == before
 
 
+@pytest.mark.slow
 def test_bad_experiments_fail_naming_the_key(tmp_path):
     with pytest.raises(ExperimentError, match="unknown key"):
         Experiment.from_config({"name": "x", "spaces": ["anynetx_a"], "budgets": ["400mf"], "n": 3, "nn": 1})

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from designspace.studies.watch import progress, update_line, watch
 from designspace.sweep.results import write_record
 from tests.helpers.train import BUNDLED_FASHION_MNIST, QUICK, TINY_SPECS, make_sweep
@@ -46,6 +48,7 @@ def test_update_line_of_two_sweeps_carries_the_sequential_state(tmp_path: Path) 
     assert update_line([state]) == "a 3/3 median 30.00%"
 
 
+@pytest.mark.slow
 def test_watch_beside_a_real_train(tmp_path: Path) -> None:
     sweep = make_sweep(tmp_path / "s", TINY_SPECS[:3])
     out = tmp_path / "report"

@@ -56,6 +56,7 @@ def _target(sweep: SweepDir, kind: str) -> Path:
             "claim": sweep.root / CLAIMS_DIR / f"{ids[5]}.claim", "checkpoint": sweep.checkpoint_path(ids[4])}[kind]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_truncating_any_file_loses_nothing_finished(base: SweepDir, tmp_path: Path, kind: str) -> None:
     finished = {mid: base.result_path(mid).read_bytes() for mid in read_records(base)}

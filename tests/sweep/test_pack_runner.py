@@ -20,7 +20,7 @@ from designspace.sweep.options import RunOptions
 from designspace.sweep.results import read_records, write_record
 from designspace.sweep.runner import RunStopped, run_sweep, try_claim
 from designspace.training.trainer import Schedule, Trainer
-from tests.helpers.train import QUICK, TINY_SCHEDULE, TINY_SPECS, cli, make_sweep
+from tests.helpers.train import QUICK, TINY_SCHEDULE, TINY_SPECS, cli, fail_training, make_sweep
 
 SCHEDULE = {**TINY_SCHEDULE, "epochs": 2, "batch_size": 32, "train_subset": 128, "test_subset": 96,
             "eval_batch_size": 64, "precise_bn_samples": 64}
@@ -157,37 +157,15 @@ def test_a_disk_error_in_one_member_stops_the_run_with_no_record(fmnist, alone, 
     assert {k: _essence(r) for k, r in records.items()} == {k: _essence(alone[k]) for k in records}
 
 
-def _fail_for(monkeypatch, ids: set[str], where: str = "injected") -> None:
+def _fail_for(monkeypatch, ids: set[str]) -> None:
     """Make the training step of the models `ids` raise (the same exception at the same place each time)."""
-    step = Trainer.train_step
-
-    def failing(self, x, y, epoch, step_, tally):
-        if self.spec.id in ids or getattr(self, "_sampled_id", None) in ids:
-            raise RuntimeError(f"{where} failure")
-        step(self, x, y, epoch, step_, tally)
-
-    monkeypatch.setattr(Trainer, "train_step", failing)
-
-
-def _tag_sampled_ids(monkeypatch) -> None:
-    """Trainers see the spec adapted to the data; remember the sampled id so a failure can target a row."""
-    build = runner.build_trainers
-
-    def tagged(specs, *args, **kwargs):
-        built = build(specs, *args, **kwargs)
-        for spec, trainer in zip(specs, built):
-            if isinstance(trainer, Trainer):
-                trainer._sampled_id = spec.id
-        return built
-
-    monkeypatch.setattr(runner, "build_trainers", tagged)
+    fail_training(monkeypatch, lambda model_id: RuntimeError("injected failure") if model_id in ids else None)
 
 
 def test_a_member_that_fails_is_recorded_failed_and_the_others_ok(fmnist, alone, tmp_path: Path,
                                                                     monkeypatch) -> None:
     specs = TINY_SPECS[:3]
     sweep = make_sweep(tmp_path / "sweep", specs)
-    _tag_sampled_ids(monkeypatch)
     _fail_for(monkeypatch, {specs[1].id})
     summary = _run(sweep, fmnist, pack=3)
     assert summary.ok == 2 and summary.failed == 1
@@ -205,7 +183,6 @@ def test_the_breaker_trips_on_a_pack_without_losing_its_trained_member(fmnist, a
     record - but the member that trained keeps its `ok` record."""
     specs = TINY_SPECS[:4]
     sweep = make_sweep(tmp_path / "sweep", specs)
-    _tag_sampled_ids(monkeypatch)
     _fail_for(monkeypatch, {s.id for s in specs[:3]})
     with pytest.raises(RunStopped, match="3 models in a row"):
         _run(sweep, fmnist, pack=4)
@@ -214,6 +191,7 @@ def test_the_breaker_trips_on_a_pack_without_losing_its_trained_member(fmnist, a
     assert not _claims(sweep)
 
 
+@pytest.mark.slow
 def test_train_pack_from_the_command_line(tmp_path: Path) -> None:
     """`train pack=2` trains and records each model with its pack size; a bad `pack=` or `graphs=` is one line,
     exit 2, nothing written."""

@@ -57,6 +57,7 @@ DRIVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_stalled_worker_does_not_overwrite_the_new_holder(tmp_path: Path) -> None:
     sweep = make_sweep(tmp_path / "s", TINY_SPECS[:1])
     marker = tmp_path / "stalled"

@@ -58,6 +58,7 @@ def test_a_failed_table_write_leaves_the_old_pair(tmp_path, monkeypatch):
     assert sweep.config_path.read_text() == "space: anynetx_c\nn: 5\n"
 
 
+@pytest.mark.slow
 def test_the_command_after_a_cut_publish(tmp_path):
     """The issue's sequence on the command line: the second sample's config.yaml never landed (as after a kill
     between the renames); analyze-side readers follow the table, and rerunning the second command repairs."""

@@ -115,6 +115,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("args, expect", [(("retry_failed=no",), "retry_failed='no' must be true or false"),
                                           (("schedule.batch_size=1e3",), "schedule.batch_size=1000.0: not an integer"),
                                           (("claim_timeout_s=0",), "claim_timeout_s=0")])
+@pytest.mark.slow
 def test_bad_train_options_are_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], expect: str) -> None:
     sweep = make_sweep(tmp_path / "s", TINY_SPECS[:1])
     proc = _cli(f"sweep_dir={sweep.root}", "progress=false", *args)

@@ -87,6 +87,7 @@ def test_a_damaged_record_on_a_read_only_directory_is_skipped(tmp_path: Path, mo
     assert bad.read_text() == "{"
 
 
+@pytest.mark.slow
 def test_a_damaged_samples_table_names_the_file(tmp_path: Path) -> None:
     sweep = make_sweep(tmp_path / "s")
     data = sweep.samples_path.read_bytes()
@@ -109,6 +110,7 @@ def _sample(*args: str) -> subprocess.CompletedProcess:
                            "progress=false", *args], capture_output=True, text=True, cwd=REPO, check=False, timeout=300)
 
 
+@pytest.mark.slow
 def test_growing_a_sweep_keeps_its_models_and_results(tmp_path: Path) -> None:
     root = tmp_path / "grow"
     assert _sample("n=4", f"sweep_dir={root}").returncode == 0

@@ -97,6 +97,7 @@ def test_other_image_counts_are_refused_once_the_data_is_read(trained: SweepDir,
     assert len(read_records(sweep)) == 3
 
 
+@pytest.mark.slow
 def test_the_train_cli_refuses_another_schedule_in_one_line(trained: SweepDir, tmp_path: Path) -> None:
     sweep = _copy(trained, tmp_path / "s")
     proc = run_cli(f"sweep_dir={sweep.root}", "schedule=fmnist_tiny")
@@ -132,6 +133,7 @@ def test_analysis_never_mixes_setups(trained: SweepDir, tmp_path: Path) -> None:
         run_sweep(sweep, bundled_fmnist(), QUICK, RunOptions(threads=1, progress=False))
 
 
+@pytest.mark.slow
 def test_the_analyze_cli_refuses_a_mixed_sweep_or_takes_the_named_setup(trained: SweepDir, tmp_path: Path) -> None:
     sweep = _mixed(trained, tmp_path)
     cmd = [sys.executable, "-m", "designspace.analyze", f"sweep_dirs=[{sweep.root}]", "formats=[png]", "draws=200"]
@@ -168,6 +170,7 @@ def _as_reader(cmd: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_read_only_sweep_is_trained_and_analysed_with_no_write(trained: SweepDir, tmp_path: Path) -> None:
     ro = _read_only_copy(trained)
     try:

@@ -48,6 +48,7 @@ def test_schedule_configs() -> None:
     assert Schedule(**{**p100.to_dict(), "batch_size": 1024}).base_lr == pytest.approx(0.8)
 
 
+@pytest.mark.slow
 def test_training_falls_well_below_chance(fmnist) -> None:
     tiny = Schedule.from_dict(yaml.safe_load((REPO / "configs" / "schedule" / "fmnist_tiny.yaml").read_text()))
     out = train_spec(TINY_SPECS[1], fmnist, tiny, seed=0, device="cpu")
@@ -57,6 +58,7 @@ def test_training_falls_well_below_chance(fmnist) -> None:
     assert out.best_error == min(e["test_error"] for e in out.epochs)
 
 
+@pytest.mark.slow
 def test_same_seed_same_error(fmnist) -> None:
     sched = Schedule.from_dict(TINY_SCHEDULE)
     a = train_spec(TINY_SPECS[0], fmnist, sched, seed=3, device="cpu")
@@ -78,6 +80,7 @@ class _StopInEpoch:
         pass
 
 
+@pytest.mark.slow
 def test_resume_inside_a_model_matches_uninterrupted(fmnist, tmp_path: Path) -> None:
     sched = Schedule.from_dict({**TINY_SCHEDULE, "epochs": 3, "ema_decay": 0.9})
     spec = adapt_spec(TINY_SPECS[2], fmnist)
