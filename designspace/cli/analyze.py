@@ -12,16 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from designspace.analysis.collect import load_sweeps, sweep_info
-from designspace.analysis.nds import read_nds
-from designspace.cli import _hydra
-from designspace.reporting.report import ReportSettings, write_report
-from designspace.studies.watch import watch
-from designspace.sweep.layout import SweepDir
-from designspace.sweep.results import ResultsError
-from designspace.util.tables import text_table
-from designspace.util.usage import UsageError, terminal_safe
-
 __all__ = ["main", "run"]
 
 
@@ -41,6 +31,9 @@ def run(cfg: Any) -> Path:
     import pandas as pd
     from omegaconf import OmegaConf
 
+    from designspace.analysis.collect import load_sweeps
+    from designspace.reporting.report import ReportSettings, write_report
+    from designspace.util.usage import UsageError
 
     if OmegaConf.is_missing(cfg, "out") or cfg.out is None:
         raise UsageError("out=DIR is required: the folder the report is written to")
@@ -53,6 +46,7 @@ def run(cfg: Any) -> Path:
         frames.append(load_sweeps(sweep_dirs, names, cfg.get("setup")))
     nds = cfg.get("nds") or {}
     if nds.get("dir"):
+        from designspace.analysis.nds import read_nds
 
         frames.append(read_nds(nds["dir"], _list(nds.get("spaces")) or None, error=nds.get("error", "min_test_top1")))
         sources.append(f"NDS data {nds['dir']}")
@@ -74,6 +68,7 @@ def summary_text(report: Path) -> str:
     median and best error; the KS distance of every pair; where the report is."""
     import pandas as pd
 
+    from designspace.util.tables import text_table
 
     data = report.parent / "data"
     summary = pd.read_csv(data / "summary.csv")
@@ -100,6 +95,10 @@ def _watch(cfg: Any) -> None:
     import sys
     import time
 
+    from designspace.analysis.collect import sweep_info
+    from designspace.studies.watch import watch
+    from designspace.sweep.layout import SweepDir
+    from designspace.util.usage import UsageError, terminal_safe
 
     interval = cfg.get("interval")
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
@@ -127,6 +126,7 @@ def _watch(cfg: Any) -> None:
 
 
 def _analyze(cfg: Any) -> None:
+    from designspace.util.usage import UsageError, terminal_safe
 
     if not isinstance(cfg.get("watch"), bool):
         raise UsageError(f"watch={cfg.get('watch')!r} must be true or false")
@@ -137,6 +137,8 @@ def _analyze(cfg: Any) -> None:
 
 
 def main() -> None:
+    from designspace.cli import _hydra
+    from designspace.sweep.results import ResultsError
 
     _hydra.run("analyze", "designspace.analyze", _analyze, (ResultsError,))
 

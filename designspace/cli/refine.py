@@ -11,7 +11,6 @@ from designspace.cli._help import handled
 from designspace.cli._hydra import one_line
 from designspace.configs import CONFIG_DIR
 from designspace.studies.refine import run
-from designspace.util.usage import exit_usage, is_user_error, terminal_safe
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,6 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from designspace.util.usage import exit_usage, is_user_error, terminal_safe
 
     args = list(sys.argv[1:] if argv is None else argv)
     if handled(args, "refine", __doc__, "python -m designspace.refine", hydra=False):

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from designspace.cli import _hydra, _structured
+from designspace.cli import _structured
 from designspace.studies.reproduce import ExperimentError, run
-from designspace.sweep.results import ResultsError
-from designspace.sweep.runner import Interrupted
-from designspace.training.data import DatasetError
 
 _structured.register()  # launcher job processes compose the config again after importing this module
 
@@ -18,6 +15,7 @@ _structured.register()  # launcher job processes compose the config again after 
 def _reproduce(cfg: Any) -> None:
     import sys
 
+    from designspace.sweep.runner import Interrupted
 
     try:
         print(run(cfg))
@@ -29,6 +27,9 @@ def _reproduce(cfg: Any) -> None:
 
 
 def main() -> None:
+    from designspace.cli import _hydra
+    from designspace.sweep.results import ResultsError
+    from designspace.training.data import DatasetError
 
     _hydra.run("reproduce", "designspace.reproduce", _reproduce, (ExperimentError, DatasetError, ResultsError))
 

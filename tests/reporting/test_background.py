@@ -24,12 +24,12 @@ def _files(root: Path) -> dict[str, Path]:
 
 @pytest.mark.slow
 def test_children_save_the_same_report(tmp_path: Path) -> None:
-    settings, frame = ReportSettings(draws=100, bins=2), regimes_frame(12)
+    settings, frame = ReportSettings(draws=100, bins=2, formats=("png",)), regimes_frame(10)
     inline, forked = tmp_path / "inline", tmp_path / "forked"
     write_report(frame, inline, settings, workers=0)
     write_report(frame, forked, settings, workers=2)
     a, b = _files(inline), _files(forked)
-    assert a.keys() == b.keys() and any(k.endswith(".pdf") for k in a)
+    assert a.keys() == b.keys() and sum(k.endswith(".png") for k in a) >= 5
     for name in a:
         if name.endswith(".png"):
             x, y = (np.asarray(Image.open(p).convert("RGB")) for p in (a[name], b[name]))
