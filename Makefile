@@ -54,6 +54,7 @@ bench: setup
 	$(PY) experiments/bench_complexity.py
 	$(PY) experiments/bench_sampler.py
 	$(PY) experiments/bench_analysis.py
+	$(PY) experiments/bench_analysis.py --report --repeats 1
 	$(PY) experiments/bench_model_overhead.py
 	$(PY) experiments/bench_pack.py
 	$(PY) experiments/bench_pack.py --workload folder --ks 1,4,8

@@ -44,6 +44,10 @@ RC = {
     "legend.framealpha": 0.9, "legend.edgecolor": "#cccccc", "figure.dpi": 100, "savefig.dpi": DPI,
     "pdf.fonttype": 42, "axes.formatter.useoffset": False,
 }
+# pdf.fonttype 42 (TrueType, subset by fontTools) is kept although it is the slowest choice measured: the 17 PDFs of
+# the 6 x 500 report took 13.7-16.2 s with it, 8.6-10.5 s with Type 3, 7.1-7.3 s with the 14 core fonts (2 cores,
+# a loaded machine; experiments/bench_analysis.py --report); journals' PDF checks (IEEE PDF eXpress, ACM) reject
+# Type 3 fonts, and the core fonts lack DejaVu's glyphs (the minus sign U+2212 of every negative tick).
 logging.getLogger("fontTools").setLevel(logging.WARNING)  # PDF font subsetting logs every table at INFO under Hydra
 ERROR_LABEL = "top-1 error (%)"
 SCALE = {"flops": (1e-6, "flops (MF)"), "params": (1e-6, "params (M)"), "acts": (1e-6, "activations (M)")}
