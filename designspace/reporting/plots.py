@@ -14,6 +14,7 @@ saved by `save` as 200 dpi PNG and PDF. Figures are built on `matplotlib.figure.
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -225,7 +226,10 @@ def _place_legend(ax: Any, handles: list | None = None, labels: list | None = No
                 and box.width < 0.75 * ax.get_window_extent().width):
             return leg
         leg.remove()
-    return fig.legend(handles, labels, loc="outside lower center", ncols=ncols_below, frameon=False, **kw)
+    # one column when the entries would not fit side by side across the figure (a wide legend is cut at both edges)
+    widest = max(len(str(label).split("\n")[0]) for label in labels)
+    per_row = max(1, min(ncols_below, int(fig.get_figwidth() * 72 / (kw.get("fontsize", 7.5) * 0.6) // (widest + 6))))
+    return fig.legend(handles, labels, loc="outside lower center", ncols=per_row, frameon=False, **kw)
 
 
 def _edge_marks(ax: Any, x: np.ndarray, y: np.ndarray, color: str, axis: str = "y") -> int:
@@ -796,7 +800,7 @@ def plot_claim_ladder(table: pd.DataFrame, title: str | None = None) -> Figure:
             lo, hi = float(min(part["low"].min(), 0.0)), float(max(part["high"].max(), 0.0))
             pad = 0.12 * (hi - lo + 1e-6)
             ax.set_ylim(lo - pad, hi + 2 * pad)
-            ax.set_title(claim if len(claim) <= 40 else claim[:38] + "...", fontsize=8)
+            ax.set_title(textwrap.fill(claim, 48), fontsize=8)  # the whole claim, on as many lines as it needs
             ax.set_xlabel("training images per model")
             if i % 3 == 0:
                 ax.set_ylabel("effect (points)")
