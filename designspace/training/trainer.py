@@ -28,6 +28,7 @@ from designspace.net.spec import NetSpec
 from designspace.training.data import BatchLoader, Dataset
 from designspace.training.schedule import LR_POLICIES, Schedule  # noqa: F401  (re-exported)
 from designspace.util.atomic import atomic_write_bytes
+from designspace.util.forking import usable_cores
 from designspace.util.usage import UserError
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device={device!r} was asked for but CUDA is not available (use device=auto or cpu)")
     return dev
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity: a SLURM allocation, taskset), else all."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def default_threads(processes: int = 1, cores: int | None = None, load: float | None = None) -> int:

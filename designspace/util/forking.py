@@ -11,7 +11,7 @@ __all__ = ["fork_context", "usable_cores"]
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its affinity), else the machine's count."""
+    """The cores this process may run on (its CPU affinity: a SLURM allocation, taskset), else all."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
