@@ -1,63 +1,76 @@
-"""Figures saved in forked child processes while the report draws the next one.
+"""A report's figures drawn and saved in forked child processes, as many at once as there are cores.
 
-Saving a figure (its PNG and PDF: layout, rasterising, font subsetting) is ~60% of a figure's time, and a
-report's figures are independent, so on a machine with cores to spare each save runs in a child process made by
-`fork` (the figure is inherited, nothing is pickled) while the parent goes on. `workers` children at most run at
-once; 0, or a platform without `fork`, saves in the calling process. A child that fails ends with a non-zero
-status and its traceback on stderr; `join` then raises. Children end with `os._exit` (multiprocessing's fork
-start), so the parent's atexit handlers (a notebook's temporary demo sweeps) never run in them.
+A figure (its layout, tick and legend checks, PNG and PDF: rasterising, font subsetting) takes 0.5-2 s and the
+report's figures are independent once its tables are computed, so each is drawn and saved in a child made by
+`fork`: it inherits the computed tables and the drawing function, nothing is pickled. `workers` children run
+at once, the next starting as soon as any ends; 0, or a platform without `fork`, draws in the calling process.
+A child that fails ends with a non-zero status and its traceback on stderr; `join` then raises. Children end with
+`os._exit` (multiprocessing's fork start), so the parent's atexit handlers (a notebook's temporary demo sweeps)
+never run in them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from multiprocessing.connection import wait
 from typing import Any
 
 from designspace.util.forking import fork_context, usable_cores
 
-__all__ = ["BackgroundSaver", "default_workers"]
+__all__ = ["ForkedTasks", "default_workers"]
+
+MAX_WORKERS = 8
+"""A report has ~17 figures; more children than that would only wait."""
 
 
 def default_workers(cores: int | None = None) -> int:
-    """Children beside the parent: one per spare core, at most 2 (measured on 2 cores: experiments/bench_analysis.py,
-    the 6 x 500 report with 0 and 1 children)."""
-    return max(0, min(2, (cores if cores is not None else usable_cores()) - 1))
+    """One child per usable core (the parent only waits), none on one core (a child there is pure overhead).
+
+    Measured on 2 cores (experiments/bench_analysis.py --report, 6 x 500): see README, "Analysis at the paper's
+    scale"."""
+    cores = cores if cores is not None else usable_cores()
+    return 0 if cores < 2 else min(MAX_WORKERS, cores)
 
 
-class BackgroundSaver:
-    """Runs `fn(*args)` in a forked child, at most `workers` at once (see the module docstring)."""
+class ForkedTasks:
+    """Runs `fn(*args)` in a forked child, at most `workers` at once (see the module docstring); `on_done(what)`
+    is called here as each ends well."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, on_done: Callable[[str], Any] | None = None) -> None:
         workers = default_workers() if workers is None else workers
         self.ctx = fork_context() if workers > 0 else None
         self.workers = workers if self.ctx is not None else 0
+        self.on_done = on_done or (lambda what: None)
         self.running: list[tuple[Any, str]] = []
 
     def submit(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
         """Run fn(*args) (`what` names it in an error), here when there are no workers."""
         if self.ctx is None:
             fn(*args)
+            self.on_done(what)
             return
         while len(self.running) >= self.workers:
-            self._wait(self.running.pop(0))
+            self._reap(block=True)
         child = self.ctx.Process(target=fn, args=args, daemon=True)
         child.start()
         self.running.append((child, what))
 
     def join(self) -> None:
         """Wait for every child; raise if one failed."""
-        running, self.running = self.running, []
-        failed = [what for child, what in running if not self._ok(child)]
-        if failed:
-            raise RuntimeError(f"saving {', '.join(failed)} failed in a child process (its traceback is above)")
+        while self.running:
+            self._reap(block=True)
 
-    def _wait(self, item: tuple[Any, str]) -> None:
-        child, what = item
-        if not self._ok(child):
-            self.join()
-            raise RuntimeError(f"saving {what} failed in a child process (its traceback is above)")
-
-    @staticmethod
-    def _ok(child: Any) -> bool:
-        child.join()
-        return child.exitcode == 0
+    def _reap(self, block: bool) -> None:
+        """Collect the children that have ended (waiting for one when `block`); raise on the first that failed,
+        after waiting for the others (no child is left running behind an error)."""
+        ended = wait([child.sentinel for child, _ in self.running], timeout=None if block else 0)
+        for item in [item for item in self.running if item[0].sentinel in ended]:
+            child, what = item
+            self.running.remove(item)
+            child.join()
+            if child.exitcode != 0:
+                for other, _ in self.running:
+                    other.join()
+                self.running = []
+                raise RuntimeError(f"drawing or saving {what} failed in a child process (its traceback is above)")
+            self.on_done(what)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import textwrap
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from designspace import analysis as an
 from designspace.analysis.outcomes import ERROR, Counts
+from designspace.util.atomic import atomic_write
 
 __all__ = [
     "DPI", "legend_label", "legend_labels", "plot_complexity_scatter", "plot_edfs", "plot_effect_ladder",
@@ -85,20 +86,22 @@ def _agg(fig: Figure) -> Figure:
 
 
 def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Write `fig` as stem.<format> for each format (raster formats at `DPI`); returns the paths."""
+    """Write `fig` as stem.<format> for each format (raster formats at `DPI`; atomic writes); returns the paths."""
     paths = []
     engine = fig.get_layout_engine()
-    try:
-        for fmt in formats:
-            path = Path(f"{stem}.{fmt}")
-            with _style():
-                fig.savefig(path, dpi=DPI)
-            paths.append(path)
-            # Laid out once: the first format's layout is in figure fractions and text in points, so it holds for
-            # the others (the PDF's constrained layout again cost ~1 s a figure at 6 x 500: bench_analysis.py).
-            fig.set_layout_engine("none")
-    finally:
-        fig.set_layout_engine(engine)
+    with _style():
+        if fig.stale:  # the `plots` functions end laid out (`readable_ticks`): not again unless changed since
+            _lay_out(fig)
+        # Laid out once: the layout is in figure fractions and text in points, so it holds for every format.
+        # Without a layout engine `savefig` draws once; with one (even a placeholder) it first draws the whole
+        # figure without output to lay it out, which cost ~40% of each save (bench_analysis.py --report).
+        fig.set_layout_engine(None)
+        try:
+            for fmt in formats:  # each file whole or not at all: a report is reread while `analyze watch=true` redraws it
+                path = atomic_write(f"{stem}.{fmt}", lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=DPI))
+                paths.append(path)
+        finally:
+            fig.set_layout_engine(engine)
     return paths
 
 
@@ -224,6 +227,7 @@ def _place_legend(ax: Any, handles: list | None = None, labels: list | None = No
         box = leg.get_window_extent(renderer)
         if (not _covers(box, _data_points(ax)) and not _over_band(box, _bands(ax))
                 and box.width < 0.75 * ax.get_window_extent().width):
+            fig.stale = False  # a legend inside the axes leaves the layout as it is
             return leg
         leg.remove()
     # one column when the entries would not fit side by side across the figure (a wide legend is cut at both edges)
@@ -291,26 +295,43 @@ def _wide(values: np.ndarray) -> bool:
 def readable_ticks(fig: Figure) -> Figure:
     """Make tick labels that overlap readable: drop minor labels, then rotate, then keep every other.
 
-    One draw measures every axis; only crowded axes are changed, and redrawn to check again."""
+    One layout measures every axis (none when nothing changed since the last); only crowded axes are changed, and
+    laid out again to check. The figure is left laid out as it will be drawn: `save` lays it out again only if it
+    changes before (matplotlib marks a changed figure `stale`)."""
     from matplotlib.ticker import NullFormatter
 
-    _agg(fig).draw_without_rendering()  # laid out and every text placed, nothing rasterised (3,000 points at 6 x 500)
-    for fix in ("minor", "rotate", "thin", "thin"):
-        crowded = [(ax, axis) for ax in fig.axes if ax.get_visible() for axis in (ax.xaxis, ax.yaxis)
-                   if _ticks_overlap(axis)]
-        if not crowded:
-            break
-        for ax, axis in crowded:
-            if fix == "minor":
-                axis.set_minor_formatter(NullFormatter())
-            elif fix == "rotate" and axis is ax.xaxis:
-                for t in axis.get_ticklabels(which="both"):
-                    t.set_rotation(30)
-                    t.set_horizontalalignment("right")
-            elif fix == "thin":
-                axis.set_ticks(list(axis.get_majorticklocs())[::2])
-        fig.draw_without_rendering()
+    with _style():  # ticks are counted and measured at the figure's font sizes, as `save` draws them
+        if fig.stale:
+            _lay_out(fig)
+        for fix in ("minor", "rotate", "thin", "thin"):
+            crowded = [(ax, axis) for ax in fig.axes if ax.get_visible() for axis in (ax.xaxis, ax.yaxis)
+                       if _ticks_overlap(axis)]
+            if not crowded:
+                break
+            for ax, axis in crowded:
+                if fix == "minor":
+                    axis.set_minor_formatter(NullFormatter())
+                elif fix == "rotate" and axis is ax.xaxis:
+                    for t in axis.get_ticklabels(which="both"):
+                        t.set_rotation(30)
+                        t.set_horizontalalignment("right")
+                elif fix == "thin":
+                    axis.set_ticks(list(axis.get_majorticklocs())[::2])
+            _lay_out(fig)
+        fig.stale = False  # measuring the ticks marked it changed: it is not, as laid out
     return fig
+
+
+def _lay_out(fig: Figure) -> None:
+    """Place the axes as the figure's layout engine would at its next draw, without drawing any artist.
+
+    The layout measures every tick label and title, so their boxes are known afterwards (tick labels through
+    `Axis.get_ticklabels`, which places them at the current ticks); a draw without rendering would also walk
+    every artist (3,000 points at 6 x 500), which nothing here needs. Same layout as `Figure.draw`'s."""
+    engine = _agg(fig).get_layout_engine()
+    if fig.axes and engine is not None:
+        with suppress(ValueError):  # as Figure.draw: an axes too small to lay out keeps its place
+            engine.execute(fig)
 
 
 def _ticks_overlap(axis: Any) -> bool:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import os
 import re
@@ -25,7 +26,7 @@ from designspace import analysis as an
 from designspace.analysis.bootstrap import per_draw
 from designspace.analysis.outcomes import ERROR
 from designspace.reporting import plots
-from designspace.reporting.background import BackgroundSaver
+from designspace.reporting.background import ForkedTasks
 from designspace.sweep.layout import SweepDir
 from designspace.sweep.results import damaged_count
 from designspace.util.atomic import atomic_write_text
@@ -248,8 +249,8 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
 
     Every number comes from one `analysis.Analysis` (each table computed once): the CSVs, the Markdown and
     every figure are drawn from its tables. Files already in `out` are overwritten, others kept. `workers`:
-    figures saved in that many child processes at once while the next is drawn (`reporting.background`;
-    None: one per spare core, 0: none)."""
+    figures drawn and saved in that many child processes at once (`reporting.background`; None: one per usable
+    core, 0: here)."""
     s = settings or ReportSettings()
     if isinstance(data, an.Analysis):  # its tables are computed with its own settings: the report states those
         a = data
@@ -264,18 +265,14 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
         table.to_csv(out / "data" / f"{name}.csv", index=False)
         return f"data/{name}.csv"
 
-    from tqdm.auto import tqdm
-
-    # a counter on a terminal (tqdm hides itself elsewhere): the report draws ~17 figures, seconds each
-    bar = tqdm(desc="report figures", unit="figure", disable=None, leave=False)
-
-    saver = BackgroundSaver(workers)
     (out / "figures").mkdir(parents=True, exist_ok=True)
+    figures = _Figures(out / "figures", s.formats, workers)
 
-    def figure(stem: str, caption: str, fig: Any, data: dict[str, pd.DataFrame]) -> None:
-        saver.submit(f"figures/{stem}", plots.save, fig, out / "figures" / stem, s.formats)  # drawn while the next is made
+    def figure(stem: str, caption: str, data: dict[str, pd.DataFrame], draw: Callable[..., Any], *args: Any) -> None:
+        """The next figure: `draw(*args)` (a `plots` function and tables computed here) drawn and saved in a child
+        while the report goes on."""
         doc.figure(None, caption, stem, s.formats, [csv(k, v) for k, v in data.items()], "figures")
-        bar.update(1)
+        figures.submit(stem, draw, *args)
 
     doc.heading(s.title, 1)
     if s.sources:
@@ -289,8 +286,7 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
         doc.table(summary, csv("summary", summary))
         doc.para("No trained models yet, so there is nothing to analyse: train the sweeps with "
                  "`python -m designspace.train sweep_dir=DIR`, then rerun this command.")
-        bar.close()
-        saver.join()
+        figures.join()
         return doc.write(out, "report", s.title)
     names = a.trained
     colors = plots.space_colors(a.names)
@@ -314,23 +310,23 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
                  f"(at most {hi:.1f}%); curves and points beyond it end in a triangle at the edge.")
     doc.heading("Error distributions", 2)
     figure("edf", "Error EDFs, F(e) = share of models with error < e. Legend: name [min|mean error] and n; "
-           f"diverged/failed models as stated. {axis_note}", plots.plot_edfs(a, labels, colors), {"edf": a.edf})
+           f"diverged/failed models as stated. {axis_note}", {"edf": a.edf}, plots.plot_edfs, a, labels, colors)
     if s.normalize and a.bins > 1:
         norm = pd.concat([a.normalized_edf(b).assign(normalized_by=b) for b in s.normalize], ignore_index=True)
         fewer = (f" Fewer than the {s.bins} asked for: the smallest space has {_smallest(a)} models, and a bin needs "
                  f"{an.MIN_PER_BIN} on average, or one model's weight dominates." if a.bins < s.bins else "")
         figure("edf_normalized", f"Plain and complexity-normalized EDFs ({a.bins} equal bins over the range of all "
-               f"spaces; empty bins: {s.empty}).{fewer} {axis_note}",
-               plots.plot_normalized_edfs(a, s.normalize, labels, colors), {"edf_normalized": norm})
+               f"spaces; empty bins: {s.empty}).{fewer} {axis_note}", {"edf_normalized": norm},
+               plots.plot_normalized_edfs, a, s.normalize, labels, colors)
     elif s.normalize:
         doc.para(f"No complexity-normalized EDFs: the smallest space has {_smallest(a)} models, fewer than "
                  f"{2 * an.MIN_PER_BIN} (two bins of {an.MIN_PER_BIN}); with one model weighing 1/(k m) of its "
                  "space, they would show single models, not the space.")
     figure("complexity", f"Error against flops (MF), params (M) and activations (M). {axis_note}",
-           plots.plot_complexity_scatter(a.complexity, labels, colors, a.error_range), {"complexity": a.complexity})
+           {"complexity": a.complexity}, plots.plot_complexity_scatter, a.complexity, labels, colors, a.error_range)
     figure("random_search", "Expected minimum error of k models drawn at random (closed form from the EDF); "
-           "band: 95% interval of that minimum, cut at the top of the axis.",
-           plots.plot_random_search(a.random_search, labels, colors), {"random_search": a.random_search})
+           "band: 95% interval of that minimum, cut at the top of the axis.", {"random_search": a.random_search},
+           plots.plot_random_search, a.random_search, labels, colors)
 
     doc.heading("Where the good models are", 2)
     ranges = a.best_ranges
@@ -348,8 +344,8 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
         mine = ranges[ranges["space"] == name]
         figure(f"params_{_slug(name)}", f"{name}: error against each parameter; shaded: 95% interval, line: median "
                f"of the best model's value (bootstrap). {axis_note}",
-               plots.plot_param_scatter(points, mine, name, cols, colors[name], labels[name], a.error_range, s.frac),
-               {f"params_{_slug(name)}": points, f"params_{_slug(name)}_best": mine})
+               {f"params_{_slug(name)}": points, f"params_{_slug(name)}_best": mine},
+               plots.plot_param_scatter, points, mine, name, cols, colors[name], labels[name], a.error_range, s.frac)
 
     doc.heading("The linear width rule", 2)
     ef = a.efit
@@ -364,8 +360,8 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
     if len(ef):
         points = _efit_points(a)
         figure("efit", "Quality of the quantized-linear fit: EDF of e_fit per space, and error against e_fit. "
-               + axis_note, plots.plot_efit(points, a.efit_edf, ef, labels, colors, a.error_range),
-               {"efit": points, "efit_edf": a.efit_edf})
+               + axis_note, {"efit": points, "efit_edf": a.efit_edf},
+               plots.plot_efit, points, a.efit_edf, ef, labels, colors, a.error_range)
     for name in names:
         profiles = a.profiles(name)
         if profiles.empty:
@@ -373,15 +369,47 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
         table, line, color, legend = plots._width_inputs(a, name, colors[name], None)
         figure(f"widths_{_slug(name)}", f"{name}: per-block widths of the {profiles['rank'].nunique()} best models, "
                "the fitted line (dashed) and the paper's 48*(j+1) (dotted).",
-               plots.plot_width_profiles(table, name, line, color=color, legend=legend),
                {f"widths_{_slug(name)}": profiles.assign(line_w0=line[0] if line else np.nan,
-                                                         line_wa=line[1] if line else np.nan)})
+                                                         line_wa=line[1] if line else np.nan)},
+               functools.partial(plots.plot_width_profiles, color=color, legend=legend), table, name, line)
 
     if "flops" in a.frame and len(names) >= 2:
         _trends_section(doc, a, s, figure)
-    saver.join()  # every figure on disk before report.html embeds them
-    bar.close()
+    figures.join()  # every figure on disk before report.html embeds them
     return doc.write(out, "report", s.title)
+
+
+class _Figures:
+    """A report's figures, each drawn and saved as folder/<stem>.<format> in a forked child (`ForkedTasks`), with a
+    bar on a terminal (tqdm hides itself elsewhere) from the first figure on, whose total grows as figures are
+    planned (~17 at 6 x 500, ~1 s each on a core)."""
+
+    def __init__(self, folder: Path, formats: Sequence[str], workers: int | None) -> None:
+        self.folder, self.formats, self.workers = folder, formats, workers
+        self.bar: Any = None
+        self.tasks: ForkedTasks | None = None
+
+    def submit(self, stem: str, draw: Callable[..., Any], *args: Any) -> None:
+        if self.tasks is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=0, desc="report figures", unit="figure", disable=None, leave=False)
+            self.tasks = ForkedTasks(self.workers, on_done=lambda what: self.bar.update(1))
+        self.bar.total += 1
+        self.bar.refresh()
+        self.tasks.submit(f"figures/{stem}", _draw_and_save, self.folder / stem, self.formats, draw, *args)
+
+    def join(self) -> None:
+        if self.tasks is None:
+            return
+        try:
+            self.tasks.join()
+        finally:
+            self.bar.close()
+
+
+def _draw_and_save(stem: Path, formats: Sequence[str], draw: Callable[..., Any], *args: Any) -> None:
+    plots.save(draw(*args), stem, formats)
 
 
 def _trends_section(doc: Document, a: an.Analysis, s: ReportSettings, figure: Callable[..., None]) -> None:
@@ -399,8 +427,8 @@ def _trends_section(doc: Document, a: an.Analysis, s: ReportSettings, figure: Ca
         doc.para(_too_few_note(a.trends, s.frac, s.min_per_draw) or "No sweep has the columns for trends.")
         return
     figure("trends", "Best models' parameters and complexity against flops, one point per sweep (median "
-           "flops), bootstrap median and 95% interval; lines join the sweeps of one design space.",
-           plots.plot_trends(trends, colors=plots.space_colors(list(several)), frac=s.frac), {"trends": trends})
+           "flops), bootstrap median and 95% interval; lines join the sweeps of one design space.", {"trends": trends},
+           functools.partial(plots.plot_trends, colors=plots.space_colors(list(several)), frac=s.frac), trends)
     if a.trends.attrs.get("too_few"):
         doc.para(_too_few_note(a.trends, s.frac, s.min_per_draw))
     single = [f for f in a.regimes if f not in several]

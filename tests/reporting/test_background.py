@@ -1,8 +1,9 @@
-"""Figures saved in forked children (`reporting.background`): the same files, pixel for pixel, as saved in the
-report's own process, and a child's failure is the report's error, not a missing file."""
+"""Figures drawn and saved in forked children (`reporting.background`): the same files, pixel for pixel, as drawn in
+the report's own process; the next starts when any child ends; a child's failure is the report's error."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from designspace.reporting import plots
-from designspace.reporting.background import BackgroundSaver, default_workers
+from designspace.reporting.background import ForkedTasks, default_workers
 from designspace.reporting.report import ReportSettings, write_report
 from designspace.util.forking import fork_context
 from tests.helpers.reports import regimes_frame
@@ -51,7 +52,29 @@ def test_a_child_that_fails_fails_the_report(tmp_path: Path, monkeypatch) -> Non
 
 def test_without_workers_the_caller_saves(tmp_path: Path) -> None:
     done = []
-    saver = BackgroundSaver(0)
-    saver.submit("x", done.append, 1)
-    saver.join()
-    assert done == [1] and default_workers(1) == 0 and default_workers(2) == 1 and default_workers(16) == 2
+    tasks = ForkedTasks(0)
+    tasks.submit("x", done.append, 1)
+    tasks.join()
+    assert done == [1] and default_workers(1) == 0 and default_workers(2) == 2 and default_workers(64) == 8
+
+
+def _wait_for(marker: Path) -> None:
+    """A long figure: it ends only once `marker` exists (made by a figure submitted after it)."""
+    for _ in range(600):
+        if marker.exists():
+            return
+        time.sleep(0.05)
+    raise SystemExit(1)
+
+
+def test_the_next_starts_when_any_child_ends(tmp_path: Path) -> None:
+    # two workers, a long first task and two short ones: the third must start while the first still runs (it
+    # waits for the third's file), i.e. it waits for whichever child ends, not for the oldest
+    marker = tmp_path / "third-ran"
+    ended = []
+    tasks = ForkedTasks(2, on_done=ended.append)
+    tasks.submit("long", _wait_for, marker)
+    tasks.submit("short", time.sleep, 0.01)
+    tasks.submit("third", marker.touch)
+    tasks.join()
+    assert marker.exists() and sorted(ended) == ["long", "short", "third"]

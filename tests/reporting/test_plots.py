@@ -167,3 +167,34 @@ def test_colors_are_consistent():
     shades = plots.space_colors(["RegNet@a", "RegNet@b", "AnyNetX_E@a"])
     assert shades["RegNet@b"] == c["RegNet"] and shades["RegNet@a"] != shades["RegNet@b"]
     assert plots.legend_label("x", 2, 1.0, 2.0) == "x [1.0|2.0] n=2"
+
+
+def test_a_figure_is_laid_out_once_and_again_only_when_changed(analysis, tmp_path, monkeypatch):
+    # the plots functions end laid out (readable_ticks); saving PNG + PDF lays out nothing more and draws each file
+    # once (savefig with a layout engine would first draw the whole figure without output), unless the figure
+    # changed after
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    calls = {"layout": 0, "draw": 0}
+    execute, draw = ConstrainedLayoutEngine.execute, Figure.draw
+
+    def counted_execute(self, fig):
+        calls["layout"] += 1
+        return execute(self, fig)
+
+    def counted_draw(self, renderer):
+        calls["draw"] += 1
+        return draw(self, renderer)
+
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute", counted_execute)
+    monkeypatch.setattr(Figure, "draw", counted_draw)
+    fig = plots.plot_random_search(analysis)
+    assert calls["layout"] >= 1 and calls["draw"] == 0  # laid out, never drawn
+    calls.update(layout=0, draw=0)
+    plots.save(fig, tmp_path / "rs")
+    assert calls == {"layout": 0, "draw": 2}
+    assert isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)  # given back for later changes
+    fig.axes[0].set_title("a title added after the layout, long enough to need room above the panel")
+    calls.update(layout=0, draw=0)
+    plots.save(fig, tmp_path / "rs_titled")
+    assert calls == {"layout": 1, "draw": 2}

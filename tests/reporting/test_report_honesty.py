@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from designspace import analysis as an  # noqa: E402
+from designspace.reporting import plots  # noqa: E402
 from designspace.reporting.report import ReportSettings, write_report  # noqa: E402
 from tests.helpers import synthetic  # noqa: E402
 from tests.helpers.reports import REGIMES, SPACES, rendered  # noqa: E402
@@ -87,8 +88,10 @@ def test_no_data_point_lies_under_a_legend(figures):
 
 
 def _overlapping_ticks(fig: Figure) -> list[str]:
-    """'axis label' of every axis whose visible tick labels (major and minor, inside the view) overlap."""
-    fig.canvas.draw()
+    """'axis label' of every axis whose visible tick labels (major and minor, inside the view) overlap, drawn as
+    `plots.save` draws it (its style: matplotlib counts the ticks of an axis from the tick label size)."""
+    with plots._style():
+        fig.canvas.draw()
     bad = []
     for ax in fig.axes:
         if not ax.get_visible():
