@@ -24,10 +24,11 @@ MAX_WORKERS = 8
 
 
 def default_workers(cores: int | None = None) -> int:
-    """One child per usable core (the parent only waits), none on one core (a child there is pure overhead).
+    """One child per usable core (the parent only plans and waits), none on one core (a child there is overhead).
 
-    Measured on 2 cores (experiments/bench_analysis.py --report, 6 x 500): see README, "Analysis at the paper's
-    scale"."""
+    Measured on this project's 2-core machine, the 6 x 500 report end to end in one run each, same hour: 1 child
+    23.7 s, 2 children 15.2 s, 3 16.8 s, 4 15.5 s (figures drawn in the parent: ~28 s); README, "Analysis at the
+    paper's scale", has the benchmark (experiments/bench_analysis.py --report)."""
     cores = cores if cores is not None else usable_cores()
     return 0 if cores < 2 else min(MAX_WORKERS, cores)
 

@@ -395,6 +395,8 @@ class _Figures:
 
             self.bar = tqdm(total=0, desc="report figures", unit="figure", disable=None, leave=False)
             self.tasks = ForkedTasks(self.workers, on_done=lambda what: self.bar.update(1))
+            if self.tasks.workers:
+                plots.warm_up(self.formats)  # once here, not in every child
         self.bar.total += 1
         self.bar.refresh()
         self.tasks.submit(f"figures/{stem}", _draw_and_save, self.folder / stem, self.formats, draw, *args)

@@ -198,3 +198,22 @@ def test_a_figure_is_laid_out_once_and_again_only_when_changed(analysis, tmp_pat
     calls.update(layout=0, draw=0)
     plots.save(fig, tmp_path / "rs_titled")
     assert calls == {"layout": 1, "draw": 2}
+
+
+def test_a_figure_file_is_written_whole_or_not_at_all(analysis, tmp_path, monkeypatch):
+    # `analyze watch=true` redraws a report that is being read: a save that fails half-way leaves the last whole
+    # file and no partial one (nor its temp file)
+    fig = plots.plot_random_search(analysis)
+    (png,) = plots.save(fig, tmp_path / "rs", ("png",))
+    before = png.read_bytes()
+    savefig = Figure.savefig
+
+    def half_then_fail(self, f, **kw):
+        savefig(self, f, **kw)
+        f.truncate(100)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        plots.save(fig, tmp_path / "rs", ("png",))
+    assert png.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["rs.png"]
