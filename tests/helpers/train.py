@@ -116,3 +116,17 @@ def fail_training(monkeypatch, raise_for) -> list[str]:
     monkeypatch.setattr(runner, "build_trainers", tagged)
     monkeypatch.setattr(Trainer, "train_step", failing)
     return calls
+
+
+class StopInEpoch:
+    """Trainer hooks that interrupt training (as Ctrl-C would) at step 2 of `epoch`."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_step(self, epoch: int, step: int, steps: int) -> None:
+        if epoch == self.epoch and step == 2:
+            raise KeyboardInterrupt
+
+    def on_epoch(self, record: dict) -> None:
+        pass

@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from designspace.reporting import plots  # noqa: E402
+from tests.helpers.figures import legends, points_under_legends  # noqa: E402
 from tests.helpers.reports import rendered  # noqa: E402
 
 AXES_SHARE = 0.40
@@ -71,33 +72,6 @@ def _overlap(a, b) -> bool:
     return a.x0 < b.x1 - TOL and b.x0 < a.x1 - TOL and a.y0 < b.y1 - TOL and b.y0 < a.y1 - TOL
 
 
-def _data_points(ax) -> np.ndarray:
-    """Display coordinates of every scatter point, and of line and error-bar paths sampled every 2 pixels,
-    inside the axes' box."""
-    from matplotlib.collections import LineCollection, PathCollection
-
-    paths, pts = [], []
-    for line in ax.get_lines():
-        xy = np.asarray(line.get_xydata(), dtype=float)
-        if len(xy):
-            paths.append(line.get_transform().transform(xy))
-    for coll in ax.collections:
-        if isinstance(coll, PathCollection):
-            pts.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), dtype=float)))
-        elif isinstance(coll, LineCollection):
-            paths += [coll.get_transform().transform(np.asarray(s, dtype=float)) for s in coll.get_segments()]
-    for p in paths:
-        p = p[np.isfinite(p).all(axis=1)]
-        pts.append(p)
-        for a, b in zip(p[:-1], p[1:]):
-            pts.append(a + (b - a) * np.linspace(0, 1, int(np.hypot(*(b - a)) / 2) + 2)[:, None])
-    if not pts:
-        return np.empty((0, 2))
-    p = np.concatenate(pts)
-    box = ax.get_window_extent()
-    return p[(p[:, 0] >= box.x0) & (p[:, 0] <= box.x1) & (p[:, 1] >= box.y0) & (p[:, 1] <= box.y1)]
-
-
 @pytest.mark.slow
 def test_every_figure_is_checked(figures):
     stems = {s for s, _ in figures}
@@ -133,17 +107,10 @@ def test_the_panels_fill_the_canvas(figures):
 def test_no_data_under_a_legend(figures):
     checked = 0
     for stem, fig in figures:
-        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
-        assert legends, f"{stem}: no legend"
-        for ax in fig.axes:
-            if not ax.get_visible():
-                continue
-            pts = _data_points(ax)
-            checked += len(pts)
-            for leg in legends:
-                b = leg.get_window_extent()
-                under = (pts[:, 0] >= b.x0) & (pts[:, 0] <= b.x1) & (pts[:, 1] >= b.y0) & (pts[:, 1] <= b.y1)
-                assert not under.any(), f"{stem}: {int(under.sum())} data point(s) under the legend"
+        assert legends(fig), f"{stem}: no legend"
+        points, under = points_under_legends(fig)
+        checked += points
+        assert not under, f"{stem}: {under} data point(s) under the legend"
     assert checked > 10_000
 
 

@@ -16,6 +16,7 @@ from designspace import analysis as an  # noqa: E402
 from designspace.reporting import plots  # noqa: E402
 from designspace.reporting.report import ReportSettings, write_report  # noqa: E402
 from tests.helpers import synthetic  # noqa: E402
+from tests.helpers.figures import legends, points_under_legends  # noqa: E402
 from tests.helpers.reports import REGIMES, SPACES, rendered  # noqa: E402
 
 
@@ -23,31 +24,6 @@ from tests.helpers.reports import REGIMES, SPACES, rendered  # noqa: E402
 def figures() -> dict[str, Figure]:
     """Every figure of a full report on four sweeps (two spaces x two regimes), captured as it is saved."""
     return rendered().figures
-
-
-def _visible_points(ax) -> np.ndarray:
-    """Display coordinates of every scatter point and line vertex drawn inside the axes' box."""
-    from matplotlib.collections import LineCollection, PathCollection
-
-    pts = []
-    for coll in ax.collections:
-        if isinstance(coll, PathCollection):  # scatter points
-            pts.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), dtype=float)))
-        elif isinstance(coll, LineCollection):  # error bars
-            segs = [np.asarray(s, dtype=float) for s in coll.get_segments() if len(s)]
-            if segs:
-                pts.append(coll.get_transform().transform(np.concatenate(segs)))
-    for line in ax.get_lines():
-        xy = np.asarray(line.get_xydata(), dtype=float)
-        if xy.size:
-            pts.append(ax.transData.transform(xy))
-    if not pts:
-        return np.empty((0, 2))
-    p = np.concatenate(pts)
-    p = p[np.isfinite(p).all(axis=1)]
-    box = ax.get_window_extent()
-    inside = (p[:, 0] >= box.x0) & (p[:, 0] <= box.x1) & (p[:, 1] >= box.y0) & (p[:, 1] <= box.y1)
-    return p[inside]
 
 
 def test_the_report_has_every_figure(figures):
@@ -73,17 +49,10 @@ def test_no_data_point_lies_under_a_legend(figures):
     checked = 0
     for stem, fig in figures.items():
         fig.canvas.draw()
-        legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
-        boxes = [leg.get_window_extent() for leg in legends]
-        assert boxes, f"{stem}: no legend"
-        for ax in fig.axes:
-            if not ax.get_visible():
-                continue
-            pts = _visible_points(ax)
-            checked += len(pts)
-            for b in boxes:
-                under = (pts[:, 0] >= b.x0) & (pts[:, 0] <= b.x1) & (pts[:, 1] >= b.y0) & (pts[:, 1] <= b.y1)
-                assert not under.any(), f"{stem}: {int(under.sum())} data point(s) under the legend"
+        assert legends(fig), f"{stem}: no legend"
+        points, under = points_under_legends(fig)
+        checked += points
+        assert not under, f"{stem}: {under} data point(s) under the legend"
     assert checked > 1000
 
 

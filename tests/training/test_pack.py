@@ -11,7 +11,7 @@ from designspace.training import data as data_module
 from designspace.training.data import load_dataset
 from designspace.training.pack import PackTrainer, build_trainers, train_pack
 from designspace.training.trainer import Schedule, Trainer, adapt_spec, train_spec
-from tests.helpers.train import TINY_SCHEDULE, TINY_SPECS, make_image_folder
+from tests.helpers.train import TINY_SCHEDULE, TINY_SPECS, StopInEpoch, make_image_folder
 
 SCHEDULE = {**TINY_SCHEDULE, "epochs": 2, "batch_size": 32, "train_subset": 128, "test_subset": 96,
             "eval_batch_size": 64, "precise_bn_samples": 64, "ema_decay": 0.9}
@@ -48,18 +48,6 @@ class _FailAt:
         self.inner(x, y, epoch, step, tally)
 
 
-class _StopInEpoch:
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_step(self, epoch: int, step: int, steps: int) -> None:
-        if epoch == self.epoch and step == 2:
-            raise KeyboardInterrupt
-
-    def on_epoch(self, record: dict) -> None:
-        pass
-
-
 def test_pack_gives_each_model_its_record_alone(fmnist) -> None:
     sched = Schedule.from_dict(SCHEDULE)
     specs = TINY_SPECS[:3]
@@ -79,7 +67,7 @@ def test_mixed_pack_failed_diverged_and_resumed(fmnist, tmp_path: Path) -> None:
     ckpt = tmp_path / "resumed.pt"
     with pytest.raises(KeyboardInterrupt):
         Trainer(adapt_spec(specs[3], fmnist), fmnist, sched, seed=2, device="cpu",
-                hooks=_StopInEpoch(1)).fit(ckpt, checkpoint_every_s=0)
+                hooks=StopInEpoch(1)).fit(ckpt, checkpoint_every_s=0)
     assert ckpt.is_file()
 
     trainers = build_trainers(specs, fmnist, sched, seed=2, device="cpu")

@@ -11,7 +11,7 @@ import yaml
 
 from designspace.training.data import load_dataset
 from designspace.training.trainer import EMA, Schedule, Trainer, adapt_spec, describe_failure, train_spec
-from tests.helpers.train import REPO, TINY_SCHEDULE, TINY_SPECS, make_image_folder
+from tests.helpers.train import REPO, TINY_SCHEDULE, TINY_SPECS, StopInEpoch, make_image_folder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -68,18 +68,6 @@ def test_same_seed_same_error(fmnist) -> None:
     assert _curves(a) != _curves(c)
 
 
-class _StopInEpoch:
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_step(self, epoch: int, step: int, steps: int) -> None:
-        if epoch == self.epoch and step == 2:
-            raise KeyboardInterrupt
-
-    def on_epoch(self, record: dict) -> None:
-        pass
-
-
 @pytest.mark.slow
 def test_resume_inside_a_model_matches_uninterrupted(fmnist, tmp_path: Path) -> None:
     sched = Schedule.from_dict({**TINY_SCHEDULE, "epochs": 3, "ema_decay": 0.9})
@@ -87,7 +75,7 @@ def test_resume_inside_a_model_matches_uninterrupted(fmnist, tmp_path: Path) -> 
     ckpt = tmp_path / "m.pt"
     full = Trainer(spec, fmnist, sched, seed=1, device="cpu").fit()
     with pytest.raises(KeyboardInterrupt):
-        Trainer(spec, fmnist, sched, seed=1, device="cpu", hooks=_StopInEpoch(2)).fit(ckpt, checkpoint_every_s=0)
+        Trainer(spec, fmnist, sched, seed=1, device="cpu", hooks=StopInEpoch(2)).fit(ckpt, checkpoint_every_s=0)
     assert ckpt.is_file()
     resumed = Trainer(spec, fmnist, sched, seed=1, device="cpu").fit(ckpt, checkpoint_every_s=0)
     assert resumed.resumed_from_epoch == 2
@@ -100,7 +88,7 @@ def test_checkpoint_of_another_seed_is_not_resumed(fmnist, tmp_path: Path) -> No
     spec = adapt_spec(TINY_SPECS[0], fmnist)
     ckpt = tmp_path / "m.pt"
     with pytest.raises(KeyboardInterrupt):
-        Trainer(spec, fmnist, sched, seed=1, device="cpu", hooks=_StopInEpoch(1)).fit(ckpt, checkpoint_every_s=0)
+        Trainer(spec, fmnist, sched, seed=1, device="cpu", hooks=StopInEpoch(1)).fit(ckpt, checkpoint_every_s=0)
     other = Trainer(spec, fmnist, sched, seed=2, device="cpu").fit(ckpt, checkpoint_every_s=0)
     assert other.resumed_from_epoch is None and len(other.epochs) == 2
     ckpt.write_bytes(b"garbage")
