@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from designspace.studies.progression import PAPER_NAMES, PROGRESSION
+from designspace.analysis.progression import PAPER_NAMES, PROGRESSION
 
 
 def _predictions(trainer: object) -> np.ndarray:
@@ -59,7 +59,7 @@ def _longest_records(run: Path, space_dir: str) -> dict[str, float]:
 
 def main() -> None:
     from designspace.net.spec import NetSpec
-    from designspace.studies.reproduce import rung_schedule
+    from designspace.studies.experiment import rung_schedule
     from designspace.sweep.layout import SweepDir
     from designspace.training.data import SUBSET_SEED, DatasetConfig, load_dataset
     from designspace.training.schedule import Schedule

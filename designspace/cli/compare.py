@@ -2,7 +2,8 @@
 
 Trains the two sweeps' models alternately, each in a random order fixed before any result, until the
 anytime-valid sequential comparison (`designspace.analysis.sequential`) decides or N models a side are
-trained; prints the decision, its interval and the models spent, and writes compare.csv/.json/.png.
+trained; prints one line per pair, the forecast of the pairs still needed after the first pairs and at the end,
+the decision naming the better space, its interval and the models spent, and writes compare.csv/.json/.png.
 Config: configs/compare.yaml (+ configs/dataset, configs/schedule). The study is `designspace.studies.compare`.
 """
 
@@ -17,9 +18,11 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
 from designspace.analysis.collect import sweep_info
+from designspace.analysis.forecast import MIN_PAIRS
 from designspace.cli import _hydra, _structured
 from designspace.cli import train as _train_cli  # noqa: F401  registers ds_logdir, used by configs/compare.yaml
-from designspace.studies.compare import CompareOptions, check_sweeps, run_compare, write_outcome
+from designspace.studies.compare import CompareOptions, beyond_cap, check_sweeps, run_compare, write_outcome
+from designspace.studies.decide import Arm, random_order
 from designspace.sweep.from_config import training_setup
 from designspace.sweep.layout import SamplesError, SweepNotWritable
 from designspace.sweep.runner import Interrupted, run_sweep
@@ -43,7 +46,7 @@ def run(cfg: DictConfig) -> str:
     if raw is None:
         raise UsageError("sweep_dirs is required: python -m designspace.compare sweep_dirs=[A,B] max_models=N")
     paths = [raw] if isinstance(raw, str) else list(OmegaConf.to_container(raw, resolve=True))
-    options = CompareOptions(cfg.max_models, cfg.margin, cfg.alpha, cfg.order_seed)
+    options = CompareOptions(cfg.max_models, cfg.margin, cfg.alpha, cfg.order_seed, cfg.test)
     paths = [to_absolute_path(str(p)) for p in paths]
     sweeps = check_sweeps(paths, options.max_models)
     # a comparison trains every model it picks (no pack, retry, limit or breaker of its own: the defaults)
@@ -58,17 +61,24 @@ def run(cfg: DictConfig) -> str:
         run_sweep(arm.sweep, data, schedule, run_options.replace(limit=None if wait else len(model_ids)),
                   models=model_ids)
 
-    def look(result: Any, trained: dict[str, int]) -> None:
+    def look(standing: Any, trained: dict[str, int]) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in trained.items())
-        print(terminal_safe(f"compare: {counts} trained; {result.text()}"), file=sys.stderr)
+        line = f"compare: {counts} trained; {standing.result.text(names)}"
+        if not standing.result.decided and standing.pairs == MIN_PAIRS:
+            line += f"; forecast: {standing.forecast.text()}"
+        print(terminal_safe(line), file=sys.stderr)
 
-    result = run_compare(sweeps, names, options, train, look)
-    files = write_outcome(result, names, out)
-    spent = f"{result.n} pair(s) of {options.max_models} at most"
-    return "\n".join([f"{names[1]} vs {names[0]}: {result.decision}",
-                      f"median difference {names[0]} - {names[1]}: [{result.low:+.2f}, {result.high:+.2f}] points "
-                      f"(anytime-valid, alpha {options.alpha:g}); {spent}",
-                      f"why: {result.reason}", f"written: {', '.join(str(f) for f in files)}"])
+    standing = run_compare(sweeps, names, options, train, look)
+    result = standing.result
+    files = write_outcome(standing, names, out)
+    lines = [result.text(names).split(":")[0] + f" (after {result.n} pair(s) of {options.max_models} at most)",
+             f"location of {names[0]} - {names[1]}: [{result.low:+.2f}, {result.high:+.2f}] points (anytime-valid, "
+             f"alpha {options.alpha:g}, test {options.test}: {result.estimand})", f"why: {result.reason}"]
+    if not result.decided and standing.pairs >= MIN_PAIRS:
+        arms = [Arm(n, s, random_order(s, options.order_seed)) for n, s in zip(names, sweeps)]
+        lines.append(f"forecast: {beyond_cap(standing, arms, options).text()}")
+    lines.append(f"written: {', '.join(str(f) for f in files)}")
+    return "\n".join(lines)
 
 
 def _compare(cfg: DictConfig) -> None:

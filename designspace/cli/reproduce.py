@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from designspace.cli import _structured
-from designspace.studies.reproduce import ExperimentError, run
+from designspace.studies.experiment import ExperimentError
+from designspace.studies.reproduce import run
 
 _structured.register()  # launcher job processes compose the config again after importing this module
 

@@ -787,26 +787,26 @@ def _sequential_panel(ax: Any, history: pd.DataFrame, margin: float | None, lege
 
 def plot_sequential(history: pd.DataFrame, names: Sequence[str], margin: float | None = None,
                     title: str | None = None) -> Figure:
-    """One sequential comparison: the anytime-valid interval for the median paired difference
+    """One sequential comparison: the anytime-valid interval for the location of the paired difference
     (names[0] - names[1], points) against the pairs trained. `history`: n, low, high."""
     with _style():
         fig, (ax,) = _figure(1, panel=(5.2, 3.4))
         _sequential_panel(ax, history, margin, legend=False)
-        ax.set_ylabel(f"median of {names[0]} - {names[1]} (points)")
+        ax.set_ylabel(f"{names[0]} - {names[1]} (points)")
         ax.set_title(title or f"{names[1]} vs {names[0]}")
         _place_legend(ax)
     return readable_ticks(fig)
 
 
 def plot_sequential_panels(histories: Mapping[str, pd.DataFrame], margin: float | None = None) -> Figure:
-    """One panel per comparison (title -> history, as `plot_sequential`'s), the median of a - b on y."""
+    """One panel per comparison (title -> history, as `plot_sequential`'s), the location of a - b on y."""
     with _style():
         fig, axes = _figure(len(histories), ncols=min(3, len(histories)), panel=(3.3, 2.6))
         for i, (ax, (title, history)) in enumerate(zip(axes, histories.items())):
             _sequential_panel(ax, history, margin, legend=False)
             ax.set_title(title if len(title) <= 40 else title[:38] + "...", fontsize=8)
             if i % 3 == 0:
-                ax.set_ylabel("median of a - b (points)")
+                ax.set_ylabel("a - b (points)")
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
     return readable_ticks(fig)

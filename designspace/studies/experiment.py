@@ -30,14 +30,25 @@ class ZooPick:
 
 @dataclass(frozen=True)
 class Sequential:
-    """The longest rung decides (design-spec 6c): after the first `models` of each space, each undecided
-    comparison of the progression gets `step` more models a side until its sequential test decides or `cap`
-    models a side (`analysis.sequential.compare`, at level `alpha`, "equivalent" within +-`margin` points)."""
+    """The longest rung decides (design-spec 6c): after the first `models` of each space, the undecided comparison
+    of the progression with the cheapest forecast decision gets `step` more models a side, round after round,
+    until each is decided, at `cap` models a side, stopped on its forecast, or `budget_core_hours` of added
+    one-epoch models are spent (`analysis.decisions`; the test `test` at level `alpha`, "equivalent" within
+    +-`margin` points for the steps that claim no loss)."""
 
     cap: int
     step: int = 2
     margin: float | None = None
     alpha: float = 0.05
+    budget_core_hours: float | None = None
+    test: str = "clipped"
+
+    def plan(self, start: int) -> Any:
+        """The `analysis.decisions.Plan` of this protocol after `start` fixed models per space."""
+        from designspace.analysis.decisions import Plan
+
+        budget = None if self.budget_core_hours is None else self.budget_core_hours * 3600
+        return Plan(start=start, step=self.step, cap=self.cap, alpha=self.alpha, budget_s=budget, test=self.test)
 
 
 @dataclass(frozen=True)
@@ -142,10 +153,12 @@ def _sequential(cfg: Any, n: int, models: int) -> Sequential | None:
     if not cfg:
         return None
     try:
-        reject_unknown_keys(cfg, ("cap", "step", "margin", "alpha"), "experiment.fidelity.sequential")
+        reject_unknown_keys(cfg, ("cap", "step", "margin", "alpha", "budget_core_hours", "test"),
+                            "experiment.fidelity.sequential")
     except ValueError as exc:
         raise ExperimentError(str(exc)) from None
     cap, step, margin, alpha = cfg.get("cap"), cfg.get("step", 2), cfg.get("margin"), cfg.get("alpha", 0.05)
+    budget, test = cfg.get("budget_core_hours"), cfg.get("test", "clipped")
     if not _positive_int(cap) or cap < models or cap > n:
         raise ExperimentError(f"experiment.fidelity.sequential.cap={cap!r} must be an integer between "
                               f"fidelity.models={models} and experiment.n={n}")
@@ -156,7 +169,15 @@ def _sequential(cfg: Any, n: int, models: int) -> Sequential | None:
                               "or null")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ExperimentError(f"experiment.fidelity.sequential.alpha={alpha!r} must lie strictly between 0 and 1")
-    return Sequential(int(cap), int(step), None if margin is None else float(margin), float(alpha))
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0):
+        raise ExperimentError(f"experiment.fidelity.sequential.budget_core_hours={budget!r} must be a number of "
+                              "core-hours > 0 or null (no budget)")
+    from designspace.analysis.sequential import TESTS
+
+    if test not in TESTS:
+        raise ExperimentError(f"experiment.fidelity.sequential.test={test!r} must be one of {', '.join(TESTS)}")
+    return Sequential(int(cap), int(step), None if margin is None else float(margin), float(alpha),
+                      None if budget is None else float(budget), str(test))
 
 
 def _positive_int(value: Any) -> bool:

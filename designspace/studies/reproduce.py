@@ -16,22 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from designspace.analysis.progression import progression_comparisons
 from designspace.space import spaces
 from designspace.space.budgets import load_budget
 from designspace.space.sampler import draw
-from designspace.studies.decide import Arm, Plan, run_until_decided, table_order
-from designspace.studies.experiment import (  # noqa: F401 - the experiment's objects, public here as before
-    EXPERIMENTS_DIR,
-    Experiment,
-    ExperimentError,
-    Fidelity,
-    Sequential,
-    ZooPick,
-    rung_schedule,
-    training_images,
-)
-from designspace.studies.progression import progression_comparisons
+from designspace.studies.decide import Arm, run_until_decided, table_order
+from designspace.studies.experiment import Experiment, ExperimentError, Sequential, rung_schedule
 from designspace.studies.reproduce_report import write_report
+from designspace.studies.reproduce_study import read_study
 from designspace.sweep.from_config import training_setup
 from designspace.sweep.layout import SweepDir
 from designspace.sweep.options import RunOptions
@@ -166,14 +158,14 @@ def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, options: RunOpti
 
 def train_until_decided(jobs: Sequence[Job], data: Any, schedule: Any, sequential: Sequential, start: int,
                         options: RunOptions) -> dict[Any, Any]:
-    """Train the longest rung's models round by round until each comparison of the progression is decided or at
-    its cap (`studies.decide`); the models of a space are taken in its samples' order (independent draws)."""
+    """Train the longest rung's models round by round until no comparison of the progression goes on
+    (`studies.decide`, `analysis.decisions`); the models of a space are taken in its samples' order (independent
+    draws)."""
 
     options = options.replace(shard=0, num_shards=1, limit=None)  # any worker takes any unclaimed model of a round
     by_space = {j.space: j for j in jobs}
     arms = [Arm(j.space, j.sweep.require(), table_order(j.sweep)) for j in jobs]
     comparisons = progression_comparisons(list(by_space), sequential.margin)
-    plan = Plan(start=start, step=sequential.step, cap=sequential.cap, alpha=sequential.alpha)
 
     def train(arm: Any, model_ids: list[str], wait: bool) -> None:
         job = by_space[arm.name]
@@ -184,11 +176,12 @@ def train_until_decided(jobs: Sequence[Job], data: Any, schedule: Any, sequentia
                   options.replace(seed=options.seed + job.seed_offset, limit=None if wait else len(model_ids)),
                   models=model_ids)
 
-    def look(results: dict[Any, Any], trained: dict[str, int]) -> None:
-        states = "; ".join(f"{c.b} vs {c.a}: {r.decision} ({r.n} pairs)" for c, r in results.items())
-        print(f"sequential rung: {trained} trained; {states}", file=sys.stderr)
+    def look(standing: dict[Any, Any], trained: dict[str, int]) -> None:
+        lines = [f"sequential rung: {trained} trained"]
+        lines += [f"  {c.b} vs {c.a}: {s.result.decision} ({s.pairs} pairs); {s.why}" for c, s in standing.items()]
+        print("\n".join(lines), file=sys.stderr)
 
-    return run_until_decided(arms, comparisons, plan, train, look)
+    return run_until_decided(arms, comparisons, sequential.plan(start), train, look)
 
 
 def run(cfg: Any) -> str:
@@ -215,8 +208,9 @@ def run(cfg: Any) -> str:
         lines.append(f"trained shard {cfg.shard}/{cfg.num_shards} of {len(jobs)} sweeps")
     if cfg.stage in ("all", "analyze"):
 
-        config_text = OmegaConf.to_yaml(cfg)
-        report = write_report(exp, jobs, out / "report", alpha=float(cfg.alpha), config_text=config_text,
-                              zero_init_last_bn=bool(cfg.schedule.get("zero_init_last_bn", False)))
+        study = read_study(exp, jobs, alpha=float(cfg.alpha))
+        report = write_report(study, out / "report", exp=exp, config_text=OmegaConf.to_yaml(cfg),
+                              zero_init_last_bn=bool(cfg.schedule.get("zero_init_last_bn", False)),
+                              sources=[str(j.sweep.root) for j in jobs if j.kind == "space" and j.sweep.exists()])
         lines.append(f"report: {report}")
     return "\n".join(lines)

@@ -1,9 +1,10 @@
-"""The report of a reproduction run: the paper's findings with verdicts, then the full analysis.
+"""The report of a reproduction run, drawn from its `analysis.study.Study`: the paper's findings with verdicts,
+then the full analysis.
 
 report/REPORT.md (and .html) states which findings the run reproduced, each with the statistics
-behind the verdict, the design-space sizes, the EDF progression and, for regime studies, the
-trends and the proxy model zoo. report/analysis/ holds the complete analysis report (every
-figure as PNG and PDF, the numbers behind each as CSV).
+behind the verdict, the sequential decisions, the design-space sizes, the EDF progression and, for regime studies,
+the trends and the proxy model zoo. report/analysis/ holds the complete analysis report (every
+figure as PNG and PDF, the numbers behind each as CSV). Nothing here computes a statistic.
 """
 
 from __future__ import annotations
@@ -16,145 +17,46 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from designspace.analysis import findings as fd
-from designspace.analysis.collect import load_sweep
-from designspace.analysis.ladder import cheapest_agreeing_rung
+from designspace.analysis.decisions import FUTILITY_AFTER
+from designspace.analysis.forecast import FUTILITY
 from designspace.analysis.outcomes import ERROR
-from designspace.analysis.power import median_difference_detectable
-from designspace.analysis.study import (  # noqa: F401 - the study's statistics, public here as before
-    MIN_STABLE,
-    TRENDS,
-    Study,
-    power_table,
-    progression_findings,
-    regime_comparisons,
-    regime_findings,
-    regime_groups,
-    regime_label,
-    sizes_table,
-    zoo_table,
-)
+from designspace.analysis.progression import PAPER_NAMES
+from designspace.analysis.sequential import ESTIMANDS
+from designspace.analysis.study import Study
 from designspace.reporting import plots
 from designspace.reporting.report import ReportSettings, markdown_table, render_html
 from designspace.reporting.report import write_report as write_analysis
-from designspace.studies.decide import Arm, state, table_order, trained_errors
-from designspace.studies.ladder_report import Claims, build_ladder, judge
-from designspace.studies.progression import (
-    PAPER_NAMES,
-    PROGRESSION,
-    STEPS,
-    chain_claim,
-    progression_comparisons,
-)
 from designspace.util.atomic import atomic_write_text
 
 
-def recorded_space(sweep: Any) -> dict[str, Any] | None:
-    """The composed space definition a sweep recorded in its config.yaml (None for older sweeps)."""
-    cfg = sweep.read_config()
-    value = cfg.get("space_config")
-    if value is None and isinstance(cfg.get("space"), dict):
-        value = cfg["space"]  # sweeps written by `python -m designspace.sample` hold the composed space there
-    return value if isinstance(value, dict) else None
-
-
-def progression_claims(space_keys: Sequence[str], alpha: float) -> Any:
-    """What the ladder recomputes for the A -> ... -> RegNet progression."""
-
-    def group(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        return {PAPER_NAMES.get(k, k): frame[frame["space_key"] == k] for k in space_keys
-                if (frame["space_key"] == k).any()}
-
-    def findings_of(frame: pd.DataFrame) -> list[fd.Finding]:
-        return progression_findings({k: frame[frame["space_key"] == k] for k in space_keys}, alpha)
-
-    comparisons = [(PAPER_NAMES[a], PAPER_NAMES[b], kind) for a, b, kind in STEPS if a in space_keys and b in space_keys]
-    width = PAPER_NAMES["anynetx_e"] if "anynetx_e" in space_keys else None
-    order = tuple(PAPER_NAMES[s] for s in PROGRESSION if s in space_keys)
-    return Claims(group, comparisons, findings_of, width, (chain_claim(order), order) if len(order) >= 3 else None)
-
-
-def sequential_decisions(exp: Any, jobs: Sequence[Any]) -> dict[str, Any]:
-    """claim -> the sequential comparison at the longest rung, from its records (design-spec 6c); {} when the
-    experiment does not decide sequentially."""
-
-    seq = exp.fidelity.sequential if exp.fidelity else None
-    longest = {j.space: j for j in jobs if j.kind == "rung" and j.longest and j.sweep.exists()}
-    if seq is None or not longest:
-        return {}
-    errors = {s: trained_errors(Arm(s, j.sweep, table_order(j.sweep))) for s, j in longest.items()}
-    kinds = {(a, b): kind for a, b, kind in STEPS}
-    return {fd.comparison_claim(PAPER_NAMES[c.a], PAPER_NAMES[c.b], kinds[(c.a, c.b)]): r
-            for c, r in state(errors, progression_comparisons(list(longest), seq.margin), seq.alpha, seq.cap).items()}
-
-
-def regime_claims(budgets: Sequence[str], frame: pd.DataFrame, alpha: float) -> Any:
-    """What the ladder recomputes for a regime study."""
-
-    return Claims(lambda f: regime_groups(f, budgets), regime_comparisons(budgets, frame),
-                  lambda f: regime_findings(f, budgets, alpha))
-
-
-def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, config_text: str = "",
-                 zero_init_last_bn: bool = False) -> Path:
-    """Write report/REPORT.md + REPORT.html, the CSVs behind them and the full analysis under report/analysis/."""
+def write_report(study: Study, out: Path, *, exp: Any, config_text: str = "", zero_init_last_bn: bool = False,
+                 sources: Sequence[str] = ()) -> Path:
+    """Write report/REPORT.md + REPORT.html, the CSVs behind them and the full analysis under report/analysis/,
+    drawn from `study` (`exp`: the experiment, for its name, description and protocol; `sources`: the sweeps)."""
 
     out.mkdir(parents=True, exist_ok=True)
-    space_jobs = [j for j in jobs if j.kind == "space" and j.sweep.exists()]
-    zoo_jobs = [j for j in jobs if j.kind == "zoo" and j.sweep.exists()]
-    multi_budget = len({j.budget for j in space_jobs}) > 1
-
-    def label_of(j: Any) -> str:
-        return PAPER_NAMES.get(j.space, j.space) + (f"@{j.budget}" if multi_budget else "")
-
-    if not space_jobs:
-        from designspace.studies.experiment import ExperimentError
-
-        raise ExperimentError(f"no sampled sweeps under {out.parent}: run stage=sample (and stage=train) first")
-    frame = pd.concat([load_sweep(j.sweep.root, label_of(j)).assign(space_key=j.space) for j in space_jobs],
-                      ignore_index=True)
+    frame, alpha = study.frame, study.alpha
     trained = int(frame["status"].isin(["ok", "diverged", "failed"]).sum()) if "status" in frame else 0
     md: list[str] = [f"# Reproduction: {exp.name}\n", f"{exp.description}\n",
                      f"Models: {len(frame)} sampled, {trained} trained "
                      f"({len(exp.spaces)} space(s) x {len(exp.budgets)} budget(s) x n = {exp.n}). Cost: {exp.cost}.\n"]
-
-    budgets = [j.budget for j in space_jobs]
-    study = Study(frame, budgets, alpha, {j.space: recorded_space(j.sweep) for j in reversed(space_jobs)},
-                  {j.budget: load_sweep(j.sweep.root, f"zoo {j.budget}") for j in zoo_jobs})
-    found = study.findings
-    claims = regime_claims(budgets, frame, alpha) if multi_budget else progression_claims(list(study.by_space), alpha)
-    ladder = build_ladder(jobs, frame, label_of)
-    decisions = {} if multi_budget else sequential_decisions(exp, jobs)
-    judged = judge(found, frame, ladder, claims, decisions, alpha)
-    verdicts = judged.findings
-    md += _findings_section(verdicts, ladder, alpha)
-    md += _decisions_section(decisions, exp, out)
-    md += _ladder_section(judged, ladder, exp, out)
-    if not multi_budget:
-        power = study.power
-        if len(power):
-            power.to_csv(out / "power.csv", index=False)
-            md += ["## Power of the space comparisons at the proxy\n",
-                   f"For each comparison, the one-sided KS distance observed in the direction tested, the smallest "
-                   f"distance the test detects at alpha = {alpha} with these n (asymptotic critical value "
-                   "c(alpha) * sqrt((n+m)/(n*m)), c = 1.224 one-sided), and the power to detect the observed effect "
-                   "(bootstrap: both samples resampled, 2000 draws). A non-significant result with low power is "
-                   "'too few models to tell', not evidence of no effect.\n",
-                   markdown_table(power.round(3)), ""]
-
-    if ladder.measured and len(ladder.longest.frame):
-        longest = ladder.longest
-        cols = [c for c in ("space_key", ERROR, "outcome") if c in longest.frame]
-        plots.save(plots.plot_edfs(longest.frame.drop(columns=cols)), out / "edf_longest")
-        md += [f"## Error EDFs at the longest rung ({longest.label}: {longest.images} training images per model)\n",
-               "What the verdicts are read on: every model trained at the longest rung (the fixed first models of "
-               "each space and those the sequential comparisons added).\n", "![EDFs at the longest rung](edf_longest.png)\n"]
-    plots.save(plots.plot_edfs(frame.drop(columns=["space_key"])), out / "edf_progression")
-    md += ["## Error EDFs at the proxy\n", "The proxy's short schedule (every sampled model): it ranks convergence "
-           "speed as much as design (see the ladder above).\n", "![EDF progression at the proxy](edf_progression.png)\n"]
-
+    judged, ladder = study.judged, study.ladder
+    md += _findings_section(judged.findings, ladder, alpha)
+    md += _decisions_section(study.standings, exp, out)
+    md += _ladder_section(study, exp, out)
+    power = study.power
+    if len(power):
+        power.to_csv(out / "power.csv", index=False)
+        md += ["## Power of the space comparisons at the proxy\n",
+               f"For each comparison, the one-sided KS distance observed in the direction tested, the smallest "
+               f"distance the test detects at alpha = {alpha} with these n (asymptotic critical value "
+               "c(alpha) * sqrt((n+m)/(n*m)), c = 1.224 one-sided), and the power to detect the observed effect "
+               "(bootstrap: both samples resampled, 2000 draws). A non-significant result with low power is "
+               "'too few models to tell', not evidence of no effect.\n",
+               markdown_table(power.round(3)), ""]
+    md += _edf_sections(study, out)
     md += ["## Design-space sizes\n", markdown_table(study.sizes), ""]
-    if zoo_jobs:
+    if study.zoo_frames:
         zt = study.zoo
         zt.to_csv(out / "proxy_zoo.csv", index=False)
         md += ["## Proxy model zoo\n", f"Per regime, the best of {exp.zoo_pick.candidates} random "
@@ -165,14 +67,30 @@ def write_report(exp: Any, jobs: Sequence[Any], out: Path, alpha: float = 0.05, 
            "[analysis/report.md](analysis/report.md) ([HTML](analysis/report.html)).\n"]
     if config_text:
         md += ["## Configuration\n", _training_note(zero_init_last_bn), "```yaml\n" + config_text.strip() + "\n```\n"]
-    settings = ReportSettings(title=f"{exp.name}: full analysis", sources=tuple(str(j.sweep.root) for j in space_jobs))
+    settings = ReportSettings(title=f"{exp.name}: full analysis", sources=tuple(sources))
     write_analysis(frame.drop(columns=["space_key"]), out / "analysis", settings)
-    verdicts.to_csv(out / "findings.csv", index=False)
+    judged.findings.to_csv(out / "findings.csv", index=False)
     _models_csv(frame).to_csv(out / "models.csv", index=False)
     text = "\n".join(md)
     atomic_write_text(out / "REPORT.md", text)
     atomic_write_text(out / "REPORT.html", render_html(text, exp.name, base=out))
     return out / "REPORT.md"
+
+
+def _edf_sections(study: Study, out: Path) -> list[str]:
+    """The EDFs at the longest rung (what the verdicts are read on) and at the proxy."""
+    md = []
+    ladder = study.ladder
+    if ladder.measured and len(ladder.longest.frame):
+        longest = ladder.longest
+        cols = [c for c in ("space_key", ERROR, "outcome") if c in longest.frame]
+        plots.save(plots.plot_edfs(longest.frame.drop(columns=cols)), out / "edf_longest")
+        md += [f"## Error EDFs at the longest rung ({longest.label}: {longest.images} training images per model)\n",
+               "What the verdicts are read on: every model trained at the longest rung (the fixed first models of "
+               "each space and those the sequential comparisons added).\n", "![EDFs at the longest rung](edf_longest.png)\n"]
+    plots.save(plots.plot_edfs(study.frame.drop(columns=["space_key"])), out / "edf_progression")
+    return md + ["## Error EDFs at the proxy\n", "The proxy's short schedule (every sampled model): it ranks convergence "
+                 "speed as much as design (see the ladder above).\n", "![EDF progression at the proxy](edf_progression.png)\n"]
 
 
 def _findings_section(verdicts: pd.DataFrame, ladder: Any, alpha: float) -> list[str]:
@@ -230,41 +148,63 @@ def _chain_p(evidence: str) -> str:
 
 
 def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[str]:
-    """Each pairwise comparison decided at the longest rung: the decision, the pairs it spent and why it stopped."""
+    """Each pairwise comparison at the longest rung: the decision, what it spent, its forecast and why it stopped."""
 
     if not decisions:
         return []
     seq = exp.fidelity.sequential
-    def why(r: Any) -> str:
-        if r.decided or r.available >= seq.cap:
-            return r.reason
-        return (f"not decided yet: the run stopped after {r.available} of at most {seq.cap} pairs (e-values "
-                f"{r.wealth_a:.3g} for a, {r.wealth_b:.3g} for b; 2/alpha = {2 / r.alpha:g}); rerunning stage=train "
-                "goes on")
 
-    rows = [{"claim": claim, "decision": r.decision, "pairs spent": r.n, "pairs trained": r.available,
-             "median difference (a - b), anytime 95%": f"[{r.low:+.2f}, {r.high:+.2f}]",
-             "e-value a / b": f"{r.wealth_a:.3g} / {r.wealth_b:.3g}", "why it stopped": why(r)}
-            for claim, r in decisions.items()]
+    def why(s: Any) -> str:
+        if s.stop is None:
+            return (f"not finished: the run stopped after {s.pairs} of at most {seq.cap} pairs; rerunning stage=train "
+                    f"goes on ({s.forecast.text()})")
+        return s.why
+
+    def hours(x: float | None) -> str:
+        return "" if x is None or not np.isfinite(x) else f"{x:.2f}"
+
+    rows = []
+    for claim, s in decisions.items():
+        r, f = s.result, s.forecast
+        more = "" if not f.available or s.stop == "decided" else (
+            f"{f.more_median:.0f}" if np.isfinite(f.more_median) else f"> {f.limit - f.pairs}")
+        rows.append({"claim": claim, "decision": r.decision, "pairs to the decision": r.n, "pairs trained": s.pairs,
+                     "location of a - b, anytime 95%": f"[{r.low:+.2f}, {r.high:+.2f}]",
+                     "certified margin": f"{r.certified_margin:.2f}" if np.isfinite(r.certified_margin) else "",
+                     "e-value a / b": f"{r.wealth_a:.3g} / {r.wealth_b:.3g}",
+                     "spent core-hours": hours(None if s.seconds_per_pair is None else s.pairs * s.seconds_per_pair / 3600),
+                     "forecast more pairs": more,
+                     "forecast core-hours": hours(f.core_hours()) if more else "",
+                     "P(decided by cap)": "" if not more else f"{f.p_decided:.2f}",
+                     "why it stopped": why(s)})
     table = pd.DataFrame(rows)
     table.to_csv(out / "decisions.csv", index=False)
-    histories = {claim.split(":")[0]: r.history for claim, r in decisions.items() if len(r.history)}
+    histories = {claim.split(":")[0]: s.result.history for claim, s in decisions.items() if len(s.result.history)}
     figure = []
     if histories:
         plots.save(plots.plot_sequential_panels(histories, seq.margin), out / "decisions")
         figure = ["![the interval against the pairs trained](decisions.png)\n"]
+    budget = "no budget" if seq.budget_core_hours is None else f"a budget of {seq.budget_core_hours:g} core-hours"
+    estimand = ESTIMANDS[seq.test]
     return ["## Deciding each comparison at the longest rung\n",
-            f"The longest rung trains the first {exp.fidelity.models} models of every space, then adds {seq.step} "
-            f"models a side to each comparison that is still undecided, up to {seq.cap}: the i-th models of two "
-            "spaces (in their sweeps' sampled order, a uniform random order) form a pair, and an anytime-valid sign "
-            f"test by betting (design-spec 6c; `designspace.analysis.sequential`) looks after every pair at level "
-            f"alpha = {seq.alpha:g}. It decides for a space when its bet reaches 2/alpha, or 'equivalent' when the "
-            f"confidence sequence for the median paired difference lies within +-{seq.margin} points; 'undecided' "
-            "means the cap (or the run) ended first. a is the earlier space of the progression, b the later.\n",
+            f"The longest rung trains the first {exp.fidelity.models} models of every space; then, round after round, "
+            f"the undecided comparison whose forecast decision is cheapest gets {seq.step} more models a side, each "
+            f"up to {seq.cap}, with {budget} for the added models. The i-th models of two spaces (in their sweeps' "
+            "sampled order, a uniform random order) form a pair, and an anytime-valid test by betting "
+            f"(`{seq.test}`, design-spec 6c; `designspace.analysis.sequential`) looks after every pair at level "
+            f"alpha = {seq.alpha:g}. It estimates {estimand}; it decides for a space when its bet reaches 2/alpha, "
+            f"or, for the steps that claim no loss, 'equivalent' when the confidence sequence lies within "
+            f"+-{seq.margin} points. A comparison stops when decided, at its cap, when its forecast (a predictive "
+            f"simulation from its pairs so far, `analysis.forecast`) gives it less than a "
+            f"{FUTILITY:.0%} chance to decide within the cap (from {FUTILITY_AFTER} pairs on), or when the budget is "
+            "spent. a is the earlier space of the progression, b the later; the certified margin is the smallest "
+            "+-margin the interval lies inside; spent core-hours count both arms' models of the pairs (a space's "
+            "models serve both of its comparisons).\n",
             markdown_table(table), "", *figure]
 
 
-def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
+def _ladder_section(study: Study, exp: Any, out: Path) -> list[str]:
+    judged, ladder = study.judged, study.ladder
 
     if not ladder.measured:
         return ["## Does it survive longer training?\n",
@@ -277,10 +217,7 @@ def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
                            "x proxy": f"{r.images / ladder.rungs[0].images:.1f}" if r.images and ladder.rungs[0].images
                            else "", "models": str(len(r.frame)) + (" (a subset of the proxy's sweep)" if i == 0 else ""),
                            "CPU time (s, summed)": round(r.wall_s)} for i, r in enumerate(ladder.rungs)])
-    longest = ladder.longest
-    spread = longest.frame.groupby("space")["error"].std().median() if len(longest.frame) else float("nan")
-    n = ladder.models
-    mde = median_difference_detectable(float(spread), n, n) if n and np.isfinite(spread) else float("nan")
+    spread, n, mde = study.ladder_power
     lines = ["## Does it survive longer training? (the budget ladder)\n",
              f"The first {n} models of each space (the fidelity subset) trained at every rung: the proxy's own budget "
              "(x1) and k times its training images (more distinct images while the training set has them, then more "
@@ -311,7 +248,7 @@ def _ladder_section(judged: Any, ladder: Any, exp: Any, out: Path) -> list[str]:
                   "![effect against training budget](ladder.png)\n", "(One panel per claim: the median difference at each rung with its 95% interval and n, the zero line; the "
                   "chain's panel is the drop from AnyNetX_A to RegNet. The width rule's rho is in the table.)\n", markdown_table(pivot), ""]
         labels = [r.label for r in ladder.rungs]
-        agree = cheapest_agreeing_rung(comp, labels)
+        agree = study.agreeing_rung
         rung = next((r for r in ladder.rungs if r.label == agree), None)
         if rung is not None:
             lines += [f"Cheapest rung whose every claim's effect lies inside the longest rung's interval: **{agree}** "

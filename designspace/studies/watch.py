@@ -74,7 +74,8 @@ def update_line(states: Sequence[Progress], alpha: float = 0.05) -> str:
     line = "; ".join(parts)
     if len(states) == 2:
         res = compare(states[0].by_finish, states[1].by_finish, alpha=alpha)
-        line += f"; {states[1].name} vs {states[0].name}: {res.decision} after {res.n} pairs"
+        verdict = res.text((states[0].name, states[1].name)).split(":")[0]
+        line += f"; {verdict} after {res.n} pairs"
         if res.n:
             line += f" [{res.low:+.2f}, {res.high:+.2f}]"
     return line

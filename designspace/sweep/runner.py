@@ -153,9 +153,11 @@ def run_sweep(
     logs one line. A model that fails on its own is recorded as `failed` with the reason and the sweep goes on;
     a failure of the run raises `RunStopped`; KeyboardInterrupt/SIGTERM stop the run with no record written.
     Either way the model's checkpoint is left for the next run. `models`: train only these model ids of the
-    shard (a sequential comparison trains the next rows of a random order).
+    shard (a sequential comparison trains the next rows of a random order); the run's own lines (the sweep, the
+    data, the end) are then logged at DEBUG, leaving the caller one line per model.
     """
     t0 = time.perf_counter()
+    detail = logging.DEBUG if models is not None else logging.INFO
     opt = options if options is not None else RunOptions()
     if not isinstance(opt, RunOptions):
         raise TypeError(f"options must be a RunOptions, not {type(opt).__name__}")
@@ -183,7 +185,7 @@ def run_sweep(
         todo = todo.iloc[: opt.limit]
     summary = SweepSummary(opt.shard, opt.num_shards, len(mine), int(is_done.sum()), bad_rows=bad_rows,
                            unreadable_records=len(unreadable))
-    log.info("sweep %s, shard %d/%d: %d models, %d already done, %d to train",
+    log.log(detail, "sweep %s, shard %d/%d: %d models, %d already done, %d to train",
              sweep.root, opt.shard, opt.num_shards, len(mine), summary.already_done, len(todo))
     if todo.empty:
         summary.seconds = time.perf_counter() - t0
@@ -197,7 +199,7 @@ def run_sweep(
     full = setups.make_setup(data.info(), schedule.to_dict(), opt.seed, setups.precision(dev))
     setups.check_compatible(groups, full, str(sweep.root))
     setups.check_pinned(sweep, full)  # pinned (written) only once a model is about to train: `_Run.pin`
-    log.info("data: %s (%d train / %d test images at %s); schedule %s; device %s, %d threads%s",
+    log.log(detail, "data: %s (%d train / %d test images at %s); schedule %s; device %s, %d threads%s",
              data.name, data.train_size, data.test_size, data.root, schedule.name, dev, used,
              f", packs of {opt.pack}" if opt.pack > 1 else "")
     if opt.graphs and dev.type != "cuda":
@@ -228,7 +230,7 @@ def run_sweep(
         if bar is not None:
             bar.close()
     summary.seconds = time.perf_counter() - t0
-    log.info("shard %d/%d finished: %s", opt.shard, opt.num_shards, summary.text())
+    log.log(detail, "shard %d/%d finished: %s", opt.shard, opt.num_shards, summary.text())
     return summary
 
 
@@ -340,7 +342,8 @@ class _Run:
         fields = [self._record_fields(spec) for spec in specs]
         hooks = [ClaimHooks(claim, self.pending.claims(), self.bar, model_id, self.schedule.epochs, self.pin)
                  for (_, claim), model_id in zip(claimed, ids)]
-        log.info("pack of %d: %s", len(ids), ", ".join(ids))
+        if len(ids) > 1:
+            log.info("pack of %d: %s", len(ids), ", ".join(ids))
         t0 = time.perf_counter()
         try:
             built = build_trainers(specs, self.data, self.schedule, seed=self.options.seed, device=self.device, hooks=hooks)

@@ -83,7 +83,7 @@ def _regime_frame(n_per: int, w0_by_regime: list[int], depth_by_regime: list[int
 
 
 def test_regime_trends_follow_the_data():
-    from designspace.studies.reproduce_report import regime_findings
+    from designspace.analysis.study_tables import regime_findings
 
     budgets = ["fmnist_50mf", "fmnist_100mf", "fmnist_200mf"]
     found = {f.claim: f for f in regime_findings(_regime_frame(40, [8, 24, 64], [20, 20, 20]), budgets, 0.05)}

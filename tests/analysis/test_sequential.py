@@ -1,11 +1,13 @@
-"""The sequential comparison: error rates under continuous monitoring, by simulation, for any distribution."""
+"""The sequential comparison: error rates under continuous monitoring, by simulation, for any distribution, and the
+pairs each test spends (the clipped test weighs each difference; the sign test counts wins)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from designspace.analysis.sequential import compare, confidence_sequence, fixed_n_sign_test, sign_wealth
+from designspace.analysis.betting import clipped_log_wealth, sign_wealth
+from designspace.analysis.sequential import compare, confidence_sequence, decision_times, fixed_n_sign_test
 
 ALPHA = 0.05
 
@@ -23,15 +25,47 @@ NULLS = {
 }
 
 
-@pytest.mark.parametrize("name", list(NULLS))
-def test_null_sequences_monitored_after_every_pair_rarely_decide(name):
-    """a and b from one distribution, looked at after each of 300 pairs: "a" or "b" in at most alpha of runs."""
+def _null_pairs(name: str, rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """a and b under "b is no better": one law for both, or (heteroscedastic) both centred on 12 with spreads 0.3
+    and 1.7."""
+    if name == "heteroscedastic (sd 0.3 vs 1.7)":
+        return rng.normal(12, 0.3, shape), rng.normal(12, 1.7, shape)
+    return NULLS[name](rng, shape), NULLS[name](rng, shape)
+
+
+@pytest.mark.parametrize("test", ["clipped", "sign"])
+@pytest.mark.parametrize("name", [*NULLS, "heteroscedastic (sd 0.3 vs 1.7)"])
+def test_null_sequences_monitored_after_every_pair_rarely_decide(name, test):
+    """a and b under the null, looked at after each of 300 pairs: "a" or "b" in at most alpha of runs."""
     rng = np.random.default_rng(abs(hash(name)) % 2**32)
     runs, pairs = 2000, 300
-    a, b = NULLS[name](rng, (runs, pairs)), NULLS[name](rng, (runs, pairs))
-    up, down = sign_wealth(a - b, np.array([0.0]))  # the same wealth compare() reads at m = 0, all runs at once
-    decided = ((up[..., 0] >= 2 / ALPHA) | (down[..., 0] >= 2 / ALPHA)).any(axis=1)
+    a, b = _null_pairs(name, rng, (runs, pairs))
+    if test == "sign":
+        up, down = (np.log(w) for w in sign_wealth(a - b, np.array([0.0])))
+    else:  # the same wealth compare() reads at 0, all runs at once
+        up, down = clipped_log_wealth(a - b, np.array([0.0]))
+    decided = ((up[..., 0] >= np.log(2 / ALPHA)) | (down[..., 0] >= np.log(2 / ALPHA))).any(axis=1)
     assert decided.mean() <= _limit(runs)
+
+
+def test_a_one_sided_null_shifted_towards_a_keeps_the_bet_on_b_valid():
+    """b worse by a little (d shifted below 0, skewed): the bet that b is better wins in at most alpha/2 of runs."""
+    rng = np.random.default_rng(3)
+    runs, pairs = 2000, 300
+    d = rng.lognormal(0.0, 1.0, (runs, pairs)) - rng.lognormal(0.0, 1.0, (runs, pairs)) - 0.05
+    up, _ = clipped_log_wealth(d, np.array([0.0]))
+    assert (up[..., 0] >= np.log(2 / ALPHA)).any(axis=1).mean() <= ALPHA / 2 + 3 * np.sqrt(ALPHA / 2 / runs)
+
+
+def test_the_vectorised_decisions_are_compares():
+    """decision_times on many runs decides as compare() does on each (pairs and decision), margin included."""
+    rng = np.random.default_rng(11)
+    d = rng.normal(0.3, 1.0, (12, 80))
+    for test in ("clipped", "sign"):
+        first, decision = decision_times(d, margin=0.6, test=test)
+        for row, t, what in zip(d, first, decision):
+            res = compare(row, np.zeros_like(row), margin=0.6, test=test)
+            assert (res.decision, res.n if res.decided else 0) == (what, t)
 
 
 def test_compare_itself_on_null_sequences():
@@ -42,18 +76,60 @@ def test_compare_itself_on_null_sequences():
 
 
 @pytest.mark.parametrize("name", ["lognormal (skewed)", "errors on 0.05 steps (ties)"])
-def test_the_interval_covers_the_median_at_all_times(name):
-    """Monitored after every pair, the running interval excludes the true median of the differences in at most
-    alpha of runs - also for a skewed law and for one with atoms (ties)."""
+def test_the_sign_interval_covers_the_median_at_all_times(name):
+    """Monitored after every pair, the sign test's running interval excludes the true median of the differences in
+    at most alpha of runs - also for a skewed law and for one with atoms (ties)."""
     rng = np.random.default_rng(9)
     runs, misses = 300, 0
     for _ in range(runs):
         d = NULLS[name](rng, 200) - NULLS[name](rng, 200) + 0.7 if name.startswith("errors") else \
             rng.lognormal(0.0, 1.0, 200) + 0.3  # median 1.3
         true = 0.7 if name.startswith("errors") else 1.3
-        low, high, _, _ = confidence_sequence(d)
+        low, high, _, _ = confidence_sequence(d, test="sign")
         misses += bool(((low > true) | (high < true)).any())
     assert misses / runs <= _limit(runs)
+
+
+def test_the_clipped_interval_covers_the_centre_at_all_times():
+    """For a symmetric law (heavy tails, on 0.05 steps) the clipped test's running interval excludes its centre in
+    at most alpha of runs, looked at after every pair."""
+    rng = np.random.default_rng(12)
+    runs, misses = 200, 0
+    for _ in range(runs):
+        d = np.round((0.7 + rng.standard_t(3, 150)) / 0.05) * 0.05  # centre 0.7 on the 0.05 grid: symmetric about it
+        low, high, _, _ = confidence_sequence(d)
+        misses += bool(((low > 0.7) | (high < 0.7)).any())
+    assert misses / runs <= _limit(runs)
+
+
+def _pairs_spent(d: np.ndarray, test: str) -> np.ndarray:
+    first, _ = decision_times(d, test=test)
+    return np.where(first > 0, first, d.shape[1])
+
+
+@pytest.mark.slow
+def test_the_clipped_test_meets_its_targets_at_half_a_point():
+    """The issue's targets (paired sd 1.25, a 0.5-point difference, 1,000 runs of up to 300 pairs): a mean of at most
+    65 pairs to a decision, at most 80 when 5% of the pairs hold a diverged model (80 points off, either side);
+    the sign test needs ~1.4x more."""
+    rng = np.random.default_rng(21)
+    d = rng.normal(0.5, 1.25, (1000, 300))
+    diverged = rng.random(d.shape) < 0.05
+    d_div = np.where(diverged, np.where(rng.random(d.shape) < 0.5, 80.0, -80.0), d)
+    clipped, sign = _pairs_spent(d, "clipped").mean(), _pairs_spent(d, "sign").mean()
+    assert clipped <= 65 and clipped * 1.25 <= sign
+    assert _pairs_spent(d_div, "clipped").mean() <= 80
+
+
+def test_a_diverged_model_is_one_vote():
+    """Ten near-ties and one pair whose b model diverged (error 95): the clipped test does not decide for a on the
+    strength of one 80-point difference, where a bet on the raw mean would."""
+    rng = np.random.default_rng(1)
+    a = 12 + rng.normal(0, 0.3, 12)
+    b = 12 + rng.normal(0, 0.3, 12)
+    b[5] = 95.0
+    res = compare(a, b)
+    assert res.decision == "undecided" and res.wealth_a < 2
 
 
 def test_a_clear_gap_is_decided_in_few_models():
@@ -73,15 +149,17 @@ def test_a_clear_gap_is_decided_in_few_models():
     assert np.median(spent) <= 1.3 * fixed  # measured: 15 against 15 (experiments/bench_sequential.py)
 
 
-def test_the_direction_and_the_stop():
+@pytest.mark.parametrize("test", ["clipped", "sign"])
+def test_the_direction_and_the_stop(test):
     rng = np.random.default_rng(4)
     a, b = rng.normal(10, 0.5, 100), rng.normal(14, 0.5, 100)
-    res = compare(a, b)
-    assert res.decision == "a" and res.decided and res.n < 100
-    assert res.high < 0  # the median of a - b is negative: a's errors are lower
+    res = compare(a, b, test=test)
+    assert res.decision == "a" and res.decided and res.n < 100 and res.test == test
+    assert res.high < 0  # the location of a - b is negative: a's errors are lower
+    assert res.text(("x", "y")).startswith("x is better than y: ")
     assert len(res.history) == res.n and res.history["wealth_a"].iat[-1] >= 2 / ALPHA
     # the decision is taken at the first pair that reaches 2/alpha: more data later does not change it
-    assert compare(a[: res.n], b[: res.n]).n == res.n
+    assert compare(a[: res.n], b[: res.n], test=test).n == res.n
 
 
 def test_equivalence_needs_a_margin_and_holds_its_rate():
@@ -90,6 +168,7 @@ def test_equivalence_needs_a_margin_and_holds_its_rate():
     assert compare(a, b).decision == "undecided"
     res = compare(a, b, margin=0.5)
     assert res.decision == "equivalent" and res.low >= -0.5 and res.high <= 0.5
+    assert res.certified_margin == max(-res.low, res.high) <= 0.5
     # a true median difference of twice the margin is called equivalent in at most alpha of runs
     runs = 300
     wrong = sum(compare(rng.normal(13, 0.5, 200), rng.normal(12, 0.5, 200), margin=0.5).decision == "equivalent"
@@ -115,5 +194,7 @@ def test_bad_input():
         compare([1.0], [2.0], margin=-1)
     with pytest.raises(ValueError, match="finite"):
         compare([1.0, np.nan], [2.0, 3.0])
+    with pytest.raises(ValueError, match="test"):
+        compare([1.0], [2.0], test="mean")
     res = compare([], [1.0, 2.0])
     assert (res.decision, res.n, res.available) == ("undecided", 0, 0)

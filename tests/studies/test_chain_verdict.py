@@ -8,10 +8,10 @@ import pytest
 
 from designspace.analysis.ordered import jonckheere
 from designspace.analysis.outcomes import ERROR
+from designspace.analysis.progression import PAPER_NAMES
+from designspace.analysis.reproduction import Ladder, Rung, judge, progression_claims
 from designspace.analysis.sequential import compare
-from designspace.studies.ladder_report import Ladder, Rung, judge
-from designspace.studies.progression import PAPER_NAMES
-from designspace.studies.reproduce_report import progression_claims, progression_findings
+from designspace.analysis.study_tables import progression_findings
 
 SPACES = ("anynetx_a", "anynetx_b", "anynetx_c", "anynetx_d")  # no AnyNetX_E: its width rule needs real specs
 

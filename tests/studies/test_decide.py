@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from designspace.analysis.decisions import Comparison, Plan
 from designspace.studies import decide
-from designspace.studies.decide import Arm, Comparison, Plan, random_order, run_until_decided, targets
+from designspace.studies.decide import Arm, random_order, run_until_decided
 
 
 class FakeSweeps:
@@ -27,25 +28,25 @@ class FakeSweeps:
         for model_id in ids:
             self.errors[arm.name].setdefault(model_id, float(self.laws[arm.name](self.rng)))
 
-    def trained_errors(self, arm: Arm) -> np.ndarray:
+    def trained(self, arm: Arm) -> tuple[np.ndarray, np.ndarray]:
         out = []
         for model_id in arm.order:
             if model_id not in self.errors[arm.name]:
                 break
             out.append(self.errors[arm.name][model_id])
-        return np.asarray(out)
+        return np.asarray(out), np.full(len(out), 60.0)  # a minute a model
 
 
 @pytest.fixture
 def fake(monkeypatch):
     def make(laws, cap):
         sweeps = FakeSweeps(laws, cap)
-        monkeypatch.setattr(decide, "trained_errors", sweeps.trained_errors)
+        monkeypatch.setattr(decide, "trained", sweeps.trained)
         return sweeps
     return make
 
 
-def test_a_clear_gap_stops_early_and_a_tie_runs_to_the_cap(fake):
+def test_a_clear_gap_stops_early_and_a_tie_stops_on_its_forecast_or_cap(fake):
     sweeps = fake({"a": lambda r: r.normal(15, 0.5), "b": lambda r: r.normal(12, 0.5),
                    "c": lambda r: r.normal(12, 0.5)}, cap=60)
     plan = Plan(start=4, step=2, cap=60)
@@ -53,36 +54,49 @@ def test_a_clear_gap_stops_early_and_a_tie_runs_to_the_cap(fake):
     res = run_until_decided(sweeps.arms, [Comparison("a", "b"), Comparison("b", "c")], plan, sweeps.train,
                             lambda r, t: looks.append(dict(t)))
     gap, tie = res[Comparison("a", "b")], res[Comparison("b", "c")]
-    assert gap.decision == "b" and gap.n < 20
-    assert tie.decision == "undecided" and tie.n == 60
+    assert gap.result.decision == "b" and gap.stop == "decided" and gap.pairs < 20
+    # a tie without a margin cannot decide: it goes on until its forecast gives up (from 20 pairs) or the cap
+    assert tie.result.decision == "undecided" and tie.stop in ("forecast", "cap") and tie.pairs >= 20
+    assert tie.forecast.futile or tie.pairs == 60
     trained = {k: len(v) for k, v in sweeps.errors.items()}
-    assert trained["a"] == gap.n + (gap.n % 2)  # a stops with its comparison (rounds of 2)
-    assert trained["b"] == trained["c"] == 60  # b and c go on to the cap for the undecided comparison
+    assert trained["a"] == gap.pairs + (gap.pairs % 2)  # a stops with its comparison (rounds of 2)
+    assert trained["b"] == trained["c"] == tie.pairs
     assert looks[0] == {"a": 0, "b": 0, "c": 0} and looks[1] == {"a": 4, "b": 4, "c": 4}
     # every round serves every arm without waiting first, then waits
     waits = [w for _, _, w in sweeps.calls]
     assert waits[:6] == [False, False, False, True, True, True]
 
 
+def test_one_comparison_at_a_time_cheapest_forecast_first(fake):
+    """After the first models, each round serves only the going comparison whose forecast decision is cheapest:
+    the clear gap (a vs b) is finished before the small one (c vs d) gets more than its start."""
+    sweeps = fake({"a": lambda r: r.normal(14, 0.5), "b": lambda r: r.normal(12, 0.5),
+                   "c": lambda r: r.normal(12.5, 1.2), "d": lambda r: r.normal(12, 1.2)}, cap=40)
+    looks = []
+    res = run_until_decided(sweeps.arms, [Comparison("a", "b"), Comparison("c", "d")], Plan(start=6, step=2, cap=40),
+                            sweeps.train, lambda r, t: looks.append(dict(t)))
+    gap = res[Comparison("a", "b")]
+    assert gap.stop == "decided"
+    before = [t for t in looks if t["a"] < gap.pairs + gap.pairs % 2 and t["a"] >= 6]
+    assert all(t["c"] == 6 for t in before)  # c vs d waited while a vs b was cheaper
+
+
+def test_the_budget_stops_the_added_models(fake):
+    """A budget of 10 model-minutes (the fake's models cost a minute): after the first 4 per arm, the rounds stop
+    once 10 added models are spent (a round started before may finish past it), each stop saying so."""
+    sweeps = fake({"a": lambda r: r.normal(12.3, 1.0), "b": lambda r: r.normal(12, 1.0)}, cap=60)
+    res = run_until_decided(sweeps.arms, [Comparison("a", "b")], Plan(start=4, step=2, cap=60, budget_s=600),
+                            sweeps.train)
+    s = res[Comparison("a", "b")]
+    added = sum(len(v) - 4 for v in sweeps.errors.values())
+    assert s.stop == "budget" and 10 <= added <= 12 and "budget" in s.why
+
+
 def test_equivalence_with_a_margin_stops(fake):
     sweeps = fake({"a": lambda r: r.normal(12, 0.2), "b": lambda r: r.normal(12, 0.2)}, cap=200)
     res = run_until_decided(sweeps.arms, [Comparison("a", "b", margin=0.5)], Plan(2, 2, 200), sweeps.train)
-    assert res[Comparison("a", "b", 0.5)].decision == "equivalent"
+    assert res[Comparison("a", "b", 0.5)].result.decision == "equivalent"
     assert len(sweeps.errors["a"]) < 200
-
-
-def test_targets_follow_the_undecided_comparisons():
-    from designspace.analysis.sequential import compare
-
-    errors = {"a": np.arange(6.0), "b": np.arange(6.0), "c": np.arange(4.0)}
-    undecided = compare([1.0], [2.0])
-    decided = compare(np.full(20, 5.0), np.zeros(20))
-    assert decided.decided
-    plan = Plan(start=4, step=2, cap=7)
-    need = targets(errors, {Comparison("a", "b"): decided, Comparison("b", "c"): undecided}, plan)
-    assert need == {"a": 4, "b": 6, "c": 6}  # b-c has 4 pairs: 2 more each; a is decided
-    need = targets({"a": np.arange(6.0), "b": np.arange(6.0)}, {Comparison("a", "b"): undecided}, plan)
-    assert need == {"a": 7, "b": 7}  # capped
 
 
 def test_random_order_is_fixed_by_the_seed_not_by_results(tmp_path):

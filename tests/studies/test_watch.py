@@ -36,7 +36,7 @@ def test_watch_renders_on_each_change_and_stops_when_all_are_trained(tmp_path: P
     n = watch([a, b], ["a", "b"], lambda: renders.append(1), 0.01, lines.append, sleep)
     assert n == len(renders) == 5  # the first look, then one per record
     assert lines[0].startswith("a 0/2; b 0/2") and lines[-1].startswith("a 2/2 median 31.00%; b 2/2 median 21.00%")
-    assert "b vs a: undecided after 2 pairs" in lines[-1]
+    assert "a vs b undecided after 2 pairs" in lines[-1]
 
 
 def test_update_line_of_two_sweeps_carries_the_sequential_state(tmp_path: Path) -> None:

@@ -1,16 +1,18 @@
-"""The budget ladder of a reproduction (design-spec 6b): every finding recomputed on the fidelity subset of
-each space at every rung - the proxy (x1), then the same models trained on k times its images - and a
-second verdict per finding from the longest rung (`analysis.ladder`).
+"""The verdicts of a reproduction (design-spec 6b, 6c): every finding recomputed on the fidelity subset of each
+space at every rung of the budget ladder - the proxy (x1), then the same models trained on k times its images - a
+second verdict per finding from the longest rung (`analysis.ladder`), and the sequential decisions that settle the
+space comparisons there (`analysis.decisions`).
 
-`build_ladder` reads the rung sweeps of a run; `judge` turns the proxy's findings and the ladder into the
-report's rows (the headline verdict is reproduced only when the finding holds at the longest rung) and the
-tables behind them: ladder.csv (effect, interval and n per claim and rung), convergence.csv, fidelity.csv
-(per-model rank diagnostics) and fidelity_models.csv (every fidelity model's error at every rung).
+`judge` turns the proxy's findings, the ladder and the decisions into the report's rows (the headline verdict is
+reproduced only when the finding holds at the longest rung) and the tables behind them: ladder.csv (effect,
+interval and n per claim and rung), convergence.csv, fidelity.csv (per-model rank diagnostics) and
+fidelity_models.csv (every fidelity model's error at every rung). The rungs are data (`Ladder`): reading them from
+a run's sweeps is `studies.reproduce_study`'s job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from designspace.analysis import findings as fd
-from designspace.analysis.collect import load_sweep
+from designspace.analysis.decisions import Comparison, Plan, Standing, standings
 from designspace.analysis.fidelity import fidelity_table
 from designspace.analysis.ladder import (
     Effect,
@@ -30,9 +32,17 @@ from designspace.analysis.ladder import (
     spearman_effect,
 )
 from designspace.analysis.outcomes import ERROR, resolve_errors
+from designspace.analysis.progression import PAPER_NAMES, PROGRESSION, STEPS, chain_claim
+from designspace.analysis.study_tables import (
+    progression_findings,
+    regime_comparisons,
+    regime_findings,
+    regime_groups,
+)
 from designspace.net.widthfit import fit_regnet_many
-from designspace.studies.experiment import training_images
-from designspace.sweep.results import read_records
+
+__all__ = ["MAPPED", "Claims", "Decisions", "Judged", "Ladder", "Rung", "judge", "progression_claims",
+           "regime_claims"]
 
 
 @dataclass
@@ -67,63 +77,6 @@ class Ladder:
         return self.rungs[-1]
 
 
-def _images(sweep: Any) -> int | None:
-    """Training images per model of a sweep, from its first record's schedule and dataset."""
-
-    for record in read_records(sweep, set_aside=False).values():
-        sched, data = record.get("schedule") or {}, record.get("dataset") or {}
-        try:
-            return training_images(sched.get("train_subset"), int(sched["batch_size"]), int(sched["epochs"]),
-                                   int(data["train_size"]))
-        except (KeyError, TypeError, ValueError):
-            return None
-    return None
-
-
-def _resolved(frame: pd.DataFrame) -> pd.DataFrame:
-    rows, _ = resolve_errors(frame)
-    return rows
-
-
-def build_ladder(jobs: Sequence[Any], frame: pd.DataFrame, label_of: Callable[[Any], str]) -> Ladder:
-    """The ladder of a run: `frame` is the report's table of every space sweep (with `space_key` and
-    `budget`); `label_of(job)` names a space sweep's group as the report does."""
-
-    space_jobs = [j for j in jobs if j.kind == "space" and j.sweep.exists()]
-    fid_jobs = [j for j in jobs if j.kind in ("rung", "seed") and j.sweep.exists()]
-    if not fid_jobs:
-        return Ladder([])
-    subset_ids: dict[Any, list[str]] = {}
-    for j in fid_jobs:  # the fixed subset: the fewest rows any rung of that space holds (the longest may hold more)
-        ids = [str(m) for m in j.sweep.read_samples()["model_id"]]
-        if j.source.root not in subset_ids or len(ids) < len(subset_ids[j.source.root]):
-            subset_ids[j.source.root] = ids
-    models = max((len(v) for v in subset_ids.values()), default=0)
-    x1 = []
-    for j in space_jobs:
-        ids = subset_ids.get(j.sweep.root, [])
-        x1.append(frame[(frame["sweep_dir"] == str(j.sweep.root)) & frame["model_id"].isin(ids)])
-    x1_frame = pd.concat(x1, ignore_index=True) if x1 else frame.iloc[:0]
-    rungs = [Rung(1, _images(space_jobs[0].sweep) if space_jobs else None, _resolved(x1_frame),
-                  float(x1_frame["wall_time_s"].fillna(0).sum()))]
-    seed = None
-    by_factor: dict[int, list[pd.DataFrame]] = {}
-    images: dict[int, int | None] = {}
-    for j in fid_jobs:
-        source = next(s for s in space_jobs if s.sweep.root == j.source.root)
-        part = load_sweep(j.sweep.root, label_of(source)).assign(space_key=source.space)
-        if j.kind == "seed":
-            seed = part if seed is None else pd.concat([seed, part], ignore_index=True)
-            continue
-        by_factor.setdefault(j.schedule_factor, []).append(part)
-        images.setdefault(j.schedule_factor, _images(j.sweep))
-    for k in sorted(by_factor):
-        part = pd.concat(by_factor[k], ignore_index=True)
-        rungs.append(Rung(k, images[k], _resolved(part), float(part["wall_time_s"].fillna(0).sum())))
-    return Ladder(rungs, None if seed is None else _resolved(seed), models,
-                  frozenset(m for ids in subset_ids.values() for m in ids))
-
-
 @dataclass
 class Claims:
     """What the ladder tests: the space comparisons (group a, group b, kind) and, optionally, the width rule."""
@@ -144,6 +97,50 @@ class Judged:
     convergence: pd.DataFrame = field(default_factory=pd.DataFrame)
     diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
     models: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _resolved(frame: pd.DataFrame) -> pd.DataFrame:
+    rows, _ = resolve_errors(frame)
+    return rows
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """The inputs of a set of sequential comparisons at the longest rung: each arm's errors and core-seconds in
+    its pairing order, the comparisons (with the claim each settles) and the plan they ran under."""
+
+    errors: Mapping[str, np.ndarray]
+    seconds: Mapping[str, np.ndarray]
+    claims: Mapping[Comparison, str]
+    plan: Plan
+
+    def standings(self) -> dict[str, Standing]:
+        """claim -> where its comparison stands (test, forecast, why it stopped)."""
+        return {self.claims[c]: s for c, s in standings(self.errors, self.seconds, list(self.claims),
+                                                        self.plan).items()}
+
+
+def progression_claims(space_keys: Sequence[str], alpha: float) -> Claims:
+    """What the ladder recomputes for the A -> ... -> RegNet progression."""
+
+    def group(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        return {PAPER_NAMES.get(k, k): frame[frame["space_key"] == k] for k in space_keys
+                if (frame["space_key"] == k).any()}
+
+    def findings_of(frame: pd.DataFrame) -> list[fd.Finding]:
+        return progression_findings({k: frame[frame["space_key"] == k] for k in space_keys}, alpha)
+
+    comparisons = [(PAPER_NAMES[a], PAPER_NAMES[b], kind) for a, b, kind in STEPS if a in space_keys and b in space_keys]
+    width = PAPER_NAMES["anynetx_e"] if "anynetx_e" in space_keys else None
+    order = tuple(PAPER_NAMES[s] for s in PROGRESSION if s in space_keys)
+    return Claims(group, comparisons, findings_of, width, (chain_claim(order), order) if len(order) >= 3 else None)
+
+
+def regime_claims(budgets: Sequence[str], frame: pd.DataFrame, alpha: float) -> Claims:
+    """What the ladder recomputes for a regime study."""
+
+    return Claims(lambda f: regime_groups(f, budgets), regime_comparisons(budgets, frame),
+                  lambda f: regime_findings(f, budgets, alpha))
 
 
 def _effect(groups: dict[str, pd.DataFrame], a: str, b: str, kind: str, seed: int) -> Effect:
