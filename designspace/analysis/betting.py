@@ -29,19 +29,21 @@ experiments/results/sequential/): for P(b better) = 0.60 / 0.68 / 0.76 / 0.85 th
 208 / 58 / 28 / 15 pairs; a single stake of 0.5 is faster on large gaps but decides only 36% of the 0.60 runs in
 300 pairs, 0.3 the reverse, a plug-in Kelly stake was slower everywhere."""
 
-CLIP_STAKES = np.linspace(0.1, 0.9, 9)
-"""Stakes of the clipped bet's mixture, equally weighted. Measured (1,000 runs a cell, paired sd 1.25, clip at 1.5
-robust sd; experiments/bench_sequential.py): mean pairs to a decision at a 0.5-point difference 63.9 (0.1..0.9 in
-9 steps), 63.6 (0.1..0.7 in 7), 64.1 (0.05..0.8 in 10), 64.8 (0.05..0.95 in 19); at 1.2 points 16.9 against 18.8
-for the narrow 0.1..0.7 grid. Predictable plug-in stakes were slower everywhere in the same runs (aGRAPA truncated at
-0.75: 72.6; online Newton step: 68.7), because their first stakes are set from a handful of pairs."""
+CLIP_STAKES = np.array([0.35, 0.5, 0.65])
+"""Stakes of the clipped bet's mixture, equally weighted. Chosen by simulation (experiments/bench_sequential.py,
+section 3; mean pairs to a decision at paired sd 1.25, 1,000 runs of up to 300 pairs, clip at 1.25 robust sd): at
+0.3 / 0.5 / 1.2 / 2.5 points, (0.35, 0.5, 0.65) spent 144 / 60.2 / 17.1 / 10.0 pairs, the grid 0.1..0.9 in 9 steps
+159 / 63.8 / 16.5 / -, 0.3..0.75 in 4 steps 147 / 62.2 / 16.5 / 9.6, a single stake of 0.5 146 / 57.9 / 17.6 / 10.7.
+A wide grid pays for the stakes far from the best one (its weight on them is lost); a single stake is slow on
+large gaps. Predictable plug-in stakes were slower everywhere in the same runs (aGRAPA truncated at 0.75: 72.6 at
+0.5 points; online Newton step: 68.7), their first stakes being set from a handful of pairs."""
 
-CLIP_SCALE = 1.5
+CLIP_SCALE = 1.25
 """Clip level in robust standard deviations (1.4826 x the median absolute deviation) of the differences so far.
-Measured at 0.5 points (paired sd 1.25): 1.0 / 1.25 / 1.5 / 2.0 / 3.0 sd -> mean 65.6 / 64.3 / 63.9 / 65.2 / 76 pairs;
-with 5% of the pairs holding a diverged model (error 80 points off, either side) 80.9 / 80.3 / 82.0 / 88.0 / 106 on
-the 19-stake grid and 77.4 (1.5 sd) on `CLIP_STAKES`. The bet's best constant stake would need ~50 pairs at 2-2.5 sd
-(growth rate 0.074 a pair); the sign bet needs ~89."""
+Measured with `CLIP_STAKES` at 0.5 points (paired sd 1.25): 1.25 / 1.5 / 1.75 sd -> mean 60.2 / 59.9 / 60.6 pairs
+clean, 70.7 / 72.3 / 74.9 with 5% of the pairs holding a diverged model (80 points off, either side); a level of 3 sd
+needs ~20% more pairs (the bet approaches one on the mean), the sign bet (c -> 0) ~40% more. The best constant stake
+at 2-2.5 sd would need ~50 pairs (growth 0.074 a pair)."""
 
 CLIP_FLOOR = 0.1
 """The smallest clip level (points): the level of the first two pairs, which have no scale to go by, and of any run

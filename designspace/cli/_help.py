@@ -1,8 +1,10 @@
 """`--help` and `--version` of every command, and output that survives a closed pipe (`... --help | head`).
 
 The help is written from the command's docstring (what it does, examples) and its primary config
-`configs/<command>.yaml`: one line per key (its default and the comment beside it) and the config groups
-with their options, so it cannot drift from the keys the command reads.
+`configs/<command>.yaml`: one line per key (the comment beside it) and the config groups with their options, so it
+cannot drift from the keys the command reads. The values shown are those of the config as the command would compose
+it from the same command line (`reproduce experiment=fmnist_cpu --help` shows that experiment's keys and the
+schedule it really runs); a key without a default says "required".
 """
 
 from __future__ import annotations
@@ -127,8 +129,72 @@ def _field_comments(cls: type) -> dict[str, str]:
     return out
 
 
-def _group_keys(group: str, option: str) -> list[tuple[str, str, str]]:
-    """(group.key=VALUE, type, comment) for every key of a typed group, VALUE as the default option sets it."""
+def _composed(config_name: str, args: Sequence[str]) -> object | None:
+    """The command's config composed from the overrides in `args` (None when it does not compose: the help then
+    shows the files' defaults)."""
+    overrides = [a for a in args if "=" in a and not a.startswith("-")]
+    try:
+        from hydra import compose, initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+
+        from designspace.cli._structured import GROUPS, register
+
+        text = (CONFIG_DIR / f"{config_name}.yaml").read_text()
+        register(tuple(g for g in GROUPS if f"/schema/{g}@" in text))
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            return compose(config_name, overrides=overrides, return_hydra_config=True)
+    except Exception:  # a bad override: the command itself will name it
+        return None
+
+
+def _shown(value: object) -> str:
+    """A value as a user types it: null, true/false, lists in brackets."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=False)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ",".join(_shown(v) for v in value) + "]"
+    return str(value)
+
+
+def _value(cfg: object, key: str, default: str) -> str:
+    """The composed value of a dotted key ("???": required), or the file's default when not composed."""
+    from omegaconf import OmegaConf
+
+    if cfg is None:
+        return default
+    try:
+        if OmegaConf.is_missing(OmegaConf.select(cfg, key.rsplit(".", 1)[0]) if "." in key else cfg,
+                                key.rsplit(".", 1)[-1]):
+            return "???"
+        return _shown(OmegaConf.select(cfg, key, throw_on_missing=False))
+    except Exception:
+        return default
+
+
+def _flat(prefix: str, node: object) -> list[tuple[str, str]]:
+    """(prefix.key, value) for every leaf of a composed mapping."""
+    from omegaconf import OmegaConf
+
+    out = []
+    data = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node
+    for k, v in (data or {}).items():
+        if isinstance(v, dict):
+            out += _flat(f"{prefix}.{k}", v)
+        else:
+            out.append((f"{prefix}.{k}", _shown(v)))
+    return out
+
+
+def _group_keys(group: str, option: str, cfg: object = None) -> list[tuple[str, str, str]]:
+    """(group.key=VALUE, type, comment) for every key of a typed group, VALUE as composed (or as the option's file
+    sets it)."""
     import dataclasses
     import typing
 
@@ -145,7 +211,7 @@ def _group_keys(group: str, option: str) -> list[tuple[str, str, str]]:
         if f.name in SKIP.get(group, ()):
             continue
         value = values.get(f.name, f.default if f.default is not dataclasses.MISSING else "???")
-        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        shown = _value(cfg, f"{group}.{f.name}", _shown(value))
         out.append((f"{group}.{f.name}={shown}", _type_name(hints[f.name]), comments.get(f.name, "")))
     return out
 
@@ -156,37 +222,49 @@ def _installed_paths(text: str) -> str:
             .replace("configs/", f"{CONFIG_DIR}/"))
 
 
-def help_text(config_name: str, doc: str | None, prog: str, hydra: bool = True) -> str:
-    """The `--help` of the command whose primary config is `config_name`: every key with its type and default,
-    the keys of its typed config groups (schedule.*, dataset.*, budget.*) at the default option's values, and
-    paths as installed."""
+def help_text(config_name: str, doc: str | None, prog: str, hydra: bool = True, args: Sequence[str] = ()) -> str:
+    """The `--help` of the command whose primary config is `config_name`: every key with its type and value as
+    composed from `args` (the defaults when none), the keys of its typed config groups (schedule.*, dataset.*,
+    budget.*) and of a chosen experiment, and paths as installed."""
     lines = [_installed_paths((doc or prog).strip()), ""]
     groups, keys = _keys(config_name)
+    cfg = _composed(config_name, args)
+    chosen = {} if cfg is None else _choices(cfg)
     typed: list[tuple[str, str, str]] = []
     if groups:
         lines.append("Config groups (group=OPTION; a group's keys are set as group.key=VALUE):")
         for item in groups:
             group, option = item.split("=", 1)
+            option = chosen.get(group, option)
+            item = f"{group}={option}"
             found = options(group)
             lines.append(f"  {item}" + (f"  options: {', '.join(found)}" if found else "")
                          + (f"  ({CONFIG_DIR / group})" if found else ""))
             if group in _TYPED_GROUPS and found:
-                typed += _group_keys(group, option)
+                typed += _group_keys(group, option, cfg)
         lines.append("")
     run_types = _run_option_types() if any(k in ("threads", "pack", "checkpoint_every_s") for k, _, _ in keys) else {}
-    rows = [(f"{k}={v}" if v else k, run_types.get(k) or _path_type(k) or (_literal_type(v) if v else ""), c)
-            for k, v, c in keys]
+    rows = []
+    for k, v, c in keys:
+        shown = _value(cfg, k, v) if v else v
+        kind = run_types.get(k) or _path_type(k) or (_literal_type(v) if v else "")
+        kind = kind.replace("|null", "") if shown == "???" else kind
+        rows.append((f"{k}={'VALUE (required)' if shown == '???' else shown}" if v else k, kind, c))
+    if cfg is not None and "experiment" in cfg and cfg.experiment is not None:
+        name = chosen.get("experiment", "")
+        typed += [(f"{k}={v}", "", "") for k, v in _flat("experiment", cfg.experiment)]
+        typed.insert(0, (f"(experiment={name}; `experiment=NAME --help` shows another)", "", ""))
     lines.append("Keys (key=VALUE, its type; the default, then what it does):")
-    width = max((len(left) for left, _, _ in rows + typed), default=10) + 2
+    width = min(max((len(left) for left, _, _ in rows + typed), default=10), 36) + 2
     twidth = max((len(t) for _, t, _ in rows + typed), default=4) + 2
     for left, kind, comment in rows:
         lines.append(f"  {left.ljust(width)}{kind.ljust(twidth)}{_installed_paths(comment)}".rstrip())
     if typed:
-        lines += ["", "Keys of the config groups (at the default options above; another option sets its own):"]
+        lines += ["", "Keys of the config groups (as composed from this command line; another option sets its own):"]
         for left, kind, comment in typed:
             lines.append(f"  {left.ljust(width)}{kind.ljust(twidth)}{comment}".rstrip())
-    lines += ["", "A wrong key or value prints one line and exits with status 2."
-              + (f" `{prog} --cfg job` prints the composed config." if hydra else ""), f"designspace {version()}"]
+    lines += ["", f"A wrong key or value prints one line and exits with status 2. `{prog} --cfg job` prints the "
+              "composed config.", f"designspace {version()}"]
     return "\n".join(lines)
 
 
@@ -205,12 +283,21 @@ def emit(text: str) -> None:
         quiet_broken_pipe()
 
 
+def _choices(cfg: object) -> dict[str, str]:
+    """The option chosen for each config group, from the composed config's Hydra runtime choices."""
+    try:
+        choices = cfg.hydra.runtime.choices  # type: ignore[attr-defined]
+        return {str(k): str(v) for k, v in choices.items() if v is not None and not str(k).startswith("hydra")}
+    except Exception:
+        return {}
+
+
 def handled(args: Sequence[str], config_name: str, doc: str | None, prog: str, hydra: bool = True) -> bool:
     """Answer --help / -h / --version (True when one was answered and the command should stop)."""
     if "--version" in args:
         emit(f"designspace {version()}")
         return True
     if {"--help", "-h"} & set(args):
-        emit(help_text(config_name, doc, prog, hydra))
+        emit(help_text(config_name, doc, prog, hydra, args))
         return True
     return False

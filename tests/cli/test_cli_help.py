@@ -70,3 +70,25 @@ def test_python_m_designspace_lists_the_commands_and_runs_one(tmp_path: Path) ->
 def test_version(args: list[str], tmp_path: Path) -> None:
     proc = _run(*args, cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.strip() == f"designspace {_declared_version()}"
+
+
+def test_help_shows_what_the_command_line_composes(tmp_path: Path) -> None:
+    """reproduce's help lists the chosen experiment's keys and the schedule it really runs (the experiment's
+    overrides applied); a key without a default says "required"; refine's --cfg job prints its composed config."""
+    from omegaconf import OmegaConf
+
+    fmnist = _run("-m", "designspace.reproduce", "experiment=fmnist_cpu", "--help", cwd=tmp_path).stdout
+    exp = OmegaConf.load(REPO / "designspace" / "configs" / "experiment" / "fmnist_cpu.yaml")
+    assert f"experiment.n={exp.experiment.n}" in fmnist and "  experiment=fmnist_cpu" in fmnist
+    assert re.search(r"^  schedule\.train_subset=4096\s", fmnist, re.M)  # configs/schedule/fmnist_cpu.yaml
+    assert re.search(r"^  dataset\.resolution=32\s", fmnist, re.M)  # the 32 px canvas the experiment picks
+    smoke = _run("-m", "designspace.reproduce", "--help", cwd=tmp_path).stdout  # the default experiment: smoke
+    smoke_file = OmegaConf.load(REPO / "designspace" / "configs" / "experiment" / "smoke.yaml")
+    assert re.search(rf"^  schedule\.train_subset={smoke_file.schedule.train_subset}\s", smoke, re.M)
+    assert "experiment.name=smoke" in smoke
+    analyze = _run("-m", "designspace.analyze", "--help", cwd=tmp_path).stdout
+    assert re.search(r"^  out=VALUE \(required\)\s+path\s", analyze, re.M) and "???" not in analyze
+    refine = _run("-m", "designspace.refine", "--help", cwd=tmp_path).stdout
+    assert "--cfg job" in refine
+    job = _run("-m", "designspace.refine", "sweep_dirs=[a]", "out=b", "--cfg", "job", cwd=tmp_path)
+    assert job.returncode == 0 and yaml.safe_load(job.stdout)["out"] == "b"
