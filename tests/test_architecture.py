@@ -11,6 +11,8 @@ PKG = REPO / "designspace"
 STAGES = ["configs", "util", "net", "space", "training", "sweep", "analysis", "reporting", "studies", "cli"]
 """In flow order; `designspace/__init__.py` and the `python -m designspace.<verb>` entry points come last."""
 RANK = {name: i for i, name in enumerate(STAGES)}
+DATA = {"docs"}
+"""Folders of package data beside the stages: the guides (docs/*.md), shipped so that messages can cite them."""
 VERBS = {"sample", "train", "analyze", "describe", "spaces", "reproduce", "refine", "compare", "notebooks"}
 
 
@@ -36,8 +38,9 @@ def _imported_stages(source: str) -> set[str]:
 
 def test_the_tree_is_one_package_per_stage_and_thin_entry_points() -> None:
     top = {p.name for p in PKG.iterdir() if not p.name.startswith((".", "_"))}
-    packages = {p for p in top if (PKG / p).is_dir()}
+    packages = {p for p in top if (PKG / p).is_dir()} - DATA
     assert packages == set(STAGES), f"packages not in the flow: {sorted(packages ^ set(STAGES))}"
+    assert all(not (PKG / d / "__init__.py").exists() for d in DATA)
     modules = {p.removesuffix(".py") for p in top if p.endswith(".py")}
     assert modules == VERBS, f"top-level modules that are not entry points: {sorted(modules - VERBS)}"
     for verb in VERBS:

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from designspace.configs import CONFIG_DIR
+from designspace.configs import CONFIG_DIR, DOCS_DIR
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w]*):(?P<value>[^#]*?)\s*(?:#\s?(?P<comment>.*))?$")
 _GROUP = re.compile(r"^ *- (?P<group>[\w/]+): *(?P<option>[^#\s]*)")
@@ -219,7 +219,7 @@ def _group_keys(group: str, option: str, cfg: object = None) -> list[tuple[str, 
 def _installed_paths(text: str) -> str:
     """Repository paths in a command's text replaced by where the files are installed."""
     return (text.replace("experiments/experiment/", f"{CONFIG_DIR}/experiment/")
-            .replace("configs/", f"{CONFIG_DIR}/"))
+            .replace("configs/", f"{CONFIG_DIR}/").replace("docs/", f"{DOCS_DIR}/"))
 
 
 def help_text(config_name: str, doc: str | None, prog: str, hydra: bool = True, args: Sequence[str] = ()) -> str:

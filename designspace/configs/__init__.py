@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parent
+DOCS_DIR = CONFIG_DIR.parent / "docs"
+"""The guides (docs/*.md), shipped with the package: messages cite them by this installed path."""
 
 
 def read_yaml(path: str | os.PathLike, error: type[Exception] = ValueError) -> dict[str, Any]:

@@ -58,3 +58,16 @@ def test_a_plain_install_runs_every_command_from_anywhere(installed, tmp_path: P
     assert (work / "r" / "report.md").is_file() and len(list((work / "s" / "results").glob("*.json"))) == 3
     listed = _run(installed, work, "-m", "designspace.reproduce", "--help").stdout
     assert "experiment" in listed
+    # every guide a message or a --help cites exists where the install put it
+    cited = _cited_guides()
+    assert cited and all((site / "designspace" / "docs" / name).is_file() for name in cited), cited
+    packs = _run(installed, work, "-m", "designspace.train", "--help").stdout
+    assert str(site / "designspace" / "docs" / "packs.md") in packs
+
+
+def _cited_guides() -> set[str]:
+    """The docs/*.md the package's code and configs name."""
+    import re
+
+    text = "".join(p.read_text() for p in (REPO / "designspace").rglob("*") if p.suffix in (".py", ".yaml"))
+    return set(re.findall(r"docs/([\w-]+\.md)", text))
