@@ -122,8 +122,9 @@ def main() -> None:
     print("\n3. the clipped bet's choices at 0.5 points (mean pairs; clean / 5% diverged)")
     clean = rng.normal(0.5, SD, (min(args.runs, 1000), args.pairs))
     dirty = _diverged(rng, clean, 0.05)
-    grids = {"0.1..0.9 (9)": np.linspace(0.1, 0.9, 9), "0.1..0.7 (7)": np.linspace(0.1, 0.7, 7),
-             "0.05..0.8 (10)": np.linspace(0.05, 0.8, 10), "0.05..0.95 (19)": np.linspace(0.05, 0.95, 19)}
+    grids = {"0.35,0.5,0.65 (3)": np.array([0.35, 0.5, 0.65]), "0.5 alone": np.array([0.5]),
+             "0.3..0.75 (4)": np.linspace(0.3, 0.75, 4), "0.1..0.9 (9)": np.linspace(0.1, 0.9, 9),
+             "0.05..0.95 (19)": np.linspace(0.05, 0.95, 19)}
     for scale in (1.0, 1.25, 1.5, 2.0, 3.0):
         cells = {g: (_variant(clean, scale, st, args.alpha), _variant(dirty, scale, st, args.alpha))
                  for g, st in grids.items()}

@@ -113,6 +113,7 @@ class Decisions:
     seconds: Mapping[str, np.ndarray]
     claims: Mapping[Comparison, str]
     plan: Plan
+    skipped: Mapping[str, int] = field(default_factory=dict)  # claim -> models left out (twins: no in-band twin)
 
     def standings(self) -> dict[str, Standing]:
         """claim -> where its comparison stands (test, forecast, why it stopped)."""

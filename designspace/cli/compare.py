@@ -21,13 +21,21 @@ from designspace.analysis.collect import sweep_info
 from designspace.analysis.forecast import MIN_PAIRS
 from designspace.cli import _hydra, _structured
 from designspace.cli import train as _train_cli  # noqa: F401  registers ds_logdir, used by configs/compare.yaml
-from designspace.studies.compare import CompareOptions, beyond_cap, check_sweeps, run_compare, write_outcome
-from designspace.studies.decide import Arm, random_order
+from designspace.studies.compare import (
+    CompareOptions,
+    arms_of,
+    beyond_cap,
+    check_sweeps,
+    run_compare,
+    write_outcome,
+)
+from designspace.studies.twin_sweeps import ESTIMAND
 from designspace.sweep.from_config import training_setup
 from designspace.sweep.layout import SamplesError, SweepNotWritable
 from designspace.sweep.runner import Interrupted, run_sweep
 from designspace.sweep.setups import SetupMismatch
 from designspace.training.data import DatasetError, load_dataset
+from designspace.util.names import file_slug, one_line
 from designspace.util.usage import UsageError, UserError, terminal_safe
 
 log = logging.getLogger(__name__)
@@ -36,8 +44,8 @@ _structured.register()
 
 def _names(paths: list[str]) -> list[str]:
 
-    names = [sweep_info(p)["space"] or Path(p).name for p in paths]
-    return names if names[0] != names[1] else [Path(p).name for p in paths]
+    names = [one_line(sweep_info(p)["space"] or Path(p).name) for p in paths]
+    return names if names[0] != names[1] else [one_line(Path(p).name) for p in paths]
 
 
 def run(cfg: DictConfig) -> str:
@@ -46,16 +54,25 @@ def run(cfg: DictConfig) -> str:
     if raw is None:
         raise UsageError("sweep_dirs is required: python -m designspace.compare sweep_dirs=[A,B] max_models=N")
     paths = [raw] if isinstance(raw, str) else list(OmegaConf.to_container(raw, resolve=True))
-    options = CompareOptions(cfg.max_models, cfg.margin, cfg.alpha, cfg.order_seed, cfg.test)
+    options = CompareOptions(cfg.max_models, cfg.margin, cfg.alpha, cfg.order_seed, cfg.test, cfg.pairing)
     paths = [to_absolute_path(str(p)) for p in paths]
-    sweeps = check_sweeps(paths, options.max_models)
+    sweeps = check_sweeps(paths, options.max_models, options.pairing)
     # a comparison trains every model it picks (no pack, retry, limit or breaker of its own: the defaults)
     config = OmegaConf.to_container(cfg, resolve=True)
     dataset, schedule, run_options = training_setup(config, to_absolute_path)
     names = _names(paths)
-    out = Path(to_absolute_path(cfg.out)) if cfg.out else sweeps[0].root.parent / (
-        f"compare-{sweeps[0].root.name}-vs-{sweeps[1].root.name}")
+    twin = options.pairing == "twin"
+    if twin:
+        names = [names[0], f"{names[1]} twins"]
+    out = Path(to_absolute_path(cfg.out)) if cfg.out else sweeps[0].root.parent / file_slug(
+        f"compare-{sweeps[0].root.name}-vs-{sweeps[1].root.name}" + ("-twins" if twin else ""))
     data = load_dataset(dataset)
+    arms = arms_of(sweeps, names, options, to_absolute_path(cfg.twin_dir) if cfg.twin_dir else None)
+    estimand = ESTIMAND.format(earlier=names[0], later=names[1].removesuffix(" twins")) if twin else \
+        "the difference between independent draws of the two spaces"
+    if twin:
+        print(terminal_safe(f"compare: {len(arms[0].order)} models of {names[0]} have an in-band twin in the twin "
+                            f"sweep {arms[1].sweep.root}; estimand: {estimand}"), file=sys.stderr)
 
     def train(arm: Any, model_ids: list[str], wait: bool) -> None:
         run_sweep(arm.sweep, data, schedule, run_options.replace(limit=None if wait else len(model_ids)),
@@ -68,14 +85,14 @@ def run(cfg: DictConfig) -> str:
             line += f"; forecast: {standing.forecast.text()}"
         print(terminal_safe(line), file=sys.stderr)
 
-    standing = run_compare(sweeps, names, options, train, look)
+    standing = run_compare(arms, options, train, look)
     result = standing.result
-    files = write_outcome(standing, names, out)
+    files = write_outcome(standing, names, out, estimand)
     lines = [result.text(names).split(":")[0] + f" (after {result.n} pair(s) of {options.max_models} at most)",
              f"location of {names[0]} - {names[1]}: [{result.low:+.2f}, {result.high:+.2f}] points (anytime-valid, "
-             f"alpha {options.alpha:g}, test {options.test}: {result.estimand})", f"why: {result.reason}"]
+             f"alpha {options.alpha:g}, test {options.test}: {result.estimand})", f"pairs: {options.pairing}; "
+             f"estimand: {estimand}", f"why: {result.reason}"]
     if not result.decided and standing.pairs >= MIN_PAIRS:
-        arms = [Arm(n, s, random_order(s, options.order_seed)) for n, s in zip(names, sweeps)]
         lines.append(f"forecast: {beyond_cap(standing, arms, options).text()}")
     lines.append(f"written: {', '.join(str(f) for f in files)}")
     return "\n".join(lines)

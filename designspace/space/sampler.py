@@ -16,6 +16,8 @@ raw_b1.., raw_g1.. per stage, or d/w/b/g when drawn once; RegNet: depth, w0, wa,
 num_classes, in_channels), then flops, params, acts and total_depth. A space with a non-default
 block (``block: res_basic``) adds a `block` column after in_channels, and its budget is judged with
 that block's cost; a block that takes only widths has no raw b or g columns (b = 1, g = w).
+With `hparams` (`designspace.space.hparams`), the sampled schedule keys follow as columns (lr, weight_decay, ...)
+and each row's model_id is that of its network and its values; without, the table is exactly as before.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,7 @@ from designspace.net.spec import SCALAR_FIELDS, NetSpec, stage_columns
 from designspace.net.widthfit import fit_regnet_many
 from designspace.space.budgets import Budget, load_budget
 from designspace.space.candidates import Batch, draws_for
+from designspace.space.hparams import HparamLaw, add_hparams, hparam_columns, parse_laws
 from designspace.space.spaces import FIT_BOUNDS, Space, load
 from designspace.util.tables import text_table
 
@@ -120,7 +123,7 @@ def _within(values: np.ndarray, band: tuple[float | None, float | None]) -> np.n
     return ok
 
 
-def _judge(space: Space, budget: Budget, batch: Batch) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def judge(space: Space, budget: Budget, batch: Batch) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Indices of the candidates meeting every constraint and the budget, and their metrics."""
     idx = np.flatnonzero(batch.valid)
     total_depth = batch.depths[idx].sum(axis=1)
@@ -208,12 +211,16 @@ def draw(
     max_draws: int = MAX_DRAWS,
     progress: bool = False,
     max_batch: int | None = None,
+    hparams: Mapping[str, Any] | Sequence[HparamLaw] | None = None,
 ) -> SampleResult:
     """`sample` plus the run's statistics (draws, acceptance rate, duplicates, time).
 
-    `max_batch` caps the candidates drawn at once (memory); the table does not depend on it.
+    `max_batch` caps the candidates drawn at once (memory); the table does not depend on it. `hparams`: schedule
+    keys drawn per model (`designspace.space.hparams.parse_laws`: ``{"lr": [0.05, 0.8]}``); the architecture's
+    draws do not depend on them.
     """
     space, budget = load(space), load_budget(budget)
+    laws = parse_laws(hparams)
     for name, value in (("n", n), ("max_draws", max_draws), ("max_batch", max_batch or 1)):
         _whole(name, value)
     _whole("seed", seed, minimum=0)
@@ -231,7 +238,7 @@ def draw(
             rate = (acc.count + 1) / (drawn + 1) if drawn else 0.02
             m = int(min(cap, max_draws - drawn, max(MIN_BATCH, math.ceil(1.25 * (n - acc.count) / rate))))
             batch = gen.draw(rng.random((m, gen.n_uniforms)))
-            idx, metrics = _judge(space, budget, batch)
+            idx, metrics = judge(space, budget, batch)
             drawn += m
             accepted += len(idx)
             before = acc.count
@@ -241,7 +248,7 @@ def draw(
     finally:
         if bar is not None:
             bar.close()
-    frame = _frame(space, budget, acc)
+    frame = add_hparams(_frame(space, budget, acc), laws, int(seed))
     seconds = time.perf_counter() - start
     rate = accepted / drawn
     stats = {
@@ -249,6 +256,7 @@ def draw(
         "accepted": accepted, "duplicates": acc.duplicates, "acceptance_rate": rate,
         "order_mass": gen.order_mass, "base_acceptance_rate": rate * gen.order_mass,
         "seconds": seconds, "models_per_second": n / seconds if seconds > 0 else float("inf"),
+        "hparams": [law.describe() for law in laws],
     }
     return SampleResult(frame, stats)  # (not in frame.attrs: parquet would store the timings)
 
@@ -270,7 +278,7 @@ def accepted(
     acc = _Accepted(math.inf, unique=False)
     for start in range(0, draws, _default_batch(space)):
         batch = gen.draw(rng.random((min(_default_batch(space), draws - start), gen.n_uniforms)))
-        idx, metrics = _judge(space, budget, batch)
+        idx, metrics = judge(space, budget, batch)
         acc.add(batch.take(idx), metrics)
     return _frame(space, budget, acc)
 
@@ -285,7 +293,7 @@ def sample(
     """n distinct models from `space` in `budget`, one row per model (see the module docstring).
 
     `space` and `budget` may be names, YAML paths, dicts (``{"name": "400mf", "resolution": 32}``
-    overrides a named budget) or loaded objects. Keyword arguments: max_draws, progress.
+    overrides a named budget) or loaded objects. Keyword arguments: max_draws, progress, hparams.
     Raises SamplingError when n models cannot be found within max_draws candidates.
     """
     return draw(space, n, seed, budget, **kwargs).frame
@@ -347,6 +355,7 @@ def summary(result: SampleResult, budget: Budget, where: str) -> str:
         + (f"; {100 * s['base_acceptance_rate']:.3g}% of plain independent draws, order constraints being "
            "sampled exactly" if s["order_mass"] < 1 else "") + ")",
         f"  repeated networks dropped: {s['duplicates']:,}",
+        *(f"  sampled with each model: {h}" for h in s.get("hparams", ())),
         f"  time {s['seconds']:.2f} s ({s['models_per_second']:,.0f} models/s)",
         "",
     ]
@@ -357,6 +366,9 @@ def summary(result: SampleResult, budget: Budget, where: str) -> str:
         fmt = ".2f" if scale != 1 else ".0f"
         rows.append([col.replace("total_", "") + (f" ({unit})" if unit else ""),
                      *(format(x, fmt) for x in (v.min(), np.median(v), v.max()))])
+    for col in hparam_columns(f.columns):
+        v = f[col].to_numpy(dtype=np.float64)
+        rows.append([col, *(format(x, ".3g") for x in (v.min(), np.median(v), v.max()))])
     table = text_table(["", "min", "median", "max"], rows, fmt="plain")
     lines += ["  " + line for line in table.splitlines()]
     lines += ["", where]

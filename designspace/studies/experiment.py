@@ -52,6 +52,16 @@ class Sequential:
 
 
 @dataclass(frozen=True)
+class Twins:
+    """Twin comparisons at the longest rung (issue 39): each step of the progression also compares the earlier
+    space's models there with their own restrictions to the later space (`space.twins`), `step` more pairs a round
+    until decided or `cap` pairs (the test, level and margin of `sequential`)."""
+
+    cap: int
+    step: int = 2
+
+
+@dataclass(frozen=True)
 class Fidelity:
     """The proxy's fidelity protocol (design-spec 6b): the first `models` rows of each space's sweep trained
     again at every rung of a budget ladder - `rungs` are multiples of the proxy's training images - and,
@@ -66,6 +76,7 @@ class Fidelity:
     seed_offset: int | None = None
     longest_test_subset: int | None | str = "schedule"  # the longest rung's test images: "schedule" keeps the proxy's
     sequential: Sequential | None = None
+    twins: Twins | None = None
 
     @property
     def longest_models(self) -> int:
@@ -125,7 +136,7 @@ def _fidelity(cfg: Any, n: int) -> Fidelity | None:
     if not cfg:
         return None
     try:
-        reject_unknown_keys(cfg, ("models", "rungs", "seed_offset", "longest_test_subset", "sequential"),
+        reject_unknown_keys(cfg, ("models", "rungs", "seed_offset", "longest_test_subset", "sequential", "twins"),
                             "experiment.fidelity")
     except ValueError as exc:
         raise ExperimentError(str(exc)) from None
@@ -145,8 +156,27 @@ def _fidelity(cfg: Any, n: int) -> Fidelity | None:
     if test not in ("schedule", None) and not _positive_int(test):
         raise ExperimentError(f"experiment.fidelity.longest_test_subset={test!r} must be a positive integer, null "
                               "(the whole test set) or 'schedule' (the proxy's)")
-    return Fidelity(models, tuple(int(k) for k in rungs), seed_offset, test, _sequential(cfg.get("sequential"), n,
-                                                                                           models))
+    sequential = _sequential(cfg.get("sequential"), n, models)
+    return Fidelity(models, tuple(int(k) for k in rungs), seed_offset, test, sequential,
+                    _twins(cfg.get("twins"), sequential))
+
+
+def _twins(cfg: Any, sequential: Sequential | None) -> Twins | None:
+    if not cfg:
+        return None
+    try:
+        reject_unknown_keys(cfg, ("cap", "step"), "experiment.fidelity.twins")
+    except ValueError as exc:
+        raise ExperimentError(str(exc)) from None
+    if sequential is None:
+        raise ExperimentError("experiment.fidelity.twins needs fidelity.sequential (its test, alpha and margin)")
+    cap, step = cfg.get("cap"), cfg.get("step", 2)
+    if not _positive_int(cap) or cap > sequential.cap:
+        raise ExperimentError(f"experiment.fidelity.twins.cap={cap!r} must be an integer between 1 and "
+                              f"fidelity.sequential.cap={sequential.cap} (the earlier space's models at the longest rung)")
+    if not _positive_int(step):
+        raise ExperimentError(f"experiment.fidelity.twins.step={step!r} must be a positive integer")
+    return Twins(int(cap), int(step))
 
 
 def _sequential(cfg: Any, n: int, models: int) -> Sequential | None:

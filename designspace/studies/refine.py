@@ -5,7 +5,9 @@ For each trained sweep: the candidate restrictions of its space scored on its mo
 constraint; `python -m designspace.sample space=FILE` accepts it), and a report (Markdown + HTML,
 `designspace.reporting.report`'s document builder, `designspace.reporting.plots` figures) under out/<space>/. With
 verify=true the top suggestion's space is sampled, trained with the sweep's own dataset, schedule
-and seed, and its EDF compared with the sweep's (one-sided KS, power). Options: configs/refine.yaml.
+and seed, and its EDF compared with the sweep's (one-sided KS, power). A sweep that sampled training
+hyperparameters per model (`hparams.lr=[low,high]` ...) also gets their good ranges, narrower ranges scored like
+the restrictions, and the range to sample next (`designspace.analysis.hparams`). Options: configs/refine.yaml.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from designspace.analysis import hparams as hp
 from designspace.analysis import suggest
+from designspace.analysis.bootstrap import MIN_PER_DRAW, per_draw
 from designspace.analysis.edf import ks_test
 from designspace.analysis.outcomes import ERROR, resolve_errors
 from designspace.analysis.power import ks_critical, n_for_power, power_row
@@ -26,6 +30,7 @@ from designspace.configs import read_yaml
 from designspace.reporting import plots
 from designspace.reporting.report import Document
 from designspace.space import spaces
+from designspace.space.hparams import HparamLaw, parse_laws
 from designspace.space.sampler import draw
 from designspace.space.spaces import CONFIG_DIR, load
 from designspace.sweep import results
@@ -35,6 +40,7 @@ from designspace.sweep.results import read_records
 from designspace.sweep.runner import run_sweep
 from designspace.training.trainer import Schedule
 from designspace.util.atomic import atomic_write_text
+from designspace.util.names import markdown_text, one_line, spreadsheet_safe
 from designspace.util.paths import safe_name
 
 __all__ = ["SweepSource", "read_sweep", "refine_sweep", "run"]
@@ -151,12 +157,14 @@ def refine_sweep(src: SweepSource, out: Path, s: Any) -> dict[str, Any]:
     top["verdict"] = [_verdict(top.iloc[i], err[cands[i].mask], err[~cands[i].mask], alpha_eff, int(s.min_kept))
                       for i in range(top_n)]
     top["file"] = [f"spaces/{p.name}" for p in files]
-    ranked.drop(columns=["tested"]).to_csv(out / "data" / "candidates.csv", index=False)
+    spreadsheet_safe(ranked.drop(columns=["tested"])).to_csv(out / "data" / "candidates.csv", index=False)
 
     doc = Document()
     budget = _budget_name(src.budget)
+    budget = one_line(budget) if budget is not None else None  # shown in commands: one line
     doc.heading(f"Refining {space.name}: hypotheses from {src.root.name}", 1)
-    doc.para(f"Source: {src.root} (space {space.name}, budget {budget or '-'}). Models used: {counts.used} of "
+    doc.para(f"Source: {markdown_text(src.root)} (space {markdown_text(space.name)}, budget "
+             f"{markdown_text(budget or '-')}). Models used: {counts.used} of "
              f"{counts.total}" + (f" ({counts.note()})" if counts.note() else "") + ".")
     doc.heading("Method", 2)
     doc.bullets([
@@ -179,7 +187,7 @@ def refine_sweep(src: SweepSource, out: Path, s: Any) -> dict[str, Any]:
     cols = ["rank", "label", "n_kept", "frac_kept", "median_kept", "median_rest", "q25_kept", "q25_rest", "D",
             "p_value", "p_holm", "score"] + (["size", "share_of_space"] if s.sizes else []) + ["verdict", "file"]
     shown = top[cols].rename(columns={"label": "restriction"})
-    shown.to_csv(out / "data" / "top.csv", index=False)
+    spreadsheet_safe(shown).to_csv(out / "data" / "top.csv", index=False)
     doc.table(shown, "data/top.csv", {"frac_kept": 2, "median_kept": 2, "median_rest": 2, "q25_kept": 2,
                                       "q25_rest": 2, "D": 3, "score": 3})
     fig = _edf_figure(used, ERROR, top, cands, s)
@@ -187,27 +195,83 @@ def refine_sweep(src: SweepSource, out: Path, s: Any) -> dict[str, Any]:
         fig.savefig(out / "figures" / f"edf_top.{fmt}")
     edf_rows = pd.DataFrame({"model_id": used.get("model_id"), "err": err,
                              **{f"kept_{i + 1}": cands[i].mask for i in range(min(SHOWN_EDFS, top_n))}})
-    edf_rows.to_csv(out / "data" / "edf_top.csv", index=False)
+    spreadsheet_safe(edf_rows).to_csv(out / "data" / "edf_top.csv", index=False)
     doc.figure(1, f"Error EDF of the whole space (n = {len(used)}) and of the models each of the top "
                f"{min(SHOWN_EDFS, top_n)} suggestions keeps (n in the legend).", "edf_top", list(s.formats),
                ["data/edf_top.csv"])
+    ranges = _hparams_section(src, used, doc, out, s)
+    overrides = _hparam_overrides(ranges)
+    if overrides:
+        doc.para("To sample the same space with these ranges next (the range of a key that does not matter stays "
+                 "about as wide as it was):")
+        named = space.name if (spaces.SPACE_DIR / f"{space.name}.yaml").is_file() else "<the sweep's space>"
+        doc.code(f"python -m designspace.sample space={named} n={len(src.table)}"
+                 + (f" budget={budget}" if budget else "") + " " + " ".join(overrides) + " sweep_dir=sweeps/next")
+    same = [law.override() for law in parse_laws(src.config.get("hparams"))]  # a restriction's only change: its space
     doc.heading("The space files", 2)
     doc.para("Each suggestion is a hypothesis. To test one, sample the new space and train it with the sweep's "
              "setup, then compare its EDF with this sweep's (or run refine with verify=true for the top one):")
     for i, path in enumerate(files):
         rel = out / "spaces" / path.name
         cmd = (f"python -m designspace.sample space={rel} n={len(src.table)}"
-               + (f" budget={budget}" if budget else "") + f" sweep_dir=sweeps/{path.stem} && "
+               + (f" budget={budget}" if budget else "") + "".join(f" {o}" for o in same)
+               + f" sweep_dir=sweeps/{path.stem} && "
                f"python -m designspace.train sweep_dir=sweeps/{path.stem} dataset=<as the sweep> "
                f"schedule={_schedule_name(src) or '<as the sweep>'}")
-        doc.para(f"**{i + 1}. {top['label'].iat[i]}** ({top['verdict'].iat[i]})")
+        doc.para(f"**{i + 1}. {markdown_text(top['label'].iat[i])}** ({top['verdict'].iat[i]})")
         doc.code(_yaml(configs[i]), "yaml")
         doc.code(cmd)
-    result = {"space": space.name, "out": out, "ranked": ranked, "top": top, "files": files}
+    result = {"space": space.name, "out": out, "ranked": ranked, "top": top, "files": files,
+              "hparams": overrides}
     if s.verify and top_n:
         result["verify"] = verify(src, files[0], out / "verify", s, doc, err)
     doc.write(out, "report", f"Refining {space.name}")
     return result
+
+
+def _hparams_section(src: SweepSource, used: pd.DataFrame, doc: Document, out: Path, s: Any) -> pd.DataFrame:
+    """For a sweep that sampled training hyperparameters per model: their good ranges (bootstrap of the best model),
+    the narrower ranges scored like the restrictions, and a figure; the ranges (empty: none sampled)."""
+    from designspace.reporting.hparam_plots import plot_hparam_scatter
+
+    keys = hp.varying_hparams(used)
+    if not keys:
+        return pd.DataFrame()
+    ranges = hp.good_ranges(used.assign(space=src.root.name), keys, policy=s.policy, penalty=float(s.penalty))
+    doc.heading("Training hyperparameters", 2)
+    sampled = [k for k in keys if k != hp.PRODUCT]
+    doc.para(f"{', '.join(sampled)} {'was' if len(sampled) == 1 else 'were'} sampled per model"
+             + (f" ({hp.PRODUCT}: their product)" if hp.PRODUCT in keys else "") + ". Good range: median [2.5%, 97.5%] of the best model's value "
+             "over 10000 bootstrap draws of 25% of the models (log scale for log-uniform values); the range to sample "
+             "next is that interval rounded outward to two digits. The ranges below are scored as the restrictions "
+             "are (the models inside against the rest, one-sided KS; Holm over the ranges of one key).")
+    if ranges.empty:
+        need = next(n for n in range(1, 10**6) if per_draw(n, 0.25) >= MIN_PER_DRAW)
+        doc.para(f"Too few models for the good-range bootstrap ({len(used)}; it needs {need}).")
+    else:
+        shown = ranges[["param", "n", "median", "low", "high"]].assign(
+            next_range=[str(list(hp.sampling_range(lo, hi))) for lo, hi in zip(ranges["low"], ranges["high"])])
+        spreadsheet_safe(shown).to_csv(out / "data" / "hparam_ranges.csv", index=False)
+        doc.table(shown, "data/hparam_ranges.csv")
+    scored = pd.concat([hp.range_hypotheses(used, k, min_kept=int(s.min_kept), alpha=float(s.alpha)).head(5)
+                        for k in keys], ignore_index=True)
+    spreadsheet_safe(scored).to_csv(out / "data" / "hparam_range_hypotheses.csv", index=False)
+    doc.table(scored[["label", "n_kept", "median_kept", "median_rest", "D", "p_holm", "significant"]],
+              "data/hparam_range_hypotheses.csv", {"median_kept": 2, "median_rest": 2, "D": 3},
+              empty="Too few models to score ranges.")
+    frame = hp.with_product(used)
+    points = frame[[c for c in ("model_id", *keys) if c in frame] + [ERROR]]
+    plots.save(plot_hparam_scatter(points, ranges, src.root.name, keys, frac=0.25), out / "figures" / "hparams",
+               list(s.formats))
+    doc.figure(None, "Error against each sampled hyperparameter; shaded: the good range (95% interval of the best "
+               "model's value), line: its median.", "hparams", list(s.formats), ["data/hparam_ranges.csv"])
+    return ranges
+
+
+def _hparam_overrides(ranges: pd.DataFrame) -> list[str]:
+    """`hparams.KEY=[low,high]` of each sampled key's good range (the product lr_wd is not a schedule key)."""
+    return [HparamLaw(r.param, *hp.sampling_range(r.low, r.high)).override() for r in ranges.itertuples()
+            if r.param != hp.PRODUCT]
 
 
 def _schedule_name(src: SweepSource) -> str | None:
@@ -247,9 +311,11 @@ def verify(src: SweepSource, space_file: Path, where: Path, s: Any, doc: Any, er
         raise ValueError(f"{src.root}: no training record to take the dataset and schedule from")
     sweep = SweepDir(where)
     n = int(s.verify_n)
-    res = draw(str(space_file), n, int(s.verify_seed), src.budget, progress=sys.stderr.isatty())
+    laws = src.config.get("hparams") or None  # the sweep's own laws: the restriction is the only change
+    res = draw(str(space_file), n, int(s.verify_seed), src.budget, progress=sys.stderr.isatty(), hparams=laws)
     cfg_text = OmegaConf.to_yaml({"space": str(space_file), "budget": src.budget, "n": n, "seed": int(s.verify_seed),
-                                  "kind": "space", "refined_from": str(src.root)})
+                                  "kind": "space", "refined_from": str(src.root),
+                                  **({"hparams": laws} if laws else {})})
     if not (sweep.exists() and sweep.read_samples().equals(res.frame)):
         sweep.write_samples(res.frame, cfg_text)
     options = RunOptions(seed=int(record["seed"]), device=str(s.device), threads=s.threads, progress=sys.stderr.isatty())
@@ -259,8 +325,9 @@ def verify(src: SweepSource, space_file: Path, where: Path, s: Any, doc: Any, er
 
     ks = ks_test(e_new, err_whole, "greater")  # H1: the new space's EDF lies above (better)
     pw = power_row(e_new, err_whole, float(s.alpha), "greater")
-    text = (f"Verification: {counts.used} models of {space_file.name} sampled (seed {s.verify_seed}) and trained "
-            f"with the sweep's dataset {record['dataset'].get('name')}, schedule {record['schedule'].get('name')} "
+    text = (f"Verification: {counts.used} models of {markdown_text(space_file.name)} sampled (seed {s.verify_seed}) "
+            f"and trained with the sweep's dataset {markdown_text(record['dataset'].get('name'))}, schedule "
+            f"{markdown_text(record['schedule'].get('name'))} "
             f"and seed {record['seed']} ({counts.note() or 'all trained'}). Against the sweep's {err_whole.size} models: "
             f"one-sided KS D+ = {ks.statistic:.3f}, p = {ks.pvalue:.3g} (new space better); median "
             f"{np.median(e_new):.2f}% vs {np.median(err_whole):.2f}%; smallest detectable D at alpha {s.alpha} with "

@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from designspace.analysis.progression import progression_comparisons
+from designspace.analysis.decisions import Plan
+from designspace.analysis.progression import STEPS, progression_comparisons
 from designspace.space import spaces
 from designspace.space.budgets import load_budget
 from designspace.space.sampler import draw
 from designspace.studies.decide import Arm, run_until_decided, table_order
-from designspace.studies.experiment import Experiment, ExperimentError, Sequential, rung_schedule
+from designspace.studies.experiment import Experiment, ExperimentError, Sequential, Twins, rung_schedule
 from designspace.studies.reproduce_report import write_report
 from designspace.studies.reproduce_study import read_study
+from designspace.studies.twin_sweeps import skipped_models, twin_comparisons, write_twin_sweep
 from designspace.sweep.from_config import training_setup
 from designspace.sweep.layout import SweepDir
 from designspace.sweep.options import RunOptions
@@ -35,9 +37,10 @@ STAGES = ("all", "sample", "train", "analyze")
 
 @dataclass(frozen=True)
 class Job:
-    """One sweep of the experiment: a space in a budget (kind 'space'), zoo candidates ('zoo'), or the
+    """One sweep of the experiment: a space in a budget (kind 'space'), zoo candidates ('zoo'), the
     fidelity subset of a space sweep trained with another seed ('seed') or on a rung of the budget
-    ladder ('rung': `schedule_factor` times the proxy's training images)."""
+    ladder ('rung': `schedule_factor` times the proxy's training images), or the twins of the longest rung's models
+    of the space before it in the progression ('twin': `twin_of` names that space; `source` is its rung sweep)."""
 
     kind: str
     space: str
@@ -51,11 +54,14 @@ class Job:
     schedule_factor: int = 1  # rung jobs: training images multiplied by this
     test_subset: int | None | str = "schedule"  # the longest rung may test on more images than the proxy
     longest: bool = False  # a job of the longest rung
+    twin_of: str | None = None  # twin jobs: the earlier space
 
     @property
     def label(self) -> str:
         if self.kind == "rung":
             return f"x{self.schedule_factor} {self.space}"
+        if self.kind == "twin":
+            return f"x{self.schedule_factor} {self.space} twins of {self.twin_of}"
         return {"space": self.space, "zoo": f"zoo {self.budget}"}.get(self.kind, f"{self.kind} {self.space}")
 
     def schedule_of(self, schedule: Any, train_size: int) -> Any:
@@ -94,6 +100,13 @@ def plan(exp: Experiment, out: Path) -> list[Job]:
                          SweepDir(out / "fidelity" / f"x{k}" / j.sweep.root.name), j.sweep, schedule_factor=k,
                          test_subset=fid.longest_test_subset if last else "schedule", longest=last)
                      for j in space_jobs]
+        if fid.twins is not None:
+            last = fid.rungs[-1]
+            longest = {j.space: j for j in jobs if j.kind == "rung" and j.longest}
+            jobs += [Job("twin", b, longest[a].budget, longest[a].budget_spec, fid.twins.cap, longest[a].seed,
+                         SweepDir(out / "fidelity" / f"x{last}-twins" / f"{b}-of-{a}-{longest[a].budget}"),
+                         longest[a].sweep, schedule_factor=last, test_subset=fid.longest_test_subset, twin_of=a)
+                     for a, b, _ in STEPS if a in longest and b in longest]
     return jobs
 
 
@@ -118,6 +131,13 @@ def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
             continue
         config = {"space": job.space, "space_config": _composed_space(job.space),
                   "budget": load_budget(job.budget_spec).to_dict(), "n": job.n, "seed": job.seed, "kind": job.kind}
+        if job.kind == "twin":  # the twins of the longest rung's models of the earlier space, in their order
+            source = job.source.require()
+            write_twin_sweep(source, job.twin_of, job.space, _composed_space(job.space),
+                             load_budget(job.budget_spec).to_dict(), job.sweep, table_order(source))
+            lines.append(f"{job.label:>12} @ {job.budget}: {len(job.sweep.read_samples())} twins, "
+                         f"{len(skipped_models(job.sweep))} models without an in-band twin")
+            continue
         if job.source is not None:  # a fidelity subset: the same models as the first rows of its space sweep
             frame = job.source.read_samples().head(job.n)
             config.update(source=str(job.source.root), seed_offset=job.seed_offset, schedule_factor=job.schedule_factor)
@@ -133,19 +153,22 @@ def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
 
 
 def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, options: RunOptions | None = None,
-              sequential: Sequential | None = None, fidelity_models: int = 0) -> list[dict[str, Any]]:
+              sequential: Sequential | None = None, fidelity_models: int = 0,
+              twins: Twins | None = None) -> list[dict[str, Any]]:
     """Train this shard of every sweep (models with a record are skipped); `options.seed`: initialisation and data
     order (each rung adds its seed offset).
 
     With `sequential`, the longest rung's sweeps of the progression are trained by `train_until_decided`
-    instead (every process works on any unclaimed model of the round: shards do not apply there)."""
+    instead (every process works on any unclaimed model of the round: shards do not apply there), then the twin
+    sweeps by `train_twins_until_decided`."""
 
     options = options if options is not None else RunOptions()
     data = load_dataset(dataset)  # once: the rungs' schedules depend on the training set's size
     summaries = []
     deciding = [j for j in jobs if j.longest and j.kind == "rung"] if sequential else []
+    twin_jobs = [j for j in jobs if j.kind == "twin"]
     for job in jobs:
-        if job in deciding:
+        if job in deciding or job in twin_jobs:
             continue
         job.sweep.require()
         print(f"training {job.label} @ {job.budget} ({job.sweep.root})", file=sys.stderr)
@@ -153,6 +176,8 @@ def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, options: RunOpti
                                    options.replace(seed=options.seed + job.seed_offset)).as_dict())
     if deciding:
         train_until_decided(deciding, data, schedule, sequential, fidelity_models, options)
+    if twin_jobs and twins is not None:
+        train_twins_until_decided(twin_jobs, deciding, data, schedule, sequential, twins, fidelity_models, options)
     return summaries
 
 
@@ -167,21 +192,46 @@ def train_until_decided(jobs: Sequence[Job], data: Any, schedule: Any, sequentia
     arms = [Arm(j.space, j.sweep.require(), table_order(j.sweep)) for j in jobs]
     comparisons = progression_comparisons(list(by_space), sequential.margin)
 
-    def train(arm: Any, model_ids: list[str], wait: bool) -> None:
-        job = by_space[arm.name]
-        if not wait:
-            print(f"training {job.label} @ {job.budget}: {len(model_ids)} model(s) of the sequential rung",
-                  file=sys.stderr)
-        run_sweep(job.sweep, data, job.schedule_of(schedule, data.train_size),
-                  options.replace(seed=options.seed + job.seed_offset, limit=None if wait else len(model_ids)),
-                  models=model_ids)
-
     def look(standing: dict[Any, Any], trained: dict[str, int]) -> None:
         lines = [f"sequential rung: {trained} trained"]
         lines += [f"  {c.b} vs {c.a}: {s.result.decision} ({s.pairs} pairs); {s.why}" for c, s in standing.items()]
         print("\n".join(lines), file=sys.stderr)
 
-    return run_until_decided(arms, comparisons, sequential.plan(start), train, look)
+    return run_until_decided(arms, comparisons, sequential.plan(start), _trainer(by_space, data, schedule, options),
+                             look)
+
+
+def _trainer(by_name: dict[str, Job], data: Any, schedule: Any, options: RunOptions) -> Any:
+    """train(arm, model_ids, wait) for `run_until_decided`: the arm's job's schedule and seed."""
+
+    def train(arm: Any, model_ids: list[str], wait: bool) -> None:
+        job = by_name[arm.name]
+        if not wait:
+            print(f"training {job.label} @ {job.budget}: {len(model_ids)} model(s)", file=sys.stderr)
+        run_sweep(job.sweep, data, job.schedule_of(schedule, data.train_size),
+                  options.replace(seed=options.seed + job.seed_offset, limit=None if wait else len(model_ids)),
+                  models=model_ids)
+
+    return train
+
+
+def train_twins_until_decided(twin_jobs: Sequence[Job], longest: Sequence[Job], data: Any, schedule: Any,
+                              sequential: Sequential, twins: Twins, start: int, options: RunOptions) -> Any:
+    """Train each step's twin comparison at the longest rung round by round until decided or at its cap
+    (`twins.cap` pairs), reusing the earlier space's trained models."""
+    options = options.replace(shard=0, num_shards=1, limit=None)
+    arms, comparisons, jobs = twin_comparisons(twin_jobs, longest, sequential)
+    if not comparisons:
+        return {}
+    cap = min(twins.cap, *(len(a.order) for a in arms))
+    plan = Plan(start=min(start, cap), step=twins.step, cap=cap, alpha=sequential.alpha, test=sequential.test)
+
+    def look(standing: dict[Any, Any], trained: dict[str, int]) -> None:
+        lines = [f"twin rung: {trained} trained"]
+        lines += [f"  {c.b} vs {c.a}: {s.result.decision} ({s.pairs} pairs); {s.why}" for c, s in standing.items()]
+        print("\n".join(lines), file=sys.stderr)
+
+    return run_until_decided(arms, comparisons, plan, _trainer(jobs, data, schedule, options), look)
 
 
 def run(cfg: Any) -> str:
@@ -204,7 +254,7 @@ def run(cfg: Any) -> str:
     if cfg.stage in ("all", "train"):
         fid = exp.fidelity
         train_all(jobs, dataset, schedule, options, sequential=fid.sequential if fid else None,
-                  fidelity_models=fid.models if fid else 0)
+                  fidelity_models=fid.models if fid else 0, twins=fid.twins if fid else None)
         lines.append(f"trained shard {cfg.shard}/{cfg.num_shards} of {len(jobs)} sweeps")
     if cfg.stage in ("all", "analyze"):
 

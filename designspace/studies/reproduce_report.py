@@ -27,6 +27,7 @@ from designspace.reporting import plots
 from designspace.reporting.report import ReportSettings, markdown_table, render_html
 from designspace.reporting.report import write_report as write_analysis
 from designspace.util.atomic import atomic_write_text
+from designspace.util.names import markdown_text, spreadsheet_safe
 
 
 def write_report(study: Study, out: Path, *, exp: Any, config_text: str = "", zero_init_last_bn: bool = False,
@@ -37,16 +38,17 @@ def write_report(study: Study, out: Path, *, exp: Any, config_text: str = "", ze
     out.mkdir(parents=True, exist_ok=True)
     frame, alpha = study.frame, study.alpha
     trained = int(frame["status"].isin(["ok", "diverged", "failed"]).sum()) if "status" in frame else 0
-    md: list[str] = [f"# Reproduction: {exp.name}\n", f"{exp.description}\n",
+    md: list[str] = [f"# Reproduction: {markdown_text(exp.name)}\n", f"{markdown_text(exp.description)}\n",
                      f"Models: {len(frame)} sampled, {trained} trained "
                      f"({len(exp.spaces)} space(s) x {len(exp.budgets)} budget(s) x n = {exp.n}). Cost: {exp.cost}.\n"]
     judged, ladder = study.judged, study.ladder
     md += _findings_section(judged.findings, ladder, alpha)
     md += _decisions_section(study.standings, exp, out)
+    md += _twins_section(study, exp, out)
     md += _ladder_section(study, exp, out)
     power = study.power
     if len(power):
-        power.to_csv(out / "power.csv", index=False)
+        spreadsheet_safe(power).to_csv(out / "power.csv", index=False)
         md += ["## Power of the space comparisons at the proxy\n",
                f"For each comparison, the one-sided KS distance observed in the direction tested, the smallest "
                f"distance the test detects at alpha = {alpha} with these n (asymptotic critical value "
@@ -58,7 +60,7 @@ def write_report(study: Study, out: Path, *, exp: Any, config_text: str = "", ze
     md += ["## Design-space sizes\n", markdown_table(study.sizes), ""]
     if study.zoo_frames:
         zt = study.zoo
-        zt.to_csv(out / "proxy_zoo.csv", index=False)
+        spreadsheet_safe(zt).to_csv(out / "proxy_zoo.csv", index=False)
         md += ["## Proxy model zoo\n", f"Per regime, the best of {exp.zoo_pick.candidates} random "
                f"{PAPER_NAMES.get(exp.zoo_pick.space, exp.zoo_pick.space)} models within +-{exp.zoo_pick.tolerance:.0%} "
                "of the regime's flops (the paper's procedure for its model zoo), picked at the proxy's budget.\n",
@@ -69,8 +71,8 @@ def write_report(study: Study, out: Path, *, exp: Any, config_text: str = "", ze
         md += ["## Configuration\n", _training_note(zero_init_last_bn), "```yaml\n" + config_text.strip() + "\n```\n"]
     settings = ReportSettings(title=f"{exp.name}: full analysis", sources=tuple(sources))
     write_analysis(frame.drop(columns=["space_key"]), out / "analysis", settings)
-    judged.findings.to_csv(out / "findings.csv", index=False)
-    _models_csv(frame).to_csv(out / "models.csv", index=False)
+    spreadsheet_safe(judged.findings).to_csv(out / "findings.csv", index=False)
+    spreadsheet_safe(_models_csv(frame)).to_csv(out / "models.csv", index=False)
     text = "\n".join(md)
     atomic_write_text(out / "REPORT.md", text)
     atomic_write_text(out / "REPORT.html", render_html(text, exp.name, base=out))
@@ -168,7 +170,9 @@ def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[s
         r, f = s.result, s.forecast
         more = "" if not f.available or s.stop == "decided" else (
             f"{f.more_median:.0f}" if np.isfinite(f.more_median) else f"> {f.limit - f.pairs}")
-        rows.append({"claim": claim, "decision": r.decision, "pairs to the decision": r.n, "pairs trained": s.pairs,
+        names = (PAPER_NAMES.get(s.comparison.a, s.comparison.a), PAPER_NAMES.get(s.comparison.b, s.comparison.b))
+        rows.append({"claim": claim, "decision": r.decision, "verdict": r.text(names).split(":")[0],
+                     "pairs to the decision": r.n, "pairs trained": s.pairs,
                      "location of a - b, anytime 95%": f"[{r.low:+.2f}, {r.high:+.2f}]",
                      "certified margin": f"{r.certified_margin:.2f}" if np.isfinite(r.certified_margin) else "",
                      "e-value a / b": f"{r.wealth_a:.3g} / {r.wealth_b:.3g}",
@@ -178,7 +182,7 @@ def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[s
                      "P(decided by cap)": "" if not more else f"{f.p_decided:.2f}",
                      "why it stopped": why(s)})
     table = pd.DataFrame(rows)
-    table.to_csv(out / "decisions.csv", index=False)
+    spreadsheet_safe(table).to_csv(out / "decisions.csv", index=False)
     histories = {claim.split(":")[0]: s.result.history for claim, s in decisions.items() if len(s.result.history)}
     figure = []
     if histories:
@@ -203,16 +207,59 @@ def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[s
             markdown_table(table), "", *figure]
 
 
+def _twins_section(study: Study, exp: Any, out: Path) -> list[str]:
+    """Each step's twin verdict (every earlier-space model against its own restriction) beside its independent one,
+    each with its estimand, pairs and core-hours; twins.csv holds one row per step."""
+    twins = study.twin_standings
+    if not twins:
+        return []
+    rows = []
+    for claim, t in twins.items():
+        r, ind = t.result, study.standings.get(claim)
+        hours = None if t.seconds_per_pair is None else t.pairs * t.seconds_per_pair / 3600
+        names = (PAPER_NAMES.get(t.comparison.a, t.comparison.a),
+                 PAPER_NAMES.get(t.comparison.b.removeprefix("twin:"), t.comparison.b) + " twins")
+        rows.append({"step": claim.split(":")[0], "pairs": t.pairs, "decision": r.decision,
+                     "verdict": r.text(names).split(":")[0],
+                     "pairs to the decision": r.n, "low": round(r.low, 3), "high": round(r.high, 3),
+                     "skipped twins": study.twins.skipped.get(claim, 0) if study.twins else 0,
+                     "core_hours": None if hours is None else round(hours, 3), "why": t.why,
+                     "independent decision": ind.result.text(
+                         (names[0], names[1].removesuffix(" twins"))).split(":")[0] if ind else "",
+                     "independent pairs": ind.pairs if ind else "",
+                     "independent interval": f"[{ind.result.low:+.2f}, {ind.result.high:+.2f}]" if ind else ""})
+    table = pd.DataFrame(rows)
+    spreadsheet_safe(table).to_csv(out / "twins.csv", index=False)
+    shown = table.assign(**{"twin interval": [f"[{lo:+.2f}, {hi:+.2f}]" for lo, hi in zip(table["low"], table["high"])],
+                            "twin core-hours": table["core_hours"].map(lambda h: "" if h is None or h != h else
+                                                                       f"{h:.2f}")})
+    shown = shown[["step", "independent decision", "independent pairs", "independent interval", "verdict", "pairs",
+                   "twin interval", "skipped twins", "twin core-hours"]].rename(
+        columns={"verdict": "twin verdict", "pairs": "twin pairs"})
+    cap = exp.fidelity.twins.cap
+    return ["## Each step on twins: a model against its own restriction\n",
+            "Every model of the earlier space at the longest rung is paired with its twin in the later space: the "
+            "step's restriction applied to the model's own sampled values (share b; share g; sort the widths; sort "
+            "the depths; the quantized-linear fit), compatibility re-applied and re-fitted into the flops band by "
+            "the smallest width change (`designspace.space.twins`), trained with the same seed and data order. "
+            f"The same sequential test decides, up to {cap} pairs. **Estimand**: a twin verdict measures the effect "
+            "of imposing the restriction on a model of the earlier space at equal flops; the independent verdict "
+            "compares independent draws of the two spaces (their EDFs). They answer different questions and may "
+            "disagree; a model whose twin cannot be brought into the band is left out, never replaced "
+            "(skipped twins). Location intervals are of earlier - later (points; positive: the restricted model is "
+            "better) ([twins.csv](twins.csv)).\n", markdown_table(shown), ""]
+
+
 def _ladder_section(study: Study, exp: Any, out: Path) -> list[str]:
     judged, ladder = study.judged, study.ladder
 
     if not ladder.measured:
         return ["## Does it survive longer training?\n",
                 "Not measured in this run (the experiment has no `fidelity` ladder).\n"]
-    judged.ladder.to_csv(out / "ladder.csv", index=False)
-    judged.convergence.to_csv(out / "convergence.csv", index=False)
-    judged.diagnostics.to_csv(out / "fidelity.csv", index=False)
-    judged.models.to_csv(out / "fidelity_models.csv", index=False)
+    spreadsheet_safe(judged.ladder).to_csv(out / "ladder.csv", index=False)
+    spreadsheet_safe(judged.convergence).to_csv(out / "convergence.csv", index=False)
+    spreadsheet_safe(judged.diagnostics).to_csv(out / "fidelity.csv", index=False)
+    spreadsheet_safe(judged.models).to_csv(out / "fidelity_models.csv", index=False)
     rungs = pd.DataFrame([{"rung": r.label, "training images": r.images,
                            "x proxy": f"{r.images / ladder.rungs[0].images:.1f}" if r.images and ladder.rungs[0].images
                            else "", "models": str(len(r.frame)) + (" (a subset of the proxy's sweep)" if i == 0 else ""),

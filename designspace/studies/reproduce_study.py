@@ -5,6 +5,7 @@ and twins). This is the one place that reads the run's sweeps for the report; ev
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -17,6 +18,7 @@ from designspace.analysis.reproduction import Decisions, Ladder, Rung
 from designspace.analysis.study import Study
 from designspace.studies.decide import Arm, table_order, trained
 from designspace.studies.experiment import ExperimentError, training_images
+from designspace.studies.twin_sweeps import skipped_models, twin_comparisons
 from designspace.sweep.results import read_records
 
 __all__ = ["build_ladder", "read_study", "recorded_space"]
@@ -103,6 +105,27 @@ def _decisions(exp: Any, jobs: Sequence[Any]) -> Decisions | None:
                      seq.plan(exp.fidelity.models))
 
 
+def _twins(exp: Any, jobs: Sequence[Any]) -> Decisions | None:
+    """The twin arms at the longest rung (each earlier space's models that have a twin, and the twins), keyed by the
+    claim of their step, when the experiment compares twins."""
+    fid = exp.fidelity
+    twin_jobs = [j for j in jobs if j.kind == "twin" and j.sweep.exists()]
+    if fid is None or fid.twins is None or fid.sequential is None or not twin_jobs:
+        return None
+    longest = [j for j in jobs if j.kind == "rung" and j.longest and j.sweep.exists()]
+    arms, comparisons, _ = twin_comparisons(twin_jobs, longest, fid.sequential)
+    done = {a.name: trained(a) for a in arms}
+    kinds = {(a, b): kind for a, b, kind in STEPS}
+    claims = {c: fd.comparison_claim(PAPER_NAMES[c.a], PAPER_NAMES[c.b.removeprefix("twin:")],
+                                     kinds[(c.a, c.b.removeprefix("twin:"))]) for c in comparisons}
+    cap = min(fid.twins.cap, *(len(a.order) for a in arms))
+    plan = replace(fid.sequential.plan(min(fid.models, cap)), cap=cap, step=fid.twins.step, budget_s=None)
+    skipped = {c: len(skipped_models(next(j.sweep for j in twin_jobs if f"twin:{j.space}" == c.b)))
+               for c in comparisons}
+    return Decisions({k: v[0] for k, v in done.items()}, {k: v[1] for k, v in done.items()}, claims, plan,
+                     skipped={claims[c]: n for c, n in skipped.items()})
+
+
 def read_study(exp: Any, jobs: Sequence[Any], alpha: float = 0.05) -> Study:
     """The Study of a run planned by `reproduce.plan` (whatever of it has samples and records)."""
     space_jobs = [j for j in jobs if j.kind == "space" and j.sweep.exists()]
@@ -119,4 +142,5 @@ def read_study(exp: Any, jobs: Sequence[Any], alpha: float = 0.05) -> Study:
     return Study(frame, [j.budget for j in space_jobs], alpha,
                  {j.space: recorded_space(j.sweep) for j in reversed(space_jobs)},
                  {j.budget: load_sweep(j.sweep.root, f"zoo {j.budget}") for j in zoo_jobs},
-                 build_ladder(jobs, frame, label_of), None if multi_budget else _decisions(exp, jobs))
+                 build_ladder(jobs, frame, label_of), None if multi_budget else _decisions(exp, jobs),
+                 None if multi_budget else _twins(exp, jobs))

@@ -30,9 +30,10 @@ def test_compare_trains_alternately_in_a_random_order_and_resumes(tmp_path: Path
     res = compare(f"sweep_dirs=[{a.root},{b.root}]", "max_models=2", f"out={out}", *QUICK)
     assert res.returncode == 0, res.stderr[-2000:]
     # two pairs cannot decide at alpha 0.05: it stops at the cap, and says so
-    assert res.stdout.startswith("a vs b undecided (after 2 pair(s) of 2 at most)")
+    said = [line for line in res.stdout.splitlines() if not line.startswith("[")]  # the command's lines, not logs
+    assert said[0] == "a vs b undecided (after 2 pair(s) of 2 at most)"
     # one line per model trained (its result), none of the run's own (sweep, data, pack, shard finished)
-    logs = [line for line in res.stderr.splitlines() if "designspace.sweep.runner" in line]
+    logs = [line for line in (res.stdout + res.stderr).splitlines() if "designspace.sweep.runner" in line]
     assert len(logs) == 4 and all(" ok: error " in line for line in logs)
     for sweep in (a, b):  # the first two of each sweep's random order, and nothing else
         assert set(read_records(sweep)) == set(random_order(sweep, 0)[:2])
@@ -68,8 +69,11 @@ def test_bad_input_is_refused_naming_it(tmp_path: Path) -> None:
     other = make_sweep(tmp_path / "other", TINY_SPECS[3:])
     other.write_samples(other.read_samples(), other.read_config_text() + "budget: {name: 400mf}\n")
     pinned = make_sweep(tmp_path / "pinned", TINY_SPECS[3:])
-    a.setup_path.write_text(json.dumps({"schedule": {"lr": 0.1}}))
-    pinned.setup_path.write_text(json.dumps({"schedule": {"lr": 0.2}}))
+    from designspace.sweep import setups
+
+    info = {"name": "fashion_mnist", "resolution": 28, "num_classes": 10, "train_size": 100, "test_size": 10}
+    setups.pin(a, setups.make_setup(info, {"name": "t", "lr": 0.1}, 0))
+    setups.pin(pinned, setups.make_setup(info, {"name": "t", "lr": 0.2}, 0))
     sweeps = {
         "exactly two": ([a.root], 1), "holds only 3": ([a.root, b.root], 4), "different budgets": ([b.root, other.root], 1),
         "different training setups": ([a.root, pinned.root], 2), "twice": ([a.root, a.root], 1),

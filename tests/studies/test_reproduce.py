@@ -113,6 +113,15 @@ def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
     assert row["pairs trained"] == 4 and "cap" in row["why it stopped"]
     findings = pd.read_csv(smoke_run / "report" / "findings.csv").set_index("claim")
     assert "sequential test" in findings.loc["RegNet improves on AnyNetX_E", "longer_training_evidence"]
+    # the twin rung: each longest-rung AnyNetX_E model beside its RegNet twin, recomputed from the records
+    twins = pd.read_csv(smoke_run / "report" / "twins.csv")
+    assert list(twins["step"]) == ["RegNet improves on AnyNetX_E"]
+    twin_sweep = next((smoke_run / "fidelity" / "x4-twins").iterdir())
+    table = pd.read_parquet(twin_sweep / "samples.parquet")
+    kept = [m for m in x4m[x4m["space"] == "AnyNetX_E"]["model_id"] if any(m in of.split(";") for of in table["twin_of"])]
+    assert int(twins["pairs"].iat[0]) == min(4, len(kept))
+    assert int(twins["skipped twins"].iat[0]) == 4 - len(kept) and "equal flops" in (smoke_run / "report" /
+                                                                                     "REPORT.md").read_text()
 
 
 def test_rung_schedules_add_images_then_epochs():
