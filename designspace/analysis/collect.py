@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from designspace.sweep.layout import SweepDir
-from designspace.util.usage import terminal_safe
+from designspace.util.names import one_line
 
 __all__ = ["load_sweep", "load_sweeps", "sweep_info"]
 
@@ -26,8 +26,8 @@ def sweep_info(sweep_dir: str | os.PathLike) -> dict[str, Any]:
     for key in ("space", "budget"):
         value = cfg.get(key)
         name = value.get("name") if isinstance(value, dict) else value if isinstance(value, str) else None
-        # someone else's config may hold control characters: shown escaped everywhere (terminal, figures, reports)
-        info[key] = terminal_safe(str(name)) if name is not None else None
+        # someone else's config may hold control characters and line breaks: one line everywhere it is shown
+        info[key] = one_line(str(name)) if name is not None else None
     budget = cfg.get("budget")
     if isinstance(budget, dict) and isinstance(budget.get("flops"), list):
         info["flops_band"] = budget["flops"]

@@ -18,7 +18,6 @@ flops, params, error, best_error, final_error, status 'ok', space, and more.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,9 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from designspace.util.files import read_json
+
 __all__ = ["nds_curves", "nds_spaces", "read_nds", "read_nds_file"]
 
 ERROR_FIELDS = ("min_test_top1", "final")
+MAX_NDS_BYTES = 2 << 30
+"""The largest NDS file read (the published ones are at most ~200 MB)."""
 CURVES = ("test_ep_top1", "train_ep_top1", "train_ep_loss")
 
 
@@ -84,8 +87,15 @@ def read_nds_file(
         raise ValueError(f"error={error!r} must be one of {ERROR_FIELDS}")
     path = Path(path)
     space = space or path.stem
-    with open(path) as f:
-        data = json.load(f)
+    data, _ = read_json(path, MAX_NDS_BYTES)  # a regular file, bounded, nesting checked before parsing
+    try:
+        return _table(data, path, space, error, curves)
+    except (TypeError, KeyError, AttributeError, IndexError) as exc:  # a field of another shape: the file's fault
+        raise ValueError(f"{path}: not NDS data ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+
+
+def _table(data: Any, path: Path, space: str, error: str, curves: bool) -> pd.DataFrame:
+    """The analysis table of NDS records already parsed from `path`."""
     rows = []
     for i, (subset, rec) in enumerate(_records(data, str(path))):
         where = f"{path}: record {i}"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from designspace.configs import CONFIG_DIR, read_yaml
-from designspace.util.usage import UserError, exit_usage, is_user_error
+from designspace.util.usage import UserError, exit_usage, is_user_error, warnings_on_one_line
 
 FILE_GROUPS = ("space", "budget")
 _SOURCES: dict[tuple[str, str], Path] = {}
@@ -158,6 +158,7 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
     """Compose `config_name` with the command line and run `task(cfg)` under the error rule above."""
     if _help_or_version(config_name, task):
         return
+    warnings_on_one_line(prog)
     _typed_configs(config_name)
     import hydra
     import yaml

@@ -14,6 +14,8 @@ from typing import Any
 
 __all__ = ["main", "run"]
 
+"""An NDS data file larger than this is refused (the release's files are far smaller)."""
+
 
 def _list(value: Any) -> list[str]:
     if value is None:
@@ -46,9 +48,7 @@ def run(cfg: Any) -> Path:
         frames.append(load_sweeps(sweep_dirs, names, cfg.get("setup")))
     nds = cfg.get("nds") or {}
     if nds.get("dir"):
-        from designspace.analysis.nds import read_nds
-
-        frames.append(read_nds(nds["dir"], _list(nds.get("spaces")) or None, error=nds.get("error", "min_test_top1")))
+        frames.append(_read_nds(str(nds["dir"]), _list(nds.get("spaces")) or None, nds.get("error", "min_test_top1")))
         sources.append(f"NDS data {nds['dir']}")
     if not frames:
         raise ValueError("nothing to analyse: give sweep_dirs=[DIR,...] and/or nds.dir=DIR")
@@ -63,23 +63,59 @@ def run(cfg: Any) -> Path:
     return write_report(frame, cfg.out, settings)
 
 
+def _read_nds(folder: str, spaces: list[str] | None, error: str) -> Any:
+    """The NDS data of `analysis.nds.read_nds` (a folder of `<space>.json`, or one file; each read bounded by
+    `read_nds_file`: a FIFO would hang, a link to /dev/zero never end), a file that does not parse as NDS data one
+    line naming it."""
+    import pandas as pd
+
+    from designspace.analysis.nds import nds_spaces, read_nds_file
+    from designspace.util.usage import UserError, is_user_error
+
+    root = Path(folder)
+    if root.is_file():
+        files = [(None, root)]
+    else:
+        names = spaces or nds_spaces(root)
+        missing = [n for n in names if not (root / f"{n}.json").exists()]  # a FIFO exists: refused below, named
+        if missing:
+            raise FileNotFoundError(f"{root}: no NDS file for {missing}; present: {nds_spaces(root)}")
+        files = [(n, root / f"{n}.json") for n in names]
+    frames = []
+    for name, path in files:
+        try:
+            frames.append(read_nds_file(path, name, error=error))
+        except Exception as exc:  # a malformed file: json, TypeError, KeyError, RecursionError, ... - its own
+            if is_user_error(exc):
+                raise
+            raise UserError(f"{path}: not NDS data ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
 def summary_text(report: Path) -> str:
     """The key tables of a written report for the terminal (read from its CSVs): per space n, outcomes,
     median and best error; the KS distance of every pair; where the report is."""
     import pandas as pd
 
+    from designspace.util.names import one_line
     from designspace.util.tables import text_table
 
     data = report.parent / "data"
     summary = pd.read_csv(data / "summary.csv")
-    rows = [[str(r.space), str(r.n), f"{r.ok}/{r.diverged}/{r.failed}/{r.untrained}", _pct(r.median_error),
-             _pct(r.min_error), "" if pd.isna(r.best_model) else str(r.best_model)] for r in summary.itertuples()]
+    rows = [[one_line(r.space), str(r.n), f"{r.ok}/{r.diverged}/{r.failed}/{r.untrained}", _pct(r.median_error),
+             _pct(r.min_error), "" if pd.isna(r.best_model) else one_line(r.best_model)] for r in summary.itertuples()]
     parts = [text_table(["space", "n", "ok/div/fail/untrained", "median %", "best %", "best model"], rows)]
     if (data / "ks.csv").exists():
         ks = pd.read_csv(data / "ks.csv")
         parts.append(text_table(["space a", "space b", "D", "p"],
-                                [[str(r.space_a), str(r.space_b), f"{r.D:.3f}", f"{r.p_value:.3g}"]
+                                [[one_line(r.space_a), one_line(r.space_b), f"{r.D:.3f}", f"{r.p_value:.3g}"]
                                  for r in ks.itertuples()], left=2))
+    ranges_csv = data / "hparam_ranges.csv"  # a sweep that sampled lr, weight decay ... per model (not a stale file)
+    if ranges_csv.exists() and ranges_csv.stat().st_mtime >= (data / "summary.csv").stat().st_mtime:
+        ranges = pd.read_csv(ranges_csv)
+        parts.append(text_table(["space", "hyperparameter", "n", "good range: median [95%]"],
+                                [[str(r.space), str(r.param), str(r.n), f"{r.median:.3g} [{r.low:.3g}, {r.high:.3g}]"]
+                                 for r in ranges.itertuples()], left=2))
     parts.append(f"report: {report} (HTML: {report.with_suffix('.html')}; figures: {report.parent / 'figures'}; "
                  f"data: {data})")
     return "\n\n".join(parts)
@@ -98,6 +134,7 @@ def _watch(cfg: Any) -> None:
     from designspace.analysis.collect import sweep_info
     from designspace.studies.watch import watch
     from designspace.sweep.layout import SweepDir
+    from designspace.util.names import one_line
     from designspace.util.usage import UsageError, terminal_safe
 
     interval = cfg.get("interval")
@@ -107,7 +144,7 @@ def _watch(cfg: Any) -> None:
     if not dirs:
         raise UsageError("watch=true follows sweep directories: give sweep_dirs=[DIR,...]")
     sweeps = [SweepDir(d) for d in dirs]
-    names = _list(cfg.names) or [sweep_info(d)["space"] or Path(d).name for d in dirs]
+    names = [one_line(n) for n in _list(cfg.names) or [sweep_info(d)["space"] or Path(d).name for d in dirs]]
     report: list[Path] = []
 
     def render() -> None:

@@ -7,11 +7,13 @@ configs/schedule). Parallel runs go through Hydra launchers, each job one shard:
     python -m designspace.train -m sweep_dir=DIR shard='range(0,4)' num_shards=4 threads=1 \\
         hydra/launcher=submitit_local          # or submitit_slurm (a SLURM job array), ray_cluster
 
-Hydra's logs go to DIR/logs/train/<time>/ (DIR/logs/train-multirun/<time>/<job>/ for -m runs).
+Hydra's logs go to DIR/logs/train/<time>/ (DIR/logs/train-multirun/<time>/<job>/ for -m runs) when no one else
+can write there, else to a private folder of this user (`log_dir`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import tempfile
@@ -35,17 +37,39 @@ from designspace.util.usage import UsageError
 log = logging.getLogger(__name__)
 
 
-def log_dir(sweep_dir: str | None) -> str:
-    """Hydra's output folder: DIR/logs for a writable sweep directory, else a per-user temp folder, private
-    (0700) and checked to be this user's (never the cwd; a finished sweep on a read-only mount gets no write)."""
+def log_dir(sweep_dir: str | None, kind: str | None = None) -> str:
+    """Hydra's output folder (its `kind` subfolder, e.g. `train`): DIR/logs for a sweep directory that only this
+    user can write, else a per-user temp folder, private (0700) and checked to be this user's (never the cwd; a
+    finished sweep on a read-only mount gets no write). Hydra opens its log files following links, so it never
+    writes in a folder that someone else can write: a link planted there would make this user's run create or
+    append to a file anywhere (docs/shared-sweeps.md)."""
     import os
-
 
     if sweep_dir is not None and SweepDir(sweep_dir).exists():
         sweep = SweepDir(Path(sweep_dir).resolve())
-        if os.access(sweep.logs_dir if sweep.logs_dir.is_dir() else sweep.root, os.W_OK):
-            return str(sweep.logs_dir)
-    return str(private_dir(Path(tempfile.gettempdir()) / f"designspace-logs-{os.getuid()}"))
+        folders = [sweep.logs_dir] + ([sweep.logs_dir / kind] if kind else [])
+        if os.access(sweep.logs_dir if sweep.logs_dir.is_dir() else sweep.root, os.W_OK) \
+                and _only_mine(sweep.root) and all(_only_mine(f, create=True) for f in folders):
+            return str(folders[-1])
+    private = private_dir(Path(tempfile.gettempdir()) / f"designspace-logs-{os.getuid()}")
+    return str(private_dir(private / kind) if kind else private)
+
+
+def _only_mine(folder: Path, create: bool = False) -> bool:
+    """Whether `folder` is a folder (not a link) of this user that no one else can write; created (0755) first
+    when `create` and it is missing."""
+    import os
+    import stat
+
+    try:
+        if create and not os.path.lexists(folder):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(folder, 0o755)
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+            and not stat.S_IMODE(info.st_mode) & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 # Registered on import, not in main(): a launcher's job process (submitit, Ray) composes the config again after

@@ -4,18 +4,22 @@ A figure (its layout, tick and legend checks, PNG and PDF: rasterising, font sub
 report's figures are independent once its tables are computed, so each is drawn and saved in a child made by
 `fork`: it inherits the computed tables and the drawing function, nothing is pickled. `workers` children run
 at once, the next starting as soon as any ends; 0, or a platform without `fork`, draws in the calling process.
-A child that fails ends with a non-zero status and its traceback on stderr; `join` then raises. Children end with
+A child that fails ends with a non-zero status and its traceback on stderr; `join` then raises - the child's own
+error when it is a user error (a full disk: `cannot write ...: No space left on device`, one line, no traceback),
+else a RuntimeError. Children end with
 `os._exit` (multiprocessing's fork start), so the parent's atexit handlers (a notebook's temporary demo sweeps)
 never run in them.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from multiprocessing.connection import wait
 from typing import Any
 
 from designspace.util.forking import fork_context, usable_cores
+from designspace.util.usage import is_user_error
 
 __all__ = ["ForkedTasks", "default_workers"]
 
@@ -42,7 +46,7 @@ class ForkedTasks:
         self.ctx = fork_context() if workers > 0 else None
         self.workers = workers if self.ctx is not None else 0
         self.on_done = on_done or (lambda what: None)
-        self.running: list[tuple[Any, str]] = []
+        self.running: list[tuple[Any, str, Any]] = []
 
     def submit(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
         """Run fn(*args) (`what` names it in an error), here when there are no workers."""
@@ -52,9 +56,11 @@ class ForkedTasks:
             return
         while len(self.running) >= self.workers:
             self._reap(block=True)
-        child = self.ctx.Process(target=fn, args=args, daemon=True)
+        reader, writer = self.ctx.Pipe(duplex=False)
+        child = self.ctx.Process(target=_run, args=(writer, fn, *args), daemon=True)
         child.start()
-        self.running.append((child, what))
+        writer.close()
+        self.running.append((child, what, reader))
 
     def join(self) -> None:
         """Wait for every child; raise if one failed."""
@@ -64,14 +70,46 @@ class ForkedTasks:
     def _reap(self, block: bool) -> None:
         """Collect the children that have ended (waiting for one when `block`); raise on the first that failed,
         after waiting for the others (no child is left running behind an error)."""
-        ended = wait([child.sentinel for child, _ in self.running], timeout=None if block else 0)
+        ended = wait([child.sentinel for child, _, _ in self.running], timeout=None if block else 0)
         for item in [item for item in self.running if item[0].sentinel in ended]:
-            child, what = item
+            child, what, reader = item
             self.running.remove(item)
             child.join()
+            error = _sent(reader) if child.exitcode != 0 else None
+            reader.close()
             if child.exitcode != 0:
-                for other, _ in self.running:
+                for other, _, other_reader in self.running:
                     other.join()
+                    other_reader.close()
                 self.running = []
+                if isinstance(error, OSError) and error.errno is not None and error.filename is None:
+                    raise OSError(error.errno, error.strerror, what)  # name at least the task: `figures/edf`
+                if isinstance(error, BaseException):
+                    raise error
                 raise RuntimeError(f"drawing or saving {what} failed in a child process (its traceback is above)")
             self.on_done(what)
+
+
+def _sent(reader: Any) -> Any:
+    """What a failed child sent (its user error), or None when it sent nothing (a bug: its traceback is on stderr)."""
+    try:
+        return reader.recv() if reader.poll() else None
+    except Exception:  # nothing sent (EOF), or an error that does not unpickle here
+        return None
+
+
+def _run(conn: Any, fn: Callable[..., Any], *args: Any) -> None:
+    """A child's task: `fn(*args)`; a user error (a full disk, a folder that cannot be written) is sent to the
+    parent, which raises it as its own one-line error, and the child ends with status 1 and no traceback."""
+    try:
+        fn(*args)
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
+        try:
+            conn.send(exc)
+        except Exception:  # an error that does not pickle: the parent says the child failed
+            raise exc from None
+        sys.exit(1)
+    finally:
+        conn.close()

@@ -45,6 +45,7 @@ RC = {
     "axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6, "lines.linewidth": 1.6,
     "legend.framealpha": 0.9, "legend.edgecolor": "#cccccc", "figure.dpi": 100, "savefig.dpi": DPI,
     "pdf.fonttype": 42, "axes.formatter.useoffset": False,
+    "text.parse_math": False,  # names come from sweeps: `$^$` is text, never mathtext (which raises on it)
 }
 # pdf.fonttype 42 (TrueType, subset by fontTools) is kept although it is the slowest choice measured: the 17 PDFs of
 # the 6 x 500 report took 13.7-16.2 s with it, 8.6-10.5 s with Type 3, 7.1-7.3 s with the 14 core fonts (2 cores,

@@ -1,9 +1,10 @@
 """Fenced claims on the models of a sweep: who may train a model (docs/shared-sweeps.md).
 
 Before training a model, a process claims it: DIR/claims/<id>.claim created with O_CREAT|O_EXCL, holding pid,
-host, boot id, pid namespace and a random token, its mtime refreshed as a heartbeat. A claim is stale, and taken
-over, when its heartbeat is older than `claim_timeout_s` - measured against the file server's clock
-(`SweepDir.server_now`), never this machine's - or when its process is dead and its pid can be checked here (same
+host, boot id, pid namespace and a random token, its mtime refreshed as a heartbeat (never through a link). A
+claim is stale, and taken over, when its heartbeat is older than `claim_timeout_s` - measured against the file
+server's clock (`SweepDir.server_now`), never this machine's - or dated further in the future than that (a clock
+stepped back, a restored backup, `cp -p`), or when its process is dead and its pid can be checked here (same
 host, boot and pid namespace: containers sharing a hostname do not share pids). A claim left by an earlier run of
 the same SLURM job (requeued, possibly onto another node) is stale at once (its SLURM_RESTART_COUNT is lower).
 
@@ -28,16 +29,19 @@ from typing import Any
 from designspace.sweep.layout import CLAIMS_DIR, SweepDir
 from designspace.sweep.results import now_iso
 from designspace.util import procs
+from designspace.util.files import FileRefused, read_json
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLAIMS_DIR", "HEARTBEAT_S", "MIN_CLAIM_TIMEOUT_S", "Claim", "ClaimLost", "claim_is_stale", "try_claim"]
+__all__ = ["CLAIMS_DIR", "HEARTBEAT_S", "MIN_CLAIM_TIMEOUT_S", "Claim", "ClaimLost", "claim_is_stale", "stale_reason",
+           "try_claim"]
 
 HEARTBEAT_S = 15.0
 """The longest time between heartbeats (a quarter of claim_timeout_s when that is shorter)."""
 MIN_CLAIM_TIMEOUT_S = 1.0
 EMPTY_CLAIM_GRACE_S = 10.0  # a claim still empty after this long lost its writer between create and write
 TAKEOVER_LOCK_S = 60.0
+MAX_CLAIM_BYTES = 64 * 1024  # a claim is ~300 bytes
 
 
 class ClaimLost(Exception):
@@ -56,10 +60,10 @@ class Claim:
     def check(self) -> None:
         """Raise ClaimLost unless the claim file still holds this claim's token (a read error propagates)."""
         try:
-            info = json.loads(self.path.read_text())
+            info, _ = read_json(self.path, MAX_CLAIM_BYTES)
         except FileNotFoundError:
             info = None
-        except ValueError:  # being rewritten by whoever took it over
+        except FileRefused:  # being rewritten by whoever took it over (or not a claim at all)
             info = None
         if not isinstance(info, dict) or info.get("token") != self.token:
             holder = {k: info.get(k) for k in ("host", "pid", "claimed_at")} if isinstance(info, dict) else "nobody"
@@ -71,8 +75,8 @@ class Claim:
         now = time.monotonic()
         if force or now - self._last_beat >= self.interval:
             self.check()
-            with contextlib.suppress(OSError):
-                os.utime(self.path)  # times=None: the file server's clock, also over NFS
+            with contextlib.suppress(OSError, NotImplementedError):  # times=None: the file server's clock, also over
+                os.utime(self.path, follow_symlinks=False)      # NFS; a link put in its place: the link, not its target
             self._last_beat = now
 
     def release(self) -> None:
@@ -83,12 +87,15 @@ class Claim:
 
 
 def _read_claim(path: Path) -> dict[str, Any] | None:
+    """The claim's contents; None when there is none, {} when it cannot be read or is not a claim (half-written
+    by a process killed between create and write, a FIFO, JSON nested too deep): then it is judged by its age."""
     try:
-        return json.loads(path.read_text())
+        info, _ = read_json(path, MAX_CLAIM_BYTES)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
-        return {}  # half-written by a process killed between create and write: judged by its age
+    except (OSError, FileRefused):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _job_identity() -> dict[str, Any] | None:
@@ -106,19 +113,34 @@ def _job_identity() -> dict[str, Any] | None:
 
 
 def claim_is_stale(sweep: SweepDir, path: Path, info: dict[str, Any], timeout_s: float) -> bool:
+    """Whether the claim at `path` (holding `info`) may be taken over (`stale_reason`)."""
+    return stale_reason(sweep, path, info, timeout_s) is not None
+
+
+def stale_reason(sweep: SweepDir, path: Path, info: dict[str, Any], timeout_s: float) -> str | None:
+    """Why the claim at `path` (holding `info`) may be taken over, or None while its holder may live: a heartbeat
+    older than `timeout_s`, or further in the future than that (the server's clock stepped back, a claim restored
+    from a backup or copied with its time: no live holder's heartbeat is ahead of the clock that sets it), an
+    empty claim past its grace, an earlier run of this SLURM job, or a dead process of this pid space."""
     try:
-        age = sweep.server_now() - path.stat().st_mtime
+        age = sweep.server_now() - os.lstat(path).st_mtime
     except FileNotFoundError:
-        return False
-    if age > timeout_s or (not info and age > EMPTY_CLAIM_GRACE_S):
-        return True
+        return None
+    if age > timeout_s:
+        return f"its heartbeat is {age:.0f} s old (claim_timeout_s={timeout_s:g})"
+    if age < -timeout_s:
+        return (f"its heartbeat is dated {-age:.0f} s in the future, more than claim_timeout_s={timeout_s:g} (a clock "
+                "stepped back, or a claim restored or copied with its time)")
+    if not info and age > EMPTY_CLAIM_GRACE_S:
+        return f"it is empty or not a claim, {age:.0f} s old"
     job, mine = info.get("job"), _job_identity()
     if isinstance(job, dict) and mine is not None and job.get("id") == mine["id"] \
             and isinstance(job.get("restart"), int) and job["restart"] < mine["restart"]:
-        return True  # left by an earlier run of this very job, which the scheduler killed and requeued
-    if procs.same_pid_space(info) and isinstance(info.get("pid"), int):
-        return not procs.pid_alive(info["pid"], info.get("pid_start"))
-    return False
+        return "it was left by an earlier run of this SLURM job"  # which the scheduler killed and requeued
+    if procs.same_pid_space(info) and isinstance(info.get("pid"), int) \
+            and not procs.pid_alive(info["pid"], info.get("pid_start")):
+        return f"its process {info['pid']} on this machine is gone"
+    return None
 
 
 def _create_exclusive(path: Path, payload: dict[str, Any]) -> bool:
@@ -155,7 +177,8 @@ def try_claim(sweep: SweepDir, model_id: str, timeout_s: float = 600.0) -> Claim
     info = _read_claim(path)
     if info is None:  # released in between: try once more
         return claim()
-    if not claim_is_stale(sweep, path, info, timeout_s):
+    reason = stale_reason(sweep, path, info, timeout_s)
+    if reason is None:
         return None
     lock = sweep.takeover_path(model_id)
     with contextlib.suppress(FileNotFoundError):
@@ -168,7 +191,8 @@ def try_claim(sweep: SweepDir, model_id: str, timeout_s: float = 600.0) -> Claim
         if again is not None and (again.get("token") != info.get("token")
                                   or not claim_is_stale(sweep, path, again, timeout_s)):
             return None
-        log.info("taking over stale claim on %s (%s)", model_id, {k: info.get(k) for k in ("host", "pid", "claimed_at")})
+        log.info("taking over stale claim on %s (%s): %s", model_id,
+                 {k: info.get(k) for k in ("host", "pid", "claimed_at")}, reason)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return claim()

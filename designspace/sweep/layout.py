@@ -8,8 +8,9 @@ builds a sweep path. Layout::
                                + flops/params/acts); written once, atomically, under DIR/.sample.lock
     DIR/setup.json             the training setup of the sweep, pinned by the first run that trains
     DIR/results/<id>.json      one record per trained model, written atomically by the trainer
-    DIR/results/damaged/       records that read but do not parse, set aside (kept, never deleted)
-    DIR/results/superseded/    records of models a resampled table no longer holds (sample overwrite=true)
+    DIR/results/damaged/       records that read but do not parse, set aside (kept, never deleted nor replaced)
+    DIR/results/superseded/    records of models a resampled table no longer holds (sample overwrite=true), and
+                               failed records retrained (retry_failed): each under a fresh name, never replaced
     DIR/checkpoints/<id>.pt    in-progress training state (deleted when the model's record is written)
     DIR/claims/<id>.claim      which process trains a model (see `designspace.sweep.runner`)
     DIR/logs/                  Hydra's logs of single runs (never the launcher's job files: those are private)
@@ -22,9 +23,12 @@ table or record can name a file outside the sweep.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import re
+import secrets
+import stat
 import time
 import warnings
 from collections.abc import Iterator
@@ -32,8 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from designspace.util import procs
+from designspace.configs import MAX_YAML_BYTES, yaml_problem
 from designspace.util.atomic import atomic_write, atomic_write_text, is_temp, orphaned_temp
+from designspace.util.files import FileRefused, Identity, NotTheFileRead, move_aside, read_limited
 from designspace.util.usage import UserError
 
 if TYPE_CHECKING:
@@ -194,7 +199,8 @@ class SweepDir:
         atomic_write_text(self.config_path, config_yaml)
 
     def embedded_config(self) -> str | None:
-        """The config the samples table was published with (None for tables written before it carried one)."""
+        """The config the samples table was published with (None for tables written before it carried one, and
+        for one longer than a config may be: it is not read)."""
         import pyarrow.parquet as pq
 
         try:
@@ -202,7 +208,11 @@ class SweepDir:
         except Exception:  # missing or damaged: read_samples says so where it matters
             return None
         value = meta.get(CONFIG_KEY)
-        return value.decode() if value is not None else None
+        if value is not None and len(value) > MAX_YAML_BYTES:
+            warnings.warn(f"{self.samples_path}: its embedded config has {len(value)} bytes, more than a config may "
+                          "have; not read", stacklevel=2)
+            return None
+        return value.decode(errors="replace") if value is not None else None
 
     def require_writable(self, why: str) -> SweepDir:
         """Raise SweepNotWritable naming the folder unless a file can be created in the sweep's folders.
@@ -229,19 +239,38 @@ class SweepDir:
         embedded = self.embedded_config() if self.samples_path.is_file() else None
         if embedded is not None:
             return embedded
-        return self.config_path.read_text() if self.config_path.is_file() else ""
+        return self._config_file_text() or ""
+
+    def _config_file_text(self) -> str | None:
+        """config.yaml's text; None when it is missing, or (with a warning naming it) not a regular file of at most
+        MAX_YAML_BYTES (a FIFO, a link to /dev/zero) or unreadable."""
+        try:
+            return read_limited(self.config_path, MAX_YAML_BYTES).data.decode(errors="replace")
+        except FileNotFoundError:
+            return None
+        except (FileRefused, OSError) as exc:
+            warnings.warn(f"{exc if isinstance(exc, FileRefused) else f'{self.config_path}: {exc.strerror}'}; "
+                          "not read", stacklevel=3)
+            return None
 
     def config_in_step(self) -> bool:
         """Whether config.yaml says what the samples table was published with."""
         embedded = self.embedded_config()
-        on_disk = self.config_path.read_text() if self.config_path.is_file() else None
-        return embedded is None or embedded == on_disk
+        return embedded is None or embedded == self._config_file_text()
 
     def read_config(self) -> dict[str, Any]:
         """DIR/config.yaml as a dict, interpolations unresolved; {} when it is missing or unreadable
-        (what it records - names, budget, space definition - is then simply unknown)."""
+        (what it records - names, budget, space definition - is then simply unknown). Text that must not be
+        loaded (`configs.yaml_problem`: aliases expanding without bound, nesting too deep) is named in a warning
+        and never reaches a YAML or OmegaConf loader."""
         text = self.read_config_text()
         if not text:
+            return {}
+        problem = yaml_problem(text)
+        if problem:
+            where = self.samples_path if self.embedded_config() is not None else self.config_path
+            warnings.warn(f"{where}: its config is not read: {problem}; the sweep's names and budget are unknown "
+                          "here", stacklevel=2)
             return {}
         try:
             from omegaconf import OmegaConf
@@ -269,7 +298,16 @@ class SweepDir:
         import fcntl
 
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o666)
+        try:  # never through a link: it would create (or open) a file anywhere, with this user's rights
+            fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise UserError(f"{self.lock_path} is a symbolic link, which the lock never follows: remove it, then "
+                            "rerun") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise UserError(f"{self.lock_path} is not a regular file: remove it, then rerun")
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -317,30 +355,30 @@ class SweepDir:
 
     def _config_is(self, config_yaml: str) -> bool:
         """Whether both the table's embedded config and config.yaml are `config_yaml`."""
-        on_disk = self.config_path.read_text() if self.config_path.is_file() else None
+        on_disk = self._config_file_text()
         return self.embedded_config() in (config_yaml, None) and on_disk == config_yaml  # None: a table from before
 
     def supersede(self, keep: set[str]) -> int:
-        """Move the records of models not in `keep` to results/superseded/ (kept, not deleted); how many moved."""
-        stale = [p for p in self.record_files() if p.stem not in keep]
-        if stale:
-            self.superseded_dir.mkdir(parents=True, exist_ok=True)
-            for p in stale:
-                os.replace(p, self.superseded_dir / p.name)
-        return len(stale)
+        """Move the records of models not in `keep` to results/superseded/ (kept, not deleted: each under a fresh
+        name, so a record superseded before is never replaced); how many moved."""
+        moved = 0
+        for p in self.record_files():
+            if p.stem not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    move_aside(p, self.superseded_dir)
+                    moved += 1
+        return moved
 
-    def set_aside(self, path: Path, reason: str) -> Path | None:
-        """Move a damaged record into results/damaged/ with a warning naming it; None if it cannot move.
+    def set_aside(self, path: Path, reason: str, identity: Identity | None = None) -> Path | None:
+        """Move a damaged record into results/damaged/ (under a fresh name) with a warning naming it; None if it
+        cannot move. With `identity` (the damaged file's, as read), only that file moves: a record another worker
+        published there meanwhile stays.
 
         On a read-only directory the file stays where it is; it is skipped all the same (with the warning).
         """
-        target = self.damaged_dir / path.name
         try:
-            self.damaged_dir.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                target = self.damaged_dir / f"{path.stem}.{time.time_ns()}{path.suffix}"
-            os.replace(path, target)
-        except FileNotFoundError:  # another process set it aside (or retrained it) first
+            target = move_aside(path, self.damaged_dir, identity)
+        except (FileNotFoundError, NotTheFileRead):  # another process set it aside (or retrained it) first
             return None
         except OSError as exc:
             warnings.warn(f"{reason}; skipped (cannot move it aside: {exc.strerror})", stacklevel=3)
@@ -354,18 +392,23 @@ class SweepDir:
 
     def server_now(self) -> float:
         """The file server's clock, read as the mtime of a file touched now in DIR/claims/ (claim ages are
-        mtimes set by that clock, so they are compared with it, never with this machine's)."""
+        mtimes set by that clock, so they are compared with it, never with this machine's). The probe has an
+        unpredictable name and is created exclusively, never through a link (a link planted at a predictable name
+        would make this process create or touch a file anywhere)."""
 
         self.claims_dir.mkdir(parents=True, exist_ok=True)
-        probe = self.claims_dir / f".clock-{procs.machine_tag()}-{os.getpid()}"
+        probe = self.claims_dir / f".clock-{secrets.token_hex(8)}"
         try:
-            with open(probe, "a"):
-                pass
-            os.utime(probe)  # times=None: the server's time, also over NFS
-            return probe.stat().st_mtime
+            fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            return time.time()
+        try:
+            os.utime(fd)  # times=None: the server's time, also over NFS
+            return os.fstat(fd).st_mtime
         except OSError:
             return time.time()
         finally:
+            os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(probe)
 

@@ -8,8 +8,6 @@ per-epoch curves, final and best top-1 test error in percent) and where (device,
 
 from __future__ import annotations
 
-import json
-import os
 import socket
 import warnings
 from collections.abc import Callable, Mapping
@@ -22,6 +20,7 @@ from designspace.net.spec import NetSpec
 from designspace.sweep import setups
 from designspace.sweep.layout import DAMAGED_DIR, SweepDir, check_model_id
 from designspace.util.atomic import json_bytes, publish_new
+from designspace.util.files import FileRefused, Identity, NotTheFileRead, move_aside, parse_json, read_limited
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +39,13 @@ RESULT_COLUMNS = ("status", "error", "final_error", "best_error", "epochs_done",
 
 
 class ResultsError(RuntimeError):
-    """A result record is malformed: it reads, but does not parse or lacks what a record holds (damage)."""
+    """A result record is malformed: it reads, but does not parse or lacks what a record holds (damage); or it is
+    not a regular file of at most MAX_RECORD_BYTES. `identity`: the damaged file's, when known (so that setting
+    it aside moves that file only)."""
+
+    def __init__(self, message: str, identity: Identity | None = None) -> None:
+        super().__init__(message)
+        self.identity = identity
 
 
 class RecordUnreadable(OSError):
@@ -53,6 +58,24 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "schedule": dict, "seed": int, "epochs": list,
 }
 _COMPLEXITY_KEYS = ("flops", "params", "acts", "resolution")
+_NUMBER = (int, float)
+_OPTIONAL_TYPES: dict[str, tuple[type, ...]] = {
+    "version": (int,), "reason": (str,), "trained_id": (str,), "wall_time_s": _NUMBER, "device": (str,),
+    "threads": (int,), "resumed_from_epoch": (int,), "pack": (int,), "hparams": (dict,), "torch_version": (str,),
+    "host": (str,), "started_at": (str,), "finished_at": (str,), "setup_id": (str,),
+}
+"""Fields a record may have, each of these types or null (checked where the record is read: one field of the wrong
+type is damage named by its file and key, never an error deep in an analysis)."""
+_NAMED = ("dataset", "schedule")
+"""Sections whose `name` is shown: a string or null."""
+_EPOCH_NUMBERS = ("epoch", "train_loss", "train_error", "test_error", "lr", "seconds")
+MAX_RECORD_BYTES = 16 << 20
+"""A record is a few KB (its curves: ~150 bytes an epoch); a larger file is not read."""
+
+
+def _is(value: Any, types: tuple[type, ...]) -> bool:
+    """`value` is null or of `types` (a bool is no number)."""
+    return value is None or (isinstance(value, types) and not isinstance(value, bool))
 
 
 def now_iso() -> str:
@@ -73,11 +96,13 @@ def build_record(
     wall_time_s: float | None = None,
     device: str | None = None,
     pack: int = 1,
+    hparams: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The record of one model: from a finished `outcome`, or a `failure` reason (status `failed`).
 
     `pack`: how many models trained together off one data stream with this one (`train pack=K`); their
-    wall time was shared, their results are each the model's own."""
+    wall time was shared, their results are each the model's own. `hparams`: the schedule values sampled for this
+    model (`designspace.space.hparams`), recorded as `hparams` (its `schedule` is the one trained, with them)."""
     import torch
 
     if (outcome is None) == (failure is None):
@@ -104,6 +129,7 @@ def build_record(
         "threads": outcome.threads if outcome is not None else torch.get_num_threads(),
         "resumed_from_epoch": outcome.resumed_from_epoch if outcome is not None else None,
         "pack": int(pack),
+        **({"hparams": {k: float(v) for k, v in hparams.items()}} if hparams else {}),
         "torch_version": torch.__version__,
         "host": socket.gethostname(),
         "started_at": started_at,
@@ -125,8 +151,13 @@ def validate_record(record: Mapping[str, Any], where: str = "record") -> None:
     if isinstance(cx, dict):
         wrong += [f"complexity.{k}={cx.get(k)!r:.40}" for k in _COMPLEXITY_KEYS
                   if not isinstance(cx.get(k), int) or isinstance(cx.get(k), bool)]
-    wrong += [f"epochs[{i}]" for i, e in enumerate(record["epochs"] if isinstance(record["epochs"], list) else [])
-              if not isinstance(e, dict)]
+    epochs = record["epochs"] if isinstance(record["epochs"], list) else []
+    wrong += [f"epochs[{i}]" for i, e in enumerate(epochs) if not isinstance(e, dict)]
+    wrong += [f"epochs[{i}].{k}={e[k]!r:.40}" for i, e in enumerate(epochs) if isinstance(e, dict)
+              for k in _EPOCH_NUMBERS if k in e and not _is(e[k], _NUMBER)]
+    wrong += [f"{k}={record[k]!r:.40}" for k, t in _OPTIONAL_TYPES.items() if k in record and not _is(record[k], t)]
+    wrong += [f"{k}.name={record[k].get('name')!r:.40}" for k in _NAMED
+              if isinstance(record[k], dict) and not _is(record[k].get("name"), (str,))]
     if wrong:
         raise ResultsError(f"{where}: field(s) of the wrong type: {', '.join(wrong)}")
     if record["status"] not in STATUSES:
@@ -135,7 +166,7 @@ def validate_record(record: Mapping[str, Any], where: str = "record") -> None:
         raise ResultsError(f"{where}: status ok but no final_error")
     for key in ("final_error", "best_error"):
         value = record[key]
-        if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 100):
+        if value is not None and not (_is(value, _NUMBER) and 0 <= value <= 100):
             raise ResultsError(f"{where}: {key}={value!r} is not a percentage")
 
 
@@ -161,37 +192,76 @@ def write_record(sweep: SweepDir | str | Path, record: Mapping[str, Any],
         raise RecordExists(f"{path} exists: the model was recorded by another worker meanwhile") from None
 
 
-def supersede_record(sweep: SweepDir, model_id: str) -> Path | None:
-    """Move the model's record to DIR/superseded/ (kept, never deleted) so a retrain can publish its own."""
-    path = sweep.result_path(model_id)
-    if not path.exists():
+def supersede_record(sweep: SweepDir, model_id: str, expected: Identity | None = None) -> Path | None:
+    """Move the model's record to DIR/results/superseded/ under a fresh name (kept, never deleted nor replaced) so
+    a retrain can publish its own; None when it has none. With `expected` (the identity of the record read), only
+    that file moves (NotTheFileRead otherwise: another worker's record, published meanwhile, stays)."""
+    try:
+        return move_aside(sweep.result_path(model_id), sweep.superseded_dir, expected)
+    except FileNotFoundError:
         return None
-    sweep.superseded_dir.mkdir(parents=True, exist_ok=True)
-    target = sweep.superseded_dir / f"{model_id}.{now_iso().replace(':', '')}.{os.getpid()}.json"
-    os.replace(path, target)
-    return target
+
+
+def replace_failed_record(sweep: SweepDir, record: Mapping[str, Any], check: Callable[[], None] | None = None
+                          ) -> Path:
+    """Publish `record` of a model retrained with retry_failed in place of its `failed` record, fenced like the
+    publish: the record there is read; unless it is a failure, RecordExists. `check` (the claim check) runs just
+    before the failure is moved aside, and only the very file read moves (`supersede_record`): a worker stalled
+    here past its claim timeout cannot move the record of the worker that took the model over - it gets
+    RecordExists and drops its own, as for a late publish. Then the record is published (`write_record`)."""
+    model_id = record["model_id"]
+    path = sweep.result_path(model_id)
+    try:
+        old, read_as = read_record_identified(path)
+    except FileNotFoundError:  # moved aside meanwhile: publishing decides who is first
+        return write_record(sweep, record, check)
+    except ResultsError as exc:  # damaged: that file set aside, then published
+        sweep.set_aside(path, str(exc), exc.identity)
+        return write_record(sweep, record, check)
+    except RecordUnreadable:  # someone's result, left alone
+        raise RecordExists(f"{path} exists and cannot be read: left as it is") from None
+    if old["status"] != "failed":
+        raise RecordExists(f"{path} exists and is not a failure ({old['status']}): recorded by another worker")
+    if check is not None:
+        check()
+    try:
+        supersede_record(sweep, model_id, read_as)
+    except NotTheFileRead:
+        raise RecordExists(f"{path} is not the failed record read there: another worker recorded the model "
+                           "meanwhile") from None
+    return write_record(sweep, record, check)
 
 
 def read_record(path: str | Path) -> dict[str, Any]:
     """The record at `path`: RecordUnreadable when the file cannot be read, ResultsError when it is damaged."""
+    return read_record_identified(path)[0]
+
+
+def read_record_identified(path: str | Path) -> tuple[dict[str, Any], Identity]:
+    """The record at `path` and the identity of the file it was read from (`read_record`). A FIFO, a device or
+    a file larger than MAX_RECORD_BYTES is damage (ResultsError), never a hang or a read without end."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        contents = read_limited(path, MAX_RECORD_BYTES)
     except FileNotFoundError:
         raise
+    except FileRefused as exc:
+        raise ResultsError(f"{exc}; not a result record", exc.identity) from None
     except OSError as exc:
         raise RecordUnreadable(exc.errno, f"{path}: cannot read this result record ({exc.strerror}); it is left "
                                "as it is and its model counts neither as trained nor as to train", str(path)) from None
     try:
-        record = json.loads(data)
-    except ValueError as exc:
-        raise ResultsError(f"{path}: not a JSON result record ({exc})") from None
-    if not isinstance(record, dict):
-        raise ResultsError(f"{path}: a result record must be a JSON object")
-    validate_record(record, str(path))
+        record = parse_json(contents.data, path, contents.identity)
+        if not isinstance(record, dict):
+            raise ResultsError(f"{path}: a result record must be a JSON object", contents.identity)
+        validate_record(record, str(path))
+    except FileRefused as exc:
+        raise ResultsError(f"{exc} (not a JSON result record)", contents.identity) from None
+    except ResultsError as exc:
+        raise ResultsError(str(exc), contents.identity) from None
     if record["model_id"] != path.stem:
-        raise ResultsError(f"{path}: holds model_id {record['model_id']!r}, not {path.stem!r}")
-    return record
+        raise ResultsError(f"{path}: holds model_id {record['model_id']!r}, not {path.stem!r}", contents.identity)
+    return record, contents.identity
 
 
 def scan_records(sweep: SweepDir | str | Path, *, set_aside: bool = True
@@ -211,7 +281,7 @@ def scan_records(sweep: SweepDir | str | Path, *, set_aside: bool = True
             unreadable.add(p.stem)
         except ResultsError as exc:
             if set_aside:
-                sweep.set_aside(p, str(exc))
+                sweep.set_aside(p, str(exc), exc.identity)
             else:
                 warnings.warn(f"{exc}; skipped", stacklevel=2)
     return out, unreadable
@@ -231,7 +301,7 @@ def read_record_or_set_aside(sweep: SweepDir, model_id: str) -> dict[str, Any] |
     except FileNotFoundError:
         return None
     except ResultsError as exc:
-        sweep.set_aside(path, str(exc))
+        sweep.set_aside(path, str(exc), exc.identity)
         return None
 
 
@@ -241,7 +311,8 @@ def damaged_count(sweep: SweepDir | str | Path) -> int:
 
 
 __all__ = ["DAMAGED_DIR", "ResultsError", "RecordUnreadable", "build_record", "check_model_id", "damaged_count",
-           "load", "load_curves", "read_record", "read_records", "scan_records", "validate_record", "write_record"]
+           "load", "load_curves", "read_record", "read_records", "replace_failed_record", "scan_records",
+           "supersede_record", "validate_record", "write_record"]
 
 
 def _columns(record: Mapping[str, Any]) -> dict[str, Any]:

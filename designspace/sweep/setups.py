@@ -21,6 +21,11 @@ What belongs in the setup is what changes results systematically:
 The dataset's identity is its name, resolution, channels, classes, stem stride and image counts
 (not its path: the same data sits at different paths on different machines). Augmentation
 settings of a dataset config are not part of it: change them under a new dataset name.
+
+Schedule keys a sweep samples per model (`designspace.space.hparams`: lr, weight_decay, ...) are part of each
+model, not of the setup: the setup leaves them out of its schedule and names them under `sampled`, the values
+live in the samples table and in each record (`hparams`). A setup without sampled keys is written exactly as
+before they existed, so its id stays.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from designspace.util.usage import UserError
@@ -51,16 +56,21 @@ def precision(device: Any) -> str:
 
 
 def make_setup(dataset_info: Mapping[str, Any], schedule: Mapping[str, Any], seed: int,
-               precision: str | None = None) -> dict[str, Any]:
-    """The setup of a training run: dataset identity, the full schedule (defaults filled in), seed, and the
-    precision when it is not fp32 (None: not known yet, before the device is chosen)."""
+               precision: str | None = None, sampled: Iterable[str] = ()) -> dict[str, Any]:
+    """The setup of a training run: dataset identity, the full schedule (defaults filled in) but for the keys
+    `sampled` per model (listed under "sampled" when there are any), seed, and the precision when it is not fp32
+    (None: not known yet, before the device is chosen)."""
+    sampled = sorted(set(sampled))
+    schedule = {k: v for k, v in _full_schedule(schedule).items() if k not in sampled}
     setup = {
         "dataset": {k: dataset_info.get(k) for k in DATASET_IDENTITY},
-        "schedule": _full_schedule(schedule),
+        "schedule": schedule,
         "seed": int(seed),
     }
     if precision is not None and precision != "fp32":
         setup["precision"] = precision
+    if sampled:
+        setup["sampled"] = sampled
     return setup
 
 
@@ -81,15 +91,20 @@ def setup_id(setup: Mapping[str, Any]) -> str:
 
 
 def record_setup(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The setup of a result record (computed from its dataset, schedule, seed and device fields)."""
-    return make_setup(record["dataset"], record["schedule"], record["seed"], precision(record.get("device") or "cpu"))
+    """The setup of a result record (computed from its dataset, schedule, seed and device fields, less the keys its
+    model sampled: its `hparams`)."""
+    hparams = record.get("hparams")
+    return make_setup(record["dataset"], record["schedule"], record["seed"], precision(record.get("device") or "cpu"),
+                      sampled=hparams if isinstance(hparams, Mapping) else ())
 
 
 def describe(setup: Mapping[str, Any]) -> str:
     """One line: 'fashion_mnist 32px (60000 train / 10000 test images), schedule fmnist_cpu, seed 0'."""
     d = setup["dataset"]
+    sampled = setup.get("sampled") or ()
     return (f"{d.get('name')} {d.get('resolution')}px ({d.get('train_size')} train / {d.get('test_size')} test images), "
-            f"schedule {setup['schedule'].get('name')}, seed {setup['seed']}, {setup.get('precision', 'fp32')}")
+            f"schedule {setup['schedule'].get('name')}, seed {setup['seed']}, {setup.get('precision', 'fp32')}"
+            + (f", {' and '.join(map(str, sampled))} sampled per model" if sampled else ""))
 
 
 def group(records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -135,7 +150,7 @@ def check_compatible(groups: Mapping[str, Mapping[str, Any]], wanted: Mapping[st
 
     def key(setup: Mapping[str, Any]) -> tuple[Any, ...]:
         return (tuple(setup["dataset"].get(k) for k in dataset_keys), json.dumps(setup["schedule"], sort_keys=True),
-                setup["seed"], setup.get("precision", "fp32") if full else None)
+                setup["seed"], setup.get("precision", "fp32") if full else None, tuple(setup.get("sampled") or ()))
 
     other = {sid: g for sid, g in groups.items() if key(g["setup"]) != key(wanted)}
     if other:
@@ -154,8 +169,9 @@ def _known(setup: Mapping[str, Any], dataset_keys: tuple[str, ...], full: bool) 
     """What can be compared yet: before the data is read, only the dataset keys the config names (no precision)."""
     if full:
         return dict(setup)
-    return {"dataset": {k: setup["dataset"].get(k) for k in dataset_keys}, "schedule": setup["schedule"],
-            "seed": setup["seed"]}
+    known = {"dataset": {k: setup["dataset"].get(k) for k in dataset_keys}, "schedule": setup["schedule"],
+             "seed": setup["seed"]}
+    return {**known, "sampled": setup["sampled"]} if setup.get("sampled") else known
 
 
 def _describe_partial(setup: Mapping[str, Any], dataset_keys: tuple[str, ...]) -> str:
@@ -190,15 +206,37 @@ def _mismatch(sweep: SweepDir, pinned: Mapping[str, Any], setup: Mapping[str, An
         "with the same samples")
 
 
+MAX_SETUP_BYTES = 1 << 20
+"""setup.json is about 1 KB; a larger file is damage."""
+
+
 def _read_pinned(sweep: SweepDir) -> dict[str, Any] | None:
+    """DIR/setup.json's setup, None when there is none; SetupMismatch naming the file when it is damaged (not
+    JSON, nested too deep, not a regular file - a FIFO would hang every worker - or without a setup object)."""
+    from designspace.util.files import FileRefused, read_json
+
     path = sweep.setup_path
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
     try:
-        return json.loads(path.read_text())["setup"]
-    except (ValueError, KeyError, TypeError):
-        raise SetupMismatch(f"{path} is damaged: remove it (the next run pins its setup again, checked against the "
-                            "records)") from None
+        setup = read_json(path, MAX_SETUP_BYTES)[0]["setup"]
+        if not isinstance(setup, dict):
+            raise TypeError
+        return setup
+    except FileNotFoundError:  # a dangling link
+        problem = "a link to nothing"
+    except FileRefused as exc:
+        problem = str(exc).removeprefix(f"{path}: ")
+    except (KeyError, TypeError):
+        problem = "no setup object in it"
+    raise SetupMismatch(f"{path} is damaged ({problem}): remove it (the next run pins its setup again, checked "
+                        "against the records)")
+
+
+def pinned(sweep: SweepDir) -> dict[str, Any] | None:
+    """The setup the sweep is pinned to (DIR/setup.json), None before its first model trained; SetupMismatch when
+    the file is damaged."""
+    return _read_pinned(sweep)
 
 
 def check_pinned(sweep: SweepDir, setup: Mapping[str, Any]) -> None:

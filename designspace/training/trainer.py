@@ -28,6 +28,7 @@ from designspace.net.spec import NetSpec
 from designspace.training.data import BatchLoader, Dataset
 from designspace.training.schedule import LR_POLICIES, Schedule  # noqa: F401  (re-exported)
 from designspace.util.atomic import atomic_write_bytes
+from designspace.util.files import regular_file
 from designspace.util.forking import usable_cores
 from designspace.util.usage import UserError
 
@@ -423,6 +424,7 @@ class Trainer:
     def restore(self, path: str | os.PathLike) -> bool:
         """Load a checkpoint written by `save` for this same model/schedule/seed/data; False if unusable."""
         try:
+            regular_file(path)  # a FIFO or a link to /dev/zero in a shared sweep: refused, never a hang
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:
             log.warning("ignoring unreadable checkpoint %s (%s: %s); training from scratch", path, type(exc).__name__, exc)

@@ -64,9 +64,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any],
         if check is not None:
             check()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:  # a write through the file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc                # object: name the file
         raise
     _fsync_dir(path.parent)
     return path

@@ -12,7 +12,7 @@ import errno
 import sys
 import unicodedata
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 EXIT_USAGE = 2
 _WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
@@ -76,6 +76,18 @@ def terminal_safe(text: str) -> str:
     reasons printed from someone else's sweep cannot move the cursor, recolour or retitle the terminal."""
     return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf")
                    else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def warnings_on_one_line(prog: str) -> None:
+    """Show every warning as `prog: warning: <one line>` on stderr (a damaged record skipped, a config not read: one
+    line naming the file), not as Python's two lines of source file, line number and source code."""
+    import warnings
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        print(terminal_safe(f"{prog}: warning: {' '.join(str(message).split())}"), file=file or sys.stderr)
+
+    warnings.showwarning = show
 
 
 def exit_usage(prog: str, exc: BaseException) -> NoReturn:

@@ -1,5 +1,7 @@
 """An independent reading of rendered HTML: what a browser would run or follow (tags outside the allow-list,
-on* handlers, URL schemes other than http/https/mailto after entity decoding and control-character removal)."""
+on* handlers, URL schemes other than http/https/mailto after entity decoding and control-character removal, and
+relative URLs that reach another host: protocol-relative `//host/x` or with a backslash, which browsers read as
+`/`), and the text a reader sees (`text_of`)."""
 
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ class Checker(HTMLParser):
                 if tag == "img" and name == "src" and re.fullmatch(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/=]*",
                                                                    cleaned):
                     continue  # a report's own figure, embedded: an image, never a script
-                if scheme and scheme not in ALLOWED_SCHEMES:
+                if scheme and scheme not in ALLOWED_SCHEMES or not scheme and (cleaned.startswith("//") or "\\" in cleaned):
                     self.problems.append(f"{name}={value!r}")
             if name == "style" and re.search(r"url|expression|javascript", value or "", re.I):
                 self.problems.append(f"style {value!r}")
@@ -47,3 +49,24 @@ def problems(page: str) -> list[str]:
     checker = Checker()
     checker.feed(page)
     return checker.problems
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.in_body = self.in_body or tag == "body"
+
+    def handle_data(self, data: str) -> None:
+        if self.in_body:
+            self.parts.append(data)
+
+
+def text_of(page: str) -> str:
+    """The text of a page's body as a reader sees it (entities decoded, tags gone)."""
+    reader = _Text()
+    reader.feed(page)
+    return "".join(reader.parts)

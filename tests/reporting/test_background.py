@@ -39,15 +39,19 @@ def test_children_save_the_same_report(tmp_path: Path) -> None:
             assert a[name].read_bytes() == b[name].read_bytes(), name
 
 
-def test_a_child_that_fails_fails_the_report(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("error, expected", [(OSError(28, "No space left on device"), OSError),
+                                             (ZeroDivisionError("a bug"), RuntimeError)])
+def test_a_child_that_fails_fails_the_report(tmp_path: Path, monkeypatch, error, expected) -> None:
+    """A full disk is the child's own one-line error (issue 36), naming the figure; a bug stays a bug."""
     def broken(fig, stem, formats=("png", "pdf")):
         if Path(stem).name == "complexity":
-            raise OSError(28, "No space left on device")
+            raise error
         return []
 
     monkeypatch.setattr(plots, "save", broken)
-    with pytest.raises(RuntimeError, match="figures/complexity"):
+    with pytest.raises(expected, match="figures/complexity") as raised:
         write_report(regimes_frame(12), tmp_path / "r", ReportSettings(draws=100, bins=2), workers=1)
+    assert type(raised.value) is expected
 
 
 def test_without_workers_the_caller_saves(tmp_path: Path) -> None:

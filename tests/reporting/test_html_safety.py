@@ -9,14 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from designspace.reporting.report import markdown_table, render_html
-from tests.helpers.html import problems
+from tests.helpers.html import problems, text_of
 
 PIECES = ["[", "]", "(", ")", "<", ">", '"', "'", "`", "!", "&", "#", ";", ":", "/", "\\", " ", "\t", "\n", "=",
           "javascript:", "java&#115;cript:", "JaVaScRiPt:", "&#x6A;avascript:", "java\tscript:", " javascript :",
           "vbscript:", "data:text/html,<script>alert(1)</script>", "alert(document.domain)", "<script>", "</script>",
           "<img src=x onerror=alert(1)>", "onerror=", "onclick=alert(1)", "<a href=javascript:x>", "<svg onload=x>",
           "&lt;", "&#58;", "&colon;", "%6A", "\x00", "\x1b[31m", "\u200b", "click", "x.csv", "http://ok", "](", "]("
-          "javascript:alert(1))", "[click](java&#115;cript:alert(document.domain))", "<iframe src=x>", "<style>"]
+          "javascript:alert(1))", "[click](java&#115;cript:alert(document.domain))", "<iframe src=x>", "<style>",
+          # issue 36: fetches from another host, line breaks of every kind, Markdown that forges content
+          "//host/x.png", "![t](//host/x.png)", "[l](\\\\host\\x)", "![t](/\\host/x.png)", "&#47;&#47;host", "\r",
+          "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "# Verdict: reproduced", "| a | b |", "|---|", "> ", "- ", "1. ",
+          "**", "_", "`", "$^$", "=HYPERLINK(", "+", "@", "<http://evil>", "[1]: http://evil", "[x][1]", "===", "    "]
 NAMES = st.lists(st.sampled_from(PIECES), min_size=1, max_size=12).map("".join)
 
 
@@ -34,6 +38,27 @@ def report_markdown(name: str) -> str:
 def test_hostile_names_never_make_live_html(name, title):
     page = render_html(report_markdown(name), title)
     assert problems(page) == [], page
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(NAMES)
+def test_hostile_names_stay_names_wherever_a_report_puts_them(name):
+    """`markdown_text` of any name, in a paragraph, a heading, a link text or a table cell: the page shows the name
+    on one line (`one_line`) and nothing else - no tag beyond the ones the report itself writes."""
+    import pandas as pd
+
+    from designspace.util.names import markdown_text, one_line
+
+    shown = markdown_text(name)
+    for markdown, tags in ((f"Space {shown} has 3 models.\n", {"p"}), (f"{shown}: 3 models\n", {"p"}),
+                           (f"## {shown}\n", {"h2"}),
+                           (f"- [{shown}](models.csv)\n", {"ul", "li", "a"}),
+                           (markdown_table(pd.DataFrame({"space": [name]})), {"table", "thead", "tbody", "tr", "th", "td"})):
+        page = render_html(markdown, "t")
+        assert problems(page) == [], page
+        assert set(re.findall(r"<([a-z0-9]+)", page.split("<body>", 1)[1])) <= tags, page
+        assert one_line(name).strip() in text_of(page), page
 
 
 def test_the_reported_case_and_a_safe_link():

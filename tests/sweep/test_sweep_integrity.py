@@ -63,7 +63,7 @@ def test_a_truncated_record_is_set_aside_and_its_model_trains_again(tmp_path: Pa
     with pytest.warns(UserWarning, match=f"{ids[1]}.json.*moved to"):
         done = _done_ids(read_records(sweep), retry_failed=False)
     assert done == {ids[0]} and good.is_file() and not bad.exists()
-    kept = sweep.results_dir / DAMAGED_DIR / f"{ids[1]}.json"
+    (kept,) = (sweep.results_dir / DAMAGED_DIR).glob(f"{ids[1]}.*.json")  # under a fresh name: never replaced
     assert kept.read_text() == text[: len(text) // 2]  # kept, byte for byte
     assert damaged_count(sweep) == 1
     frame = load(sweep)
@@ -125,5 +125,6 @@ def test_growing_a_sweep_keeps_its_models_and_results(tmp_path: Path) -> None:
     other = _sample("n=6", "seed=1", f"sweep_dir={root}")
     assert other.returncode != 0 and "different samples" in other.stderr
     assert _sample("n=3", "seed=1", f"sweep_dir={root}", "overwrite=true").returncode == 0
-    assert not record.exists() and (sweep.results_dir / "superseded" / record.name).read_bytes() == before
+    superseded = list((sweep.results_dir / "superseded").glob(f"{record.stem}.*.json"))  # a fresh name: never replaced
+    assert not record.exists() and [p.read_bytes() for p in superseded] == [before]
     assert len(pd.read_parquet(sweep.samples_path)) == 3
