@@ -3,8 +3,11 @@
     python -m designspace.describe model=RegNetY-800MF [resolution=224] [num_classes=1000] [stem_stride=2]
     python -m designspace.describe sweep_dir=DIR model_id=ID     # a sampled model of a sweep
     python -m designspace.describe model=RegNetX-200MF export=timm  # its timm (or pycls) config, as YAML
+    python -m designspace.describe sweep_dir=DIR export=pycls out=CFG_DIR [top=K] [schedule=NAME]
 
-`list=true` prints the whole zoo. Options: configs/describe.yaml."""
+The last writes every model of a sweep (or the K best trained) as CFG_DIR/<model_id>.yaml, a config file pycls's
+`tools/train_net.py` reads, with its sampled lr and weight decay and the training schedule where it maps
+(`designspace.sweep.pycls_export`). `list=true` prints the whole zoo. Options: configs/describe.yaml."""
 
 from __future__ import annotations
 
@@ -52,21 +55,24 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-def _on_stem(spec: Any, cfg: Any) -> Any:
-    """A sweep model with the stem fields set on the command line; for an export, on the target's ImageNet stem
-    (3 channels, stride 2, 1000 classes) unless set - what a researcher takes to timm or pycls is the design
-    (depths, widths, bottlenecks, groups, SE), to train on ImageNet. Says so in one line when the stem moves."""
-    import dataclasses
-    import sys
-
+def _stem(cfg: Any) -> dict[str, int]:
+    """The stem fields a model goes on: those set on the command line, and for an export the target's ImageNet
+    stem (3 channels, stride 2, 1000 classes) for the rest - what a researcher takes to timm or pycls is the design
+    (depths, widths, bottlenecks, groups, SE), to train on ImageNet."""
     for key in TARGET_STEM:
         value = cfg.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{key}={value!r} must be a positive integer")
     wanted = {k: cfg.get(k) for k in TARGET_STEM if cfg.get(k) is not None}
-    if cfg.get("export"):
-        wanted = {**TARGET_STEM, **wanted}
-    moved = {k: v for k, v in wanted.items() if getattr(spec, k) != v}
+    return {**TARGET_STEM, **wanted} if cfg.get("export") else wanted
+
+
+def _on_stem(spec: Any, cfg: Any) -> Any:
+    """A sweep model on the stem `_stem` gives; says so in one line when an export moves it."""
+    import dataclasses
+    import sys
+
+    moved = {k: v for k, v in _stem(cfg).items() if getattr(spec, k) != v}
     if not moved:
         return spec
     if cfg.get("export"):
@@ -77,7 +83,37 @@ def _on_stem(spec: Any, cfg: Any) -> Any:
     return dataclasses.replace(spec, **moved)
 
 
+def _export_sweep(cfg: Any) -> None:
+    """`sweep_dir=DIR export=pycls out=CFG_DIR [top=K]`: every model (or the K best trained) as a pycls config."""
+    import sys
+
+    from omegaconf import OmegaConf
+
+    from designspace.sweep.pycls_export import export_sweep
+    from designspace.training.schedule import Schedule
+
+    if cfg.export != "pycls":
+        raise ValueError(f"out= writes pycls config files; export={cfg.export} prints one model (with model_id=ID)")
+    schedule = cfg.get("schedule")
+    schedule = Schedule.from_dict(OmegaConf.to_container(schedule, resolve=True)) if schedule is not None else None
+    stem = _stem(cfg)
+    paths = export_sweep(str(cfg.sweep_dir), str(cfg.out), top=cfg.top, stem=stem, schedule=schedule)
+    print(f"designspace.describe: every design on the stem {', '.join(f'{k}={v}' for k, v in stem.items())} "
+          "(what pycls builds for ImageNet unless set); each file's header says what does not map", file=sys.stderr)
+    print(f"wrote {len(paths)} pycls config file{'s' * (len(paths) != 1)} to {cfg.out}"
+          + (f" (the {len(paths)} best trained)" if cfg.top is not None else ""))
+
+
 def _describe(cfg: Any) -> None:
+    if cfg.get("out") is not None or cfg.get("top") is not None:
+        if cfg.get("sweep_dir") is None or cfg.get("model_id") is not None or cfg.get("out") is None:
+            raise ValueError("out=CFG_DIR [top=K] exports a whole sweep: give sweep_dir=DIR export=pycls out=CFG_DIR "
+                             "without model_id")
+        _export_sweep(cfg)
+        return
+    if cfg.get("schedule") is not None:
+        raise ValueError("schedule= is written into the config files of a sweep export (sweep_dir=DIR export=pycls "
+                         "out=CFG_DIR); it describes nothing else")
     if cfg.resolution is None:  # a sweep model at its budget's size, unless it moves to the ImageNet stem
         own = cfg.get("model_id") and cfg.get("sweep_dir") and not cfg.get("export") and cfg.get("stem_stride") is None
         cfg.resolution = sweep_resolution(str(cfg.sweep_dir)) if own else 224
@@ -94,7 +130,11 @@ def _describe(cfg: Any) -> None:
         spec, row = sweep_model(str(cfg.sweep_dir), str(cfg.model_id))
         spec = _on_stem(spec, cfg)
         source: Any = row
-        title = f"{row['model_id']} of {cfg.sweep_dir}  ({cfg.resolution}x{cfg.resolution}, {spec.num_classes} classes)\n"
+        from designspace.space.hparams import row_hparams
+
+        sampled = "".join(f", {k} {v:.4g}" for k, v in row_hparams(row).items())
+        title = (f"{row['model_id']} of {cfg.sweep_dir}  ({cfg.resolution}x{cfg.resolution}, {spec.num_classes} "
+                 f"classes{sampled})\n")
     else:
         try:
             spec = zoo.get(cfg.model, num_classes=_or(cfg.num_classes, 1000), stem_stride=_or(cfg.stem_stride, 2),

@@ -18,11 +18,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from designspace.util.usage import exit_usage, is_user_error, terminal_safe
+    from designspace.util import names
+    from designspace.util.usage import exit_usage, is_user_error, terminal_safe, warnings_on_one_line
 
     args = list(sys.argv[1:] if argv is None else argv)
     if handled(args, "refine", __doc__, "python -m designspace.refine", hydra=False):
         return 0
+    warnings_on_one_line("designspace.refine")
     show = _cfg_job(args)
     try:
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
@@ -36,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError("out is required: python -m designspace.refine sweep_dirs=[DIR] out=DIR")
         for res in run(cfg):
             top = res["top"]
-            print(terminal_safe(f"{res['space']}: {len(res['ranked'])} candidates; top: {top['label'].iat[0]} "
+            print(terminal_safe(f"{names.one_line(res['space'])}: {len(res['ranked'])} candidates; top: {top['label'].iat[0]} "
                                 f"(kept {top['n_kept'].iat[0]}: {top['verdict'].iat[0]}); "
                                 f"wrote {res['out'] / 'report.md'} and {len(res['files'])} space files"
                                 + (f"; sample next with {' '.join(res['hparams'])}" if res.get("hparams") else "")))

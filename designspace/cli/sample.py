@@ -2,13 +2,15 @@
 
     python -m designspace.sample space=anynetx_c n=500 [seed=0] [budget=400mf] [out=PATH.parquet|.csv]
                                  [sweep_dir=DIR] [budget.flops=[3.6e8,4e8]] [budget.resolution=32]
+    python -m designspace.sample space=regnet n=40 hparams.lr=[0.05,0.8] hparams.weight_decay=[1e-5,1e-3]
 
 The sampler is `designspace.space.sampler` (its docstring states the law and the table's columns). A sweep
 directory that already holds the same space, budget and seed for a smaller n grows (its models are the
 first rows of the new table, so every result stays); different samples are refused unless overwrite=true,
 which moves the records of models not in the new table to results/superseded/. Two `sample` commands on one
 sweep directory never interleave: the second is refused while the first holds the sweep's lock
-(`SweepDir.store_samples`). Options: configs/sample.yaml.
+(`SweepDir.store_samples`). `hparams.KEY=[low,high]` draws that schedule key per model beside the design
+(`designspace.space.hparams`); the sweep's training then takes each model's own values. Options: configs/sample.yaml.
 """
 
 from __future__ import annotations
@@ -42,6 +44,38 @@ def _write_table(frame: pd.DataFrame, out: Path) -> None:
         atomic_write(out, lambda fh: fh.write(buf.getvalue()))
     else:
         atomic_write(out, lambda fh: fh.write(frame.to_csv(index=False).encode()))
+
+
+def hparam_laws(config: Any) -> tuple[Any, ...]:
+    """The laws of the `hparams` config, each bound checked as a value of its schedule key (lr > 0, momentum < 1,
+    ...): a UserError names the first bad one."""
+    from omegaconf import OmegaConf
+
+    from designspace.space.hparams import parse_laws
+    from designspace.training.schedule import Schedule
+    from designspace.util.usage import UserError
+
+    plain = OmegaConf.to_container(config, resolve=True) if OmegaConf.is_config(config) else config
+    laws = parse_laws(plain)
+    for law in laws:
+        for bound in (law.low, law.high):
+            try:
+                Schedule(name="hparams", **{law.key: bound}).validate()
+            except UserError:
+                raise UserError(f"hparams.{law.key}: {bound:g} is not a valid {law.key} of a schedule") from None
+    return laws
+
+
+def _stored_config(cfg: Any) -> str:
+    """The config as the sweep keeps it (config.yaml): without `hparams` when nothing is sampled, so a sweep
+    without sampled keys keeps the config it had before they existed."""
+    from omegaconf import OmegaConf
+
+    plain = OmegaConf.to_container(cfg, resolve=False)
+    sampled = {k: v for k, v in (plain.pop("hparams", None) or {}).items() if v is not None}
+    if sampled:
+        plain["hparams"] = sampled
+    return OmegaConf.to_yaml(OmegaConf.create(plain))
 
 
 def run(cfg: Any, space_source: str = "<config>", overrides: tuple[str, ...] = (),
@@ -81,10 +115,11 @@ def run(cfg: Any, space_source: str = "<config>", overrides: tuple[str, ...] = (
     if cfg.sweep_dir or out is None:
         sweep = SweepDir(cfg.sweep_dir or f"sweeps/{space.name}-{budget.name}-n{cfg.n}-s{cfg.seed}")
     overwrite = _flag(cfg.overwrite, "overwrite")
-    result = draw(space, cfg.n, cfg.seed, budget, max_draws=cfg.max_draws, progress=cfg.progress)
+    laws = hparam_laws(cfg.get("hparams"))
+    result = draw(space, cfg.n, cfg.seed, budget, max_draws=cfg.max_draws, progress=cfg.progress, hparams=laws)
     wrote = []
     if sweep is not None:
-        wrote.append(sweep.store_samples(result.frame, OmegaConf.to_yaml(cfg), overwrite))
+        wrote.append(sweep.store_samples(result.frame, _stored_config(cfg), overwrite))
     if out is not None:
         _write_table(result.frame, out)
         wrote.insert(0, f"wrote {out}")

@@ -2,7 +2,8 @@
 
 - pycls (facebookresearch/pycls, `pycls/core/config.py`): `to_pycls` gives the config keys pycls reads,
   `MODEL.TYPE: anynet` with `ANYNET.DEPTHS/WIDTHS/STRIDES/BOT_MULS/GROUP_WS/SE_ON/SE_R`, or, for a RegNet
-  given its generator parameters, `MODEL.TYPE: regnet` with `REGNET.DEPTH/W0/WA/WM/GROUP_W/BOT_MUL`.
+  given its generator parameters or a published model (as `describe model=...` prints it), `MODEL.TYPE: regnet`
+  with `REGNET.DEPTH/W0/WA/WM/GROUP_W/BOT_MUL`; `form="anynet"` asks for the per-stage form of any spec.
   pycls's bottleneck multiplier is 1 / b (`BOT_MUL = 1 / b` in the paper's notation).
 - timm (`timm/models/regnet.py`): `to_timm` gives `RegNetCfg` fields (`depth, w0, wa, wm, group_size,
   bottle_ratio, se_ratio, stem_width`; bottle_ratio = 1 / b) and the published model's name where the
@@ -74,12 +75,20 @@ def _generates(params: Mapping[str, Any], spec: NetSpec) -> bool:
 
 
 # --- pycls ---------------------------------------------------------------------------------------------------
-def to_pycls(spec: NetSpec, regnet: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def to_pycls(spec: NetSpec, regnet: Mapping[str, Any] | None = None, form: str = "auto") -> dict[str, Any]:
     """The pycls config (nested dict of its upper-case keys) that builds `spec`'s network.
 
-    `regnet`: generator parameters (`regnet_params`); given and generating `spec`, the config is pycls's
-    `REGNET` form, else `ANYNET` (exact for every spec pycls can build).
+    `regnet`: generator parameters (`regnet_params`); given (and generating `spec`), or when `spec` is a published
+    model, the config is pycls's `REGNET` form - as `describe` prints the same model - else `ANYNET` (exact for
+    every spec pycls can build). `form="anynet"` gives the `ANYNET` form always.
     """
+    if form not in ("auto", "anynet"):
+        raise ValueError(f"form={form!r} must be 'auto' or 'anynet'")
+    if form == "anynet":
+        regnet = None
+    elif regnet is None and spec.block == DEFAULT_BLOCK:
+        published = _zoo_name(spec)
+        regnet = regnet_params(published) if published else None
     if spec.in_channels != 3:
         raise ValueError(f"pycls builds 3-channel stems only; this spec has in_channels={spec.in_channels}")
     if spec.stem_stride not in PYCLS_STEMS:
@@ -139,9 +148,9 @@ def from_pycls(cfg: Mapping[str, Any]) -> NetSpec:
 
 # --- timm ----------------------------------------------------------------------------------------------------
 def _zoo_name(spec: NetSpec) -> str | None:
-    """The published model `spec` is (at any class count and input channels), or None."""
-    return next((n for n in zoo.names()
-                 if zoo.get(n, num_classes=spec.num_classes, in_channels=spec.in_channels) == spec), None)
+    """The published model `spec` is (at any class count, input channels and stem stride), or None."""
+    return next((n for n in zoo.names() if zoo.get(n, num_classes=spec.num_classes, in_channels=spec.in_channels,
+                                                   stem_stride=spec.stem_stride) == spec), None)
 
 
 def timm_name(zoo_name: str) -> str:

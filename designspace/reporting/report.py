@@ -25,11 +25,12 @@ import pandas as pd
 from designspace import analysis as an
 from designspace.analysis.bootstrap import per_draw
 from designspace.analysis.outcomes import ERROR
-from designspace.reporting import plots
+from designspace.reporting import hparam_plots, plots
 from designspace.reporting.background import ForkedTasks
 from designspace.sweep.layout import SweepDir
 from designspace.sweep.results import damaged_count
 from designspace.util.atomic import atomic_write_text
+from designspace.util.names import file_slug, markdown_text, one_line, spreadsheet_safe
 
 __all__ = ["ReportSettings", "markdown_table", "write_report"]
 
@@ -66,17 +67,24 @@ def _short(value: float) -> str:
 
 
 def markdown_table(frame: pd.DataFrame, digits: dict[str, int] | None = None) -> str:
-    """A GitHub-style Markdown table (tabulate), numbers rounded per column (default 3 decimals)."""
+    """A GitHub-style Markdown table (tabulate), numbers rounded per column (default 3 decimals); every text
+    cell and column name is literal text (`markdown_text`: a space name cannot add a row, link or heading)."""
     from tabulate import tabulate
 
     digits = digits or {}
     cols = [str(c) for c in frame.columns]
-    rows = [[_fmt(v, digits.get(c, 3)).replace("|", "\\|") for c, v in zip(cols, row)]
-            for row in frame.itertuples(index=False)]
-    return tabulate(rows, headers=cols, tablefmt="github", disable_numparse=True)
+    rows = [[_cell(v, digits.get(c, 3)) for c, v in zip(cols, row)] for row in frame.itertuples(index=False)]
+    return tabulate(rows, headers=[markdown_text(c) for c in cols], tablefmt="github", disable_numparse=True)
 
 
-_SAFE_URL = re.compile(r"^(?:https?:|mailto:|#|[^:/?#]*(?:[/?#]|$))", re.IGNORECASE)
+def _cell(value: Any, digits: int) -> str:
+    text = _fmt(value, digits)
+    return text if isinstance(value, (int, float, np.number, bool, np.bool_)) or value is None else markdown_text(text)
+
+
+_SAFE_URL = re.compile(r"^(?:https?:|mailto:|#|(?![/\\]{2})[^:/?#\\]*(?:[/?#]|$))", re.IGNORECASE)
+"""http(s), mailto, a fragment or a relative URL - not a protocol-relative one (`//host/x`, `\\\\host\\x`), which
+fetches from another host (an SMB request from a file:// page on Windows)."""
 
 
 def _no_raw_html() -> Any:
@@ -90,7 +98,7 @@ def _no_raw_html() -> Any:
             for el in root.iter():
                 for attr in ("href", "src"):
                     value = el.get(attr)
-                    if value is not None and not _SAFE_URL.match("".join(value.split())):
+                    if value is not None and not _safe_url(value):
                         el.set(attr, "#")
 
     class NoRawHtml(Extension):
@@ -110,15 +118,28 @@ ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
 our Markdown, links and images with http(s)/mailto or relative URLs, and table cells' text-align."""
 
 
+def _safe_url(url: str) -> bool:
+    """Whether a link or image URL may stay: `_SAFE_URL`, judged with whitespace and control characters removed
+    (as a browser reads it) and with no backslash anywhere (browsers read `\\` as `/`: `/\\host` is `//host`)."""
+    cleaned = "".join(ch for ch in url if not (ch.isspace() or ch < " " or ch == "\x7f"))
+    return "\\" not in cleaned and _SAFE_URL.match(cleaned) is not None
+
+
+def _relative_url(url: str) -> str | None:
+    """nh3's judge of a relative URL: kept unless protocol-relative or with a backslash (then dropped)."""
+    return url if _safe_url(url) else None
+
+
 def sanitize_html(body: str) -> str:
     """`body` through an allow-list sanitiser (nh3, Rust's ammonia): tags, attributes, URL schemes and style
     properties allowed by name, entities decoded before any URL is judged - so a name like
-    `[x](java&#115;cript:...)` in someone's sweep can never become a live link, handler or script."""
+    `[x](java&#115;cript:...)` in someone's sweep can never become a live link, handler or script - and relative
+    URLs only when they stay on this page's host (`//host/x.png`, `\\\\host\\x` are dropped)."""
     import nh3
 
     return nh3.clean(body, tags=set(ALLOWED_TAGS), attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
                      url_schemes=set(ALLOWED_SCHEMES), filter_style_properties={"text-align"},
-                     link_rel="noopener noreferrer", strip_comments=True)
+                     link_rel="noopener noreferrer", strip_comments=True, url_relative=_relative_url)
 
 
 _IMG_SRC = re.compile(r'(<img\b[^>]*?\bsrc=")([^"]+)(")')
@@ -169,7 +190,8 @@ class Document:
     md: list[str] = field(default_factory=list)
 
     def heading(self, text: str, level: int = 2) -> None:
-        self.md.append(f"{'#' * level} {text}\n")
+        """A heading of plain text (`markdown_text`: names in it stay names, on one line)."""
+        self.md.append(f"{'#' * level} {markdown_text(text)}\n")
 
     def para(self, text: str) -> None:
         self.md.append(text + "\n")
@@ -178,7 +200,9 @@ class Document:
         self.md.append("\n".join(f"- {i}" for i in items) + "\n")
 
     def code(self, text: str, lang: str = "") -> None:
-        self.md.append(f"```{lang}\n{text.rstrip()}\n```\n")
+        """A fenced code block, its fence longer than any run of backquotes in `text` (which cannot close it)."""
+        fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+        self.md.append(f"{fence}{lang}\n{text.rstrip()}\n{fence}\n")
 
     def table(self, frame: pd.DataFrame, csv: str | None = None, digits: dict[str, int] | None = None,
               empty: str = "No rows.") -> None:
@@ -226,18 +250,45 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
 
 
 def _slug(name: str) -> str:
-    keep = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-    return keep.strip("_") or "space"
+    """A space name in a figure's or CSV's file name: safe and bounded (a 300-character name fits a file name)."""
+    return file_slug(name, "space")
 
 
 # --- the report -----------------------------------------------------------------------------------------
+NAME_COLUMNS = ("space", "space_name", "budget")
+
+
+def one_line_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its names (space labels, space and budget names) on one line (`one_line`), so that no figure,
+    table, CSV or terminal line shows a line break from someone else's sweep; a UserError when two labels become
+    one (they would be merged)."""
+    from designspace.util.usage import UserError
+
+    changed = {}
+    for col in (c for c in NAME_COLUMNS if c in frame):
+        values = frame[col]
+        mapped = values.map(lambda v: one_line(v) if isinstance(v, str) else v)
+        if not mapped.equals(values):
+            changed[col] = mapped
+    if not changed:
+        return frame
+    if "space" in changed and frame["space"].nunique() != changed["space"].nunique():
+        raise UserError("two space labels differ only in line breaks or control characters; name the sweeps "
+                        "with names=[...]")
+    out = frame.copy()
+    for col, mapped in changed.items():
+        out[col] = mapped
+    out.attrs = dict(frame.attrs)
+    return out
+
+
 def _damaged_note(frame: pd.DataFrame) -> str:
     """'N damaged records set aside' per sweep directory that has any (their models count as untrained)."""
 
     if "sweep_dir" not in frame:
         return ""
     counts = {d: damaged_count(d) for d in frame["sweep_dir"].dropna().unique()}
-    parts = [f"{n} in {SweepDir(d).damaged_dir}" for d, n in counts.items() if n]
+    parts = [f"{n} in {markdown_text(SweepDir(d).damaged_dir)}" for d, n in counts.items() if n]
     return ("Damaged result records set aside (kept; their models count as not trained): " + ", ".join(parts)
             if parts else "")
 
@@ -252,6 +303,8 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
     figures drawn and saved in that many child processes at once (`reporting.background`; None: one per usable
     core, 0: here)."""
     s = settings or ReportSettings()
+    if isinstance(data, pd.DataFrame):
+        data = one_line_names(data)
     if isinstance(data, an.Analysis):  # its tables are computed with its own settings: the report states those
         a = data
         s = dataclasses.replace(s, **{f.name: getattr(a.settings, f.name) for f in dataclasses.fields(a.settings)})
@@ -262,7 +315,7 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
     doc = Document()
 
     def csv(name: str, table: pd.DataFrame) -> str:
-        table.to_csv(out / "data" / f"{name}.csv", index=False)
+        spreadsheet_safe(table).to_csv(out / "data" / f"{name}.csv", index=False)
         return f"data/{name}.csv"
 
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -276,7 +329,7 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
 
     doc.heading(s.title, 1)
     if s.sources:
-        doc.para("Sources: " + ", ".join(s.sources))
+        doc.para("Sources: " + ", ".join(markdown_text(source) for source in s.sources))
     for note in (_setup_note(a.frame), _damaged_note(a.frame)):
         if note:
             doc.para(note)
@@ -297,7 +350,7 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
     doc.heading("Spaces", 2)
     doc.table(summary, csv("summary", summary), {"min_error": 2, "median_error": 2, "mean_error": 2})
     if a.untrained:
-        doc.para(f"Not trained yet, so left out of everything below: {', '.join(a.untrained)}.")
+        doc.para(f"Not trained yet, so left out of everything below: {', '.join(map(markdown_text, a.untrained))}.")
 
     if len(names) >= 2:
         doc.heading("KS distances between spaces", 2)
@@ -342,10 +395,11 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
         if not cols:
             continue
         mine = ranges[ranges["space"] == name]
-        figure(f"params_{_slug(name)}", f"{name}: error against each parameter; shaded: 95% interval, line: median "
+        figure(f"params_{_slug(name)}", f"{markdown_text(name)}: error against each parameter; shaded: 95% interval, line: median "
                f"of the best model's value (bootstrap). {axis_note}",
                {f"params_{_slug(name)}": points, f"params_{_slug(name)}_best": mine},
                plots.plot_param_scatter, points, mine, name, cols, colors[name], labels[name], a.error_range, s.frac)
+    hparam_plots.hparams_section(doc, a, s, figure, csv)  # error against lr, wd, ... when a sweep sampled them
 
     doc.heading("The linear width rule", 2)
     ef = a.efit
@@ -367,7 +421,7 @@ def write_report(data: pd.DataFrame | an.Analysis, out: str | os.PathLike, setti
         if profiles.empty:
             continue
         table, line, color, legend = plots._width_inputs(a, name, colors[name], None)
-        figure(f"widths_{_slug(name)}", f"{name}: per-block widths of the {profiles['rank'].nunique()} best models, "
+        figure(f"widths_{_slug(name)}", f"{markdown_text(name)}: per-block widths of the {profiles['rank'].nunique()} best models, "
                "the fitted line (dashed) and the paper's 48*(j+1) (dotted).",
                {f"widths_{_slug(name)}": profiles.assign(line_w0=line[0] if line else np.nan,
                                                          line_wa=line[1] if line else np.nan)},
@@ -420,7 +474,7 @@ def _trends_section(doc: Document, a: an.Analysis, s: ReportSettings, figure: Ca
     several = {fam: sweeps for fam, sweeps in a.regimes.items() if len(sweeps) >= 2}
     if not several:
         doc.para("No figure: every design space here has one sweep, i.e. one flop regime "
-                 f"({', '.join(f'{f}: {len(v)}' for f, v in a.regimes.items())}); trends across regimes need at "
+                 f"({', '.join(f'{markdown_text(f)}: {len(v)}' for f, v in a.regimes.items())}); trends across regimes need at "
                  "least two sweeps of one space at different budgets.")
         return
     trends = a.trends
@@ -435,13 +489,14 @@ def _trends_section(doc: Document, a: an.Analysis, s: ReportSettings, figure: Ca
         doc.para(_too_few_note(a.trends, s.frac, s.min_per_draw))
     single = [f for f in a.regimes if f not in several]
     if single:
-        doc.para(f"One regime only, so not in the figure: {', '.join(single)}.")
+        doc.para(f"One regime only, so not in the figure: {', '.join(map(markdown_text, single))}.")
 
 
 def _n_per_draw(table: pd.DataFrame) -> str:
     """'A: n=50, 12 per draw; B: ...' from a best_ranges table."""
     first = table.groupby("space", sort=False)[["n", "per_draw"]].max()
-    return "; ".join(f"{sp}: n={int(r['n'])}, {int(r['per_draw'])} per draw" for sp, r in first.iterrows())
+    return "; ".join(f"{markdown_text(sp)}: n={int(r['n'])}, {int(r['per_draw'])} per draw"
+                     for sp, r in first.iterrows())
 
 
 def _too_few_note(table: pd.DataFrame, frac: float, min_per_draw: int) -> str:
@@ -451,7 +506,7 @@ def _too_few_note(table: pd.DataFrame, frac: float, min_per_draw: int) -> str:
     if not skipped:
         return ""
     need = next(n for n in range(1, 10**7) if per_draw(n, frac) >= min_per_draw)
-    parts = [f"{sp} (n={n}, {per_draw(n, frac) if n else 0} per draw)" for sp, n in skipped.items()]
+    parts = [f"{markdown_text(sp)} (n={n}, {per_draw(n, frac) if n else 0} per draw)" for sp, n in skipped.items()]
     return (f"Too few models for the best-model bootstrap, not estimated: {', '.join(parts)}. With {frac:.0%} "
             f"subsamples it needs at least {min_per_draw} models per draw, so n >= {need} per space; with fewer, "
             "'the best model of a draw' is close to a random model.")
@@ -462,8 +517,8 @@ def _setup_note(frame: pd.DataFrame) -> str:
     if "setup" not in frame or "sweep_dir" not in frame:
         return ""
     seen = frame.drop_duplicates("sweep_dir")
-    parts = [f"{r['space']}: setup {r['setup']}" + (f" ({r['setup_desc']})" if isinstance(r.get("setup_desc"), str)
-                                                      else "")
+    parts = [f"{markdown_text(r['space'])}: setup {markdown_text(r['setup'])}"
+             + (f" ({markdown_text(r['setup_desc'])})" if isinstance(r.get("setup_desc"), str) else "")
              for _, r in seen.iterrows() if isinstance(r["setup"], str)]
     return "Training setups (dataset, schedule, seed): " + "; ".join(parts) + "." if parts else ""
 

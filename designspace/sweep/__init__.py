@@ -1,6 +1,6 @@
 """The results stage: a sweep directory (layout), its result records and `load` (results), the training
-setup each record belongs to (setups), the run options (options), claims (claims), and training a sweep:
-shards, packs and resume (runner).
+setup each record belongs to (setups), the run options (options), claims (claims), training a sweep:
+shards, packs and resume (runner), and a sweep as pycls config files (pycls_export).
 
     from designspace.sweep import RunOptions, SweepDir, load, run_sweep
 """

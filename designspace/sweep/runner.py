@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from designspace.net.spec import NetSpec
+from designspace.space.hparams import hparam_columns, row_hparams, row_model_id
 from designspace.sweep import failures, setups
 from designspace.sweep.claims import CLAIMS_DIR, HEARTBEAT_S, Claim, ClaimLost, try_claim
 from designspace.sweep.failures import Pending, RunStopped, run_failure
@@ -47,13 +48,14 @@ from designspace.sweep.results import (
     build_record,
     now_iso,
     read_record_or_set_aside,
+    replace_failed_record,
     scan_records,
-    supersede_record,
     write_record,
 )
 from designspace.sweep.summary import SweepSummary
 from designspace.training.data import Dataset, DatasetConfig, load_dataset
 from designspace.training.pack import PackTrainer, build_trainers
+from designspace.training.schedule import model_schedule
 from designspace.training.trainer import (
     Schedule,
     Trainer,
@@ -86,15 +88,16 @@ def shard_rows(samples: Any, shard: int, num_shards: int) -> Any:
 
 
 def _valid_rows(sweep: SweepDir, rows: Any) -> tuple[Any, int]:
-    """The rows whose model_id is the 12-hex-digit id of the row's own spec, and how many were not; each bad row
-    is named in a log line (a malformed row fails alone, and no table can make a record land elsewhere)."""
+    """The rows whose model_id is the 12-hex-digit id of the row's own model (its spec, and its sampled
+    hyperparameters if any: `designspace.space.hparams`), and how many were not; each bad row is named in a log
+    line (a malformed row fails alone, and no table can make a record land elsewhere)."""
     keep, bad = [], 0
     for index, row in rows.iterrows():
         try:
             model_id = check_model_id(row["model_id"])
-            spec_id = NetSpec.from_row(row).id
-            if spec_id != model_id:
-                raise InvalidModelId(f"model_id {model_id} is not the id of the row's network ({spec_id})")
+            own_id = row_model_id(row)
+            if own_id != model_id:
+                raise InvalidModelId(f"model_id {model_id} is not the id of the row's model ({own_id})")
         except Exception as exc:  # a malformed row: any error of reading it is its own
             log.error("%s, row %s: skipped, it does not describe a model (%s)", sweep.samples_path, index,
                       " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
@@ -175,7 +178,8 @@ def run_sweep(
     groups = setups.group(records)
     # Records of another setup are refused before anything runs: first on what the configs say, then
     # (once the data is read) on the image counts and precision too, and against the setup the sweep pinned.
-    wanted = setups.make_setup(_config_identity(dataset), schedule.to_dict(), opt.seed)
+    sampled = hparam_columns(samples.columns)  # schedule keys each model brings (its row): not the setup's
+    wanted = setups.make_setup(_config_identity(dataset), schedule.to_dict(), opt.seed, sampled=sampled)
     setups.check_compatible(groups, wanted, str(sweep.root), setups.CONFIG_IDENTITY)
     done = _done_ids(records, opt.retry_failed) | unreadable  # an unreadable record is someone's result: left alone
     _remove_orphan_checkpoints(sweep, done)
@@ -191,17 +195,22 @@ def run_sweep(
         summary.seconds = time.perf_counter() - t0
         return summary
 
+    for index, row in todo.iterrows() if sampled else ():  # each model's own schedule, checked before any write
+        model_schedule(schedule, row, f"{sweep.samples_path}, row {index}")
     sweep.require_writable(f"{len(todo)} model(s) of this shard still need training")
     sweep.clean()
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     used = configure_threads(opt.threads)
     dev = resolve_device(opt.device)
-    full = setups.make_setup(data.info(), schedule.to_dict(), opt.seed, setups.precision(dev))
+    full = setups.make_setup(data.info(), schedule.to_dict(), opt.seed, setups.precision(dev), sampled=sampled)
     setups.check_compatible(groups, full, str(sweep.root))
     setups.check_pinned(sweep, full)  # pinned (written) only once a model is about to train: `_Run.pin`
     log.log(detail, "data: %s (%d train / %d test images at %s); schedule %s; device %s, %d threads%s",
              data.name, data.train_size, data.test_size, data.root, schedule.name, dev, used,
              f", packs of {opt.pack}" if opt.pack > 1 else "")
+    if sampled:
+        log.log(detail, "sampled per model (the samples table): %s; the schedule's own values of these are not used",
+                ", ".join(sampled))
     if opt.graphs and dev.type != "cuda":
         log.warning("graphs=true has no effect on %s: CUDA graphs need a CUDA device; training eagerly", dev)
     bar = _progress_bar(len(mine), summary.already_done) if opt.progress and sys.stderr.isatty() else None
@@ -286,10 +295,12 @@ class _Run:
             setups.pin(self.sweep, self.setup)
             self.pinned = True
 
-    def _record_fields(self, spec: NetSpec) -> dict[str, Any]:
-        """What a record of `spec` says besides its outcome (build_record's keyword arguments)."""
+    def _record_fields(self, spec: NetSpec, schedule: Schedule, hparams: dict[str, float]) -> dict[str, Any]:
+        """What a record of `spec` trained with `schedule` (the run's, with the row's sampled `hparams` over it)
+        says besides its outcome (build_record's keyword arguments)."""
         return {"spec": spec, "trained_spec": adapt_spec(spec, self.data), "dataset_info": self.data.info(),
-                "schedule": self.schedule.to_dict(), "seed": self.options.seed, "started_at": now_iso()}
+                "schedule": schedule.to_dict(), "seed": self.options.seed, "started_at": now_iso(),
+                "hparams": hparams}
 
     def _failed(self, claim: Claim, model_id: str, failure: BaseException, kwargs: dict[str, Any],
                 wall_time_s: float) -> bool:
@@ -339,14 +350,16 @@ class _Run:
         kept (failures held back for the breaker)."""
         ids = [str(row["model_id"]) for row, _ in claimed]
         specs = [NetSpec.from_row(row) for row, _ in claimed]
-        fields = [self._record_fields(spec) for spec in specs]
+        schedules = [model_schedule(self.schedule, row) for row, _ in claimed]
+        fields = [self._record_fields(spec, sched, row_hparams(row))
+                  for spec, sched, (row, _) in zip(specs, schedules, claimed)]
         hooks = [ClaimHooks(claim, self.pending.claims(), self.bar, model_id, self.schedule.epochs, self.pin)
                  for (_, claim), model_id in zip(claimed, ids)]
         if len(ids) > 1:
             log.info("pack of %d: %s", len(ids), ", ".join(ids))
         t0 = time.perf_counter()
         try:
-            built = build_trainers(specs, self.data, self.schedule, seed=self.options.seed, device=self.device, hooks=hooks)
+            built = build_trainers(specs, self.data, schedules, seed=self.options.seed, device=self.device, hooks=hooks)
         except Exception as exc:  # the shared loader could not be made: the data's or the device's fault
             kind = run_failure(exc)
             if kind is None:
@@ -443,11 +456,9 @@ class _Run:
             try:
                 write_record(self.sweep, record, check=claim.check)
             except RecordExists:
-                old = read_record_or_set_aside(self.sweep, model_id)
-                if not (self.options.retry_failed and old is not None and old["status"] == "failed"):
+                if not self.options.retry_failed:
                     raise
-                supersede_record(self.sweep, model_id)  # the failure retrained under this claim: kept aside
-                write_record(self.sweep, record, check=claim.check)
+                replace_failed_record(self.sweep, record, check=claim.check)  # fenced: the failure read, kept aside
         except ClaimLost as exc:
             log.warning("%s: %s; its %s record is not written", model_id, exc, record["status"])
             self.summary.lost_claims += 1

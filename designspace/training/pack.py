@@ -251,22 +251,28 @@ class PackTrainer:
 def build_trainers(
     specs: Sequence[NetSpec],
     data: Dataset,
-    schedule: Schedule,
+    schedule: Schedule | Sequence[Schedule],
     *,
     seed: int = 0,
     device: str | torch.device = "auto",
     hooks: Sequence[TrainHooks | None] | None = None,
 ) -> list[Trainer | Exception]:
     """One trainer per spec (adapted to `data`) sharing one loader; a member that cannot be built gets
-    the exception in its place."""
+    the exception in its place. `schedule`: one for all, or one per spec (a sweep's sampled lr, weight decay ...;
+    they must agree on the data stream's `STREAM_KEYS`)."""
     dev = resolve_device(device)
-    subset = data.subset(schedule.train_subset, schedule.test_subset)
+    schedules = [schedule] * len(specs) if isinstance(schedule, Schedule) else list(schedule)
+    if len(schedules) != len(specs):
+        raise ValueError(f"{len(schedules)} schedules for {len(specs)} specs")
+    if not specs:
+        return []
+    subset = data.subset(schedules[0].train_subset, schedules[0].test_subset)
     loader = subset.loader(dev)
     hooks = [None] * len(specs) if hooks is None else list(hooks)
     out: list[Trainer | Exception] = []
-    for spec, hook in zip(specs, hooks):
+    for spec, hook, own in zip(specs, hooks, schedules):
         try:
-            out.append(Trainer(adapt_spec(spec, data), data, schedule, seed=seed, device=dev, hooks=hook,
+            out.append(Trainer(adapt_spec(spec, data), data, own, seed=seed, device=dev, hooks=hook,
                                loader=loader))
         except Exception as exc:  # one model's failure is its own (the caller judges it)
             out.append(exc)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from designspace.space.hparams import row_hparams
 from designspace.util.usage import UserError
 from designspace.util.validation import check_field_types, reject_unknown_keys
 
@@ -80,3 +82,17 @@ class Schedule:
             alpha = t / self.warmup_epochs
             ratio *= self.warmup_factor * (1 - alpha) + alpha
         return self.base_lr * ratio
+
+
+def model_schedule(schedule: Schedule, row: Mapping[str, Any], where: str = "samples row") -> Schedule:
+    """The schedule a samples row trains with: `schedule` with the row's sampled values (lr, weight_decay, ...:
+    `designspace.space.hparams`) over it; a UserError naming `where` when they make an invalid schedule."""
+    hparams = row_hparams(row)
+    if not hparams:
+        return schedule
+    own = dataclasses.replace(schedule, **hparams)
+    try:
+        own.validate()
+    except UserError as exc:
+        raise UserError(f"{where}: its sampled {', '.join(hparams)} make an invalid schedule ({exc})") from None
+    return own

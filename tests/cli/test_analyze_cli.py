@@ -144,3 +144,23 @@ def test_cli_without_inputs_fails_with_a_message(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "designspace.analyze", f"out={tmp_path / 'r'}"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "nothing to analyse" in proc.stderr
+
+
+def test_the_summary_shows_the_good_ranges_of_sampled_hyperparameters(tmp_path):
+    import os
+    import time
+
+    from designspace.cli.analyze import summary_text
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"space": ["RegNet"], "n": [40], "ok": [40], "diverged": [0], "failed": [0], "untrained": [0],
+                  "median_error": [30.0], "min_error": [25.0], "best_model": ["0123456789ab"]}).to_csv(
+        data / "summary.csv", index=False)
+    pd.DataFrame({"space": ["RegNet"], "param": ["lr"], "n": [40], "median": [0.21], "low": [0.12],
+                  "high": [0.39]}).to_csv(data / "hparam_ranges.csv", index=False)
+    report = tmp_path / "report.md"
+    assert "0.21 [0.12, 0.39]" in summary_text(report)
+    old = time.time() - 60  # a file left by an earlier report into the same folder is not shown
+    os.utime(data / "hparam_ranges.csv", (old, old))
+    assert "0.21 [0.12, 0.39]" not in summary_text(report)

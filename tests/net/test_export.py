@@ -91,7 +91,8 @@ def test_regnetx_200mf_exports_to_pycls_in_both_forms_and_back() -> None:
     assert regnet["MODEL"] == {"TYPE": "regnet", "NUM_CLASSES": 1000} and set(regnet["REGNET"]) == PYCLS_REGNET_KEYS
     assert (regnet["REGNET"]["DEPTH"], regnet["REGNET"]["W0"], regnet["REGNET"]["WA"], regnet["REGNET"]["WM"],
             regnet["REGNET"]["GROUP_W"]) == (13, 24, 36.44, 2.49, 8)
-    anynet = to_pycls(spec)
+    assert to_pycls(spec) == regnet  # a published model: the REGNET form, as `describe model=...` prints it
+    anynet = to_pycls(spec, form="anynet")
     assert set(anynet["ANYNET"]) == PYCLS_ANYNET_KEYS and anynet["MODEL"]["TYPE"] == "anynet"
     # the published RegNetX-200MF stages (pycls model zoo: depths [1, 1, 4, 7], widths [24, 56, 152, 368])
     assert (anynet["ANYNET"]["DEPTHS"], anynet["ANYNET"]["WIDTHS"]) == ([1, 1, 4, 7], [24, 56, 152, 368])
@@ -144,6 +145,19 @@ def test_state_dict_names_and_shapes_match_the_published_layouts() -> None:
                 "s1.b1.f.b_bn.weight", "s1.b1.f.se.f_ex.0.weight", "s1.b1.f.se.f_ex.2.bias", "s4.b2.f.c_bn.bias",
                 "head.fc.bias"):
         assert key in pycls, key
+
+
+@pytest.mark.parametrize("name, stem", [("RegNetX-200MF", ()), ("RegNetY-800MF", ("stem_stride=1", "num_classes=10"))])
+def test_to_pycls_and_the_command_line_agree_on_the_form(name: str, stem: tuple[str, ...]) -> None:
+    import yaml
+
+    proc = subprocess.run([sys.executable, "-m", "designspace.describe", f"model={name}", "export=pycls", *stem],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    fields = dict(s.split("=") for s in stem)
+    spec = zoo.get(name, **{k: int(v) for k, v in fields.items()})
+    assert yaml.safe_load(proc.stdout) == to_pycls(spec) and to_pycls(spec)["MODEL"]["TYPE"] == "regnet"
+    assert to_pycls(spec)["REGNET"]["STEM_TYPE"] == ("res_stem_cifar" if stem else "simple_stem_in")
 
 
 def test_what_a_target_cannot_express_is_refused_by_name() -> None:

@@ -32,8 +32,23 @@ def ladder_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def hparam_figure() -> Figure:
+    """Error against lr, weight decay and their product of 60 models, with the good ranges and the schedule's values."""
+    from designspace.analysis.hparams import good_ranges, with_product
+    from designspace.reporting.hparam_plots import plot_hparam_scatter
+
+    rng = np.random.default_rng(5)
+    lr, wd = np.exp(rng.uniform(np.log(0.05), np.log(0.8), 60)), np.exp(rng.uniform(np.log(1e-5), np.log(1e-3), 60))
+    frame = pd.DataFrame({"lr": lr, "weight_decay": wd, "error": 20 + 5 * np.log(lr / 0.2) ** 2, "status": "ok"})
+    ranges = good_ranges(frame, reference={"lr": 0.2, "weight_decay": 5e-5})
+    points = with_product(frame).assign(err=frame["error"])
+    return plot_hparam_scatter(points, ranges, "RegNet", ["lr", "weight_decay", "lr_wd"], legend="RegNet n=60",
+                               error_range=(20.0, 40.0), frac=0.25)
+
+
 def _figures() -> list[tuple[str, Figure]]:
-    return [*rendered().figures.items(), ("effect_ladder", plots.plot_effect_ladder(ladder_table()))]
+    return [*rendered().figures.items(), ("effect_ladder", plots.plot_effect_ladder(ladder_table())),
+            ("hparams", hparam_figure())]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +90,8 @@ def _overlap(a, b) -> bool:
 @pytest.mark.slow
 def test_every_figure_is_checked(figures):
     stems = {s for s, _ in figures}
-    assert {"edf", "edf_normalized", "complexity", "random_search", "efit", "trends", "effect_ladder"} <= stems
+    assert {"edf", "edf_normalized", "complexity", "random_search", "efit", "trends", "effect_ladder",
+            "hparams"} <= stems
     assert any(s.startswith("params_") for s in stems) and any(s.startswith("widths_") for s in stems)
 
 

@@ -115,3 +115,39 @@ def test_cli_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture, make: st
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err
+
+
+def test_a_sweep_with_sampled_lr_gets_its_good_range_and_the_range_to_sample_next(tmp_path: Path,
+                                                                                  capsys: pytest.CaptureFixture) -> None:
+    from designspace.space.hparams import parse_laws
+
+    n, laws = 120, {"lr": [0.05, 0.8], "weight_decay": [1e-5, 1e-3]}
+    frame = sample("regnet", n, seed=4, budget=BUDGET, hparams=laws)
+    sweep = SweepDir(tmp_path / "sweep")
+    sweep.write_samples(frame, yaml.safe_dump({"space": "regnet", "budget": BUDGET, "hparams": laws}))
+    rng = np.random.default_rng(4)
+    err = (30 + 4 * np.log(frame["lr"].to_numpy() / 0.2) ** 2 + 0.5 * rng.standard_normal(n)).round(2)
+    sweep.results_dir.mkdir()
+    for e, (_, row) in zip(err, frame.iterrows()):
+        hp = {"lr": float(row["lr"]), "weight_decay": float(row["weight_decay"])}
+        rec = {"model_id": row["model_id"], "status": "ok", "spec": {}, "trained_spec": {}, "hparams": hp,
+               "complexity": {"flops": int(row.flops), "params": int(row.params), "acts": int(row.acts),
+                              "resolution": 32},
+               "dataset": {"name": "fashion_mnist", "resolution": 32}, "schedule": {"name": "fmnist_cpu", **hp},
+               "seed": 0, "epochs": [], "final_error": float(e), "best_error": float(e)}
+        sweep.result_path(row["model_id"]).write_text(json.dumps(rec))
+    out = tmp_path / "out"
+    assert main([f"sweep_dirs=[{sweep.root}]", f"out={out}", "top=1", "sizes=false"]) == 0
+    ranges = pd.read_csv(out / "regnet" / "data" / "hparam_ranges.csv").set_index("param")
+    assert ranges.loc["lr", "low"] < 0.2 < ranges.loc["lr", "high"] < 0.5
+    nxt = yaml.safe_load(ranges.loc["lr", "next_range"])
+    assert nxt[0] <= ranges.loc["lr", "low"] and nxt[1] >= ranges.loc["lr", "high"]
+    assert parse_laws({"lr": nxt})[0].low == nxt[0]  # what `sample hparams.lr=[...]` takes
+    said = capsys.readouterr().out
+    assert f"hparams.lr=[{nxt[0]:g},{nxt[1]:g}]" in said and "hparams.lr_wd" not in said
+    report = (out / "regnet" / "report.md").read_text()
+    assert "## Training hyperparameters" in report and f"hparams.lr=[{nxt[0]:g},{nxt[1]:g}]" in report
+    space_file = next(line for line in report.splitlines() if "space=" in line and "regnet_r1.yaml" in line)
+    assert "hparams.lr=[0.05,0.8] hparams.weight_decay=[1e-05,0.001]" in space_file  # the sweep's own laws
+    scored = pd.read_csv(out / "regnet" / "data" / "hparam_range_hypotheses.csv")
+    assert scored["significant"].iat[0] and (out / "regnet" / "figures" / "hparams.png").is_file()
