@@ -10,8 +10,8 @@ import time
 import numpy as np
 
 from designspace.net import zoo
+from designspace.net.blocks.bottleneck import make_compatible_arrays
 from designspace.net.complexity import complexity, complexity_arrays
-from designspace.net.spec import make_compatible_arrays
 
 
 def per_call(fn, repeat: int) -> float:

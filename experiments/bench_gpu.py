@@ -31,7 +31,8 @@ from designspace.net import zoo
 from designspace.net.anynet import build_model
 from designspace.net.complexity import complexity
 from designspace.training.data import from_tensors
-from designspace.training.trainer import Schedule, Trainer, adapt_spec, resolve_device
+from designspace.training.schedule import Schedule
+from designspace.training.trainer import Trainer, adapt_spec, resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
 

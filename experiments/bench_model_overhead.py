@@ -23,7 +23,8 @@ from designspace.configs import CONFIG_DIR
 from designspace.net.spec import NetSpec
 from designspace.space.sampler import draw
 from designspace.training.data import DatasetConfig, load_dataset
-from designspace.training.trainer import Schedule, Trainer, adapt_spec, configure_threads
+from designspace.training.schedule import Schedule
+from designspace.training.trainer import Trainer, adapt_spec, configure_threads
 
 
 class StepClock:

@@ -45,7 +45,8 @@ from designspace.sweep.options import RunOptions
 from designspace.sweep.runner import run_sweep
 from designspace.training.data import Dataset, from_tensors
 from designspace.training.pack import train_pack
-from designspace.training.trainer import Schedule, configure_threads, resolve_device, train_spec
+from designspace.training.schedule import Schedule
+from designspace.training.trainer import configure_threads, resolve_device, train_spec
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pack"
 CPU_SPECS = [

@@ -24,7 +24,8 @@ from designspace.net import zoo
 from designspace.net.anynet import build_model
 from designspace.net.complexity import complexity
 from designspace.training.data import from_tensors
-from designspace.training.trainer import Schedule, Trainer, configure_threads
+from designspace.training.schedule import Schedule
+from designspace.training.trainer import Trainer, configure_threads
 
 
 def plain_loop(spec, batch: int, resolution: int, steps: int, warmup: int) -> float:

@@ -63,7 +63,8 @@ def _job(args: tuple[str, int, str, dict]) -> dict:
 
     from designspace.space.sampler import sample, spec_of
     from designspace.training.data import load_dataset
-    from designspace.training.trainer import Schedule, train_spec
+    from designspace.training.schedule import Schedule
+    from designspace.training.trainer import train_spec
 
     torch.set_num_threads(1)
     space, row, variant, sched = args

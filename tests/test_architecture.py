@@ -114,3 +114,54 @@ def test_the_tests_are_laid_out_like_the_package() -> None:
                    if line.strip().startswith(("from train_helpers", "import train_helpers", "from cluster_helpers",
                                                "from tests.fixtures", "from tests.conftest", "sys.path.insert"))]
     assert not misplaced and not stray and not styles, (misplaced, stray, styles)
+
+
+def _own_names(source: str) -> set[str] | None:
+    """The names a module defines at its top level (functions, classes, assignments; None when a module
+    `__getattr__` serves more: every name is then its own)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.col_offset == 0:
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.col_offset == 0:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return None if "__getattr__" in names else names
+
+
+def _borrowed(source: str, own: dict[str, set[str] | None]) -> list[str]:
+    """`from M import x` where M is a module (not a package's `__init__`) that does not define x itself, and
+    `__all__` entries of such a module that it does not define: a name re-exported, not imported from its home."""
+    bad = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module in own and own[node.module] is not None:
+            bad += [f"{a.name} from {node.module}" for a in node.names
+                    if a.name not in own[node.module] and f"{node.module}.{a.name}" not in own]
+    return bad
+
+
+def _modules() -> dict[str, set[str] | None]:
+    return {".".join(p.relative_to(REPO).with_suffix("").parts): _own_names(p.read_text())
+            for p in PKG.rglob("*.py") if p.name != "__init__.py"}
+
+
+def test_no_module_re_exports_a_name_defined_elsewhere() -> None:
+    """Each name is imported from the module that defines it; only a package's `__init__` gathers names."""
+    own = _modules()
+    bad = [f"{path.relative_to(REPO)}: {v}" for folder in ("designspace", "tests", "experiments")
+           for path in (REPO / folder).rglob("*.py") for v in _borrowed(path.read_text(), own)]
+    for name, names in own.items():
+        source = (REPO / (name.replace(".", "/") + ".py")).read_text()
+        exported = next((n.value for n in ast.parse(source).body if isinstance(n, ast.Assign)
+                         and any(isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets)), None)
+        if exported is not None and names is not None:
+            bad += [f"{name}.__all__: {e}" for e in ast.literal_eval(exported) if e not in names]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_re_export_check_finds_a_borrowed_name() -> None:
+    own = {"designspace.a": {"Here"}, "designspace.b": {"There"}, "designspace.lazy": None}
+    assert _borrowed("from designspace.a import There", own) == ["There from designspace.a"]
+    assert _borrowed("def f():\n    from designspace.a import Here\n", own) == []
+    assert _borrowed("from designspace.lazy import Anything\nfrom designspace import a", own) == []
+    assert _own_names("import os\nfrom x import y\nZ = 1\ndef f():\n    w = 2\n") == {"Z", "f"}

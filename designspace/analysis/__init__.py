@@ -47,6 +47,7 @@ from designspace.analysis.edf import (
     ks_test,
     random_search_efficiency,
     random_search_quantiles,
+    supported_k,
 )
 from designspace.analysis.ladder import (
     Effect,
@@ -77,6 +78,6 @@ __all__ = [
     "best_ranges", "block_widths_of", "bootstrap_best", "complexity_bins", "complexity_weights",
     "edf", "edf_table", "efit_table", "exact_regnet_params", "fit_regnet", "fit_regnet_many",
     "fit_width_line", "ks_distance", "ks_table", "ks_test", "load_sweep", "load_sweeps",
-    "param_columns", "random_search_efficiency", "random_search_quantiles", "random_search_table",
+    "param_columns", "random_search_efficiency", "random_search_quantiles", "random_search_table", "supported_k",
     "regnet_efit", "resolve_errors", "space_groups", "summary_table", "sweep_info", "trend_table",
 ]

@@ -4,6 +4,7 @@ once (on first use) with one set of settings. Reports, CSVs and figures all read
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -71,6 +72,7 @@ class Analysis:
         self.settings = dataclasses.replace(s, **changes) if changes else s
         self._raw = frame
         self._normalized: dict[str, pd.DataFrame] = {}
+        self._hparam_ranges: dict[tuple, pd.DataFrame] = {}
 
     # --- the models --------------------------------------------------------------------------------
     @cached_property
@@ -175,6 +177,24 @@ class Analysis:
             return pd.DataFrame()
         return efit_table(self.resolved, self.settings.top)
 
+    def width_line(self, name: str) -> tuple[float, float] | None:
+        """(w0, wa) of the line through the block widths of the best models of `name` (`efit`), None without."""
+        ef = self.efit
+        row = ef[ef["space"] == name] if len(ef) else ef
+        return (float(row["line_w0"].iat[0]), float(row["line_wa"].iat[0])) if len(row) else None
+
+    @cached_property
+    def efit_points(self) -> pd.DataFrame:
+        """Every model with a width fit: its fit, e_fit and the error it enters the statistics with (NaN: not used)."""
+        if "e_fit" not in self.frame:
+            return pd.DataFrame(columns=["space", "e_fit", ERROR])
+        frame = self.frame if "space" in self.frame else self.frame.assign(space=self.names[0])
+        frame = frame[frame["e_fit"].notna()]
+        cols = [c for c in ("space", "model_id", "total_depth", "fit_w0", "fit_wa", "fit_wm", "e_fit", "e_fit_exact",
+                            "status", "error") if c in frame]
+        err = pd.concat([u[ERROR] for u in self.used.values()]) if self.used else pd.Series(dtype=float)
+        return frame[cols].assign(**{ERROR: err.reindex(frame.index)})
+
     @cached_property
     def efit_edf(self) -> pd.DataFrame:
         """The EDF of e_fit of each space's models with a width fit: space, e_fit, F."""
@@ -218,6 +238,44 @@ class Analysis:
             rows += [{"rank": rank, "model_id": r.get("model_id"), "err": r[ERROR], "j": j, "width": int(x)}
                      for j, x in enumerate(block_widths_of(r))]
         return pd.DataFrame(rows, columns=["rank", "model_id", "err", "j", "width"])
+
+    # --- training hyperparameters sampled per model -----------------------------------------------------------
+    @cached_property
+    def hparam_spaces(self) -> list[str]:
+        """The trained spaces whose models sampled a training hyperparameter that varies (`hparams.varying_hparams`)."""
+        from designspace.analysis.hparams import varying_hparams
+
+        return [name for name in self.trained if varying_hparams(self.used[name])]
+
+    def hparam_points(self, name: str) -> tuple[pd.DataFrame, list[str]]:
+        """The models of space `name` with their sampled keys (and lr_wd), error and outcome; (points, keys)."""
+        from designspace.analysis.hparams import varying_hparams, with_product
+
+        used = self.used[name]
+        keys, frame = varying_hparams(used), with_product(used)
+        return frame[[c for c in ("model_id", *keys) if c in frame] + [ERROR, "outcome"]], keys
+
+    def hparam_ranges(self, reference: Mapping[str, float] | None = None) -> pd.DataFrame:
+        """The good range of every sampled key of the `hparam_spaces` (`hparams.good_ranges`, the settings'
+        bootstrap), `reference` values judged against it; computed once per reference."""
+        from designspace.analysis.hparams import good_ranges
+
+        key = tuple(sorted((reference or {}).items()))
+        if key not in self._hparam_ranges:
+            s, r = self.settings, self.resolved
+            groups = tuple(g for g in r.groups if g[0] in self.hparam_spaces)
+            self._hparam_ranges[key] = good_ranges(dataclasses.replace(r, groups=groups), reference=reference,
+                                                   frac=s.frac, draws=s.draws, seed=s.seed,
+                                                   min_per_draw=s.min_per_draw)
+        return self._hparam_ranges[key]
+
+    # --- the sweeps ------------------------------------------------------------------------------------------
+    @cached_property
+    def damaged(self) -> dict[str, int]:
+        """Folder of damaged records set aside -> how many, for each sweep of the table (`sweep_dir`) with any."""
+        from designspace.analysis.collect import damaged_records
+
+        return damaged_records(self._raw["sweep_dir"].dropna().unique()) if "sweep_dir" in self._raw else {}
 
     @cached_property
     def error_range(self) -> tuple[float, float]:

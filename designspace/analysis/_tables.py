@@ -21,6 +21,7 @@ from designspace.analysis.edf import (
     ks_test,
     random_search_efficiency,
     random_search_quantiles,
+    supported_k,
 )
 from designspace.analysis.outcomes import ERROR, PENALTY, Counts, Policy, resolve_errors
 from designspace.net.widthfit import DEFAULT_WM_RANGE, fit_regnet_many, fit_width_line
@@ -221,7 +222,8 @@ def random_search_table(
     frame: Table, ks: Sequence[int] | None = None, q: tuple[float, float] = (0.025, 0.975),
     policy: Policy = "penalize", penalty: float = PENALTY,
 ) -> pd.DataFrame:
-    """Expected minimum error of k random models per space, with the `q` quantiles of that minimum."""
+    """Expected minimum error of k random models per space, with the `q` quantiles of that minimum, the space's n
+    and whether k is `extrapolated` (k > n/2, `supported_k`)."""
     parts = []
     for name, used, _ in _resolved(frame, policy, penalty):
         if len(used) == 0:
@@ -230,9 +232,10 @@ def random_search_table(
         k = np.asarray(ks if ks is not None else default_ks(len(e)))
         quant = random_search_quantiles(e, k, q)
         parts.append(pd.DataFrame({"space": name, "k": k, "expected_min_error": random_search_efficiency(e, k),
-                                   "low": quant[:, 0], "high": quant[:, 1]}))
+                                   "low": quant[:, 0], "high": quant[:, 1], "n": len(e),
+                                   "extrapolated": k > supported_k(len(e))}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["space", "k", "expected_min_error", "low", "high"])
+        columns=["space", "k", "expected_min_error", "low", "high", "n", "extrapolated"])
 
 
 def efit_table(frame: Table, top: int = 20, policy: Policy = "penalize", penalty: float = PENALTY) -> pd.DataFrame:

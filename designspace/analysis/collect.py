@@ -16,7 +16,7 @@ import pandas as pd
 from designspace.sweep.layout import SweepDir
 from designspace.util.names import one_line
 
-__all__ = ["load_sweep", "load_sweeps", "sweep_info"]
+__all__ = ["damaged_records", "load_sweep", "load_sweeps", "sweep_info"]
 
 
 def sweep_info(sweep_dir: str | os.PathLike) -> dict[str, Any]:
@@ -34,6 +34,17 @@ def sweep_info(sweep_dir: str | os.PathLike) -> dict[str, Any]:
     if isinstance(budget, dict) and isinstance(budget.get("regime_gf"), (int, float)):
         info["regime_gf"] = float(budget["regime_gf"])
     return info
+
+
+def damaged_records(sweep_dirs: Sequence[str | os.PathLike]) -> dict[str, int]:
+    """Folder of damaged records set aside -> how many, for each of `sweep_dirs` that has any (their models count
+    as not trained)."""
+    out = {}
+    for d in dict.fromkeys(str(d) for d in sweep_dirs):
+        sweep = SweepDir(d)
+        if sweep.root.is_dir() and (n := sweep.damaged_count()):
+            out[str(sweep.damaged_dir)] = n
+    return out
 
 
 def load_sweep(sweep_dir: str | os.PathLike, name: str | None = None, setup: str | None = None) -> pd.DataFrame:

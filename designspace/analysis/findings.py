@@ -38,7 +38,6 @@ class Finding:
 
 
 def _ks(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
-
     return tuple(ks_test(a, b, alternative))
 
 
@@ -48,7 +47,6 @@ def _summary(name: str, e: np.ndarray) -> str:
 
 def _power_text(err_hi: np.ndarray, err_lo: np.ndarray, alpha: float, what: str) -> str:
     """Power of the one-sided test 'err_hi better than err_lo' (its EDF above), as evidence text."""
-
     d_min = ks_critical(err_hi.size, err_lo.size, alpha, "greater")
     power = ks_power(err_hi, err_lo, alpha, "greater")
     return (f"with n={err_hi.size} and m={err_lo.size} the smallest detectable one-sided KS distance is "
@@ -86,7 +84,6 @@ def improves(name_a: str, err_a: np.ndarray, name_b: str, err_b: np.ndarray, alp
     the claimed direction that a few times more models would detect ('inconclusive: too few models to
     tell', with that n); an effect too small for even 8x the models ('not reproduced': not shown).
     """
-
     claim = comparison_claim(name_a, name_b, "improves")
     if min(err_a.size, err_b.size) < MIN_MODELS:
         return Finding(claim, "inconclusive", f"too few models ({err_a.size}, {err_b.size})")
@@ -128,7 +125,6 @@ def best_value(name: str, x: np.ndarray, err: np.ndarray, claim: str, test: str,
     test: 'eq:V' (95% interval is exactly V), 'gt:V' (median > V), 'near:V' (interval contains V and
     spans at most half the sampled range of x; a wider interval that contains V is 'inconclusive').
     """
-
     if x.size < MIN_MODELS or per_draw(x.size, 0.25) < MIN_PER_DRAW:
         return Finding(claim, "inconclusive", f"too few models to tell: {name} has n={x.size}, "
                                               f"{per_draw(x.size, 0.25)} per 25% draw; the best-model bootstrap "
@@ -152,7 +148,6 @@ def width_rule(name: str, frame: pd.DataFrame, err: np.ndarray, alpha: float = A
     """Claim: good models follow the quantized linear rule (lower error <-> lower e_fit)."""
     from scipy import stats
 
-
     claim = width_rule_claim(name)
     if len(frame) < MIN_MODELS:
         return Finding(claim, "inconclusive", f"too few models ({len(frame)})"), {}
@@ -174,7 +169,6 @@ def ordered_chain(claim: str, groups: Mapping[str, np.ndarray], alpha: float = A
     """Claim: error does not increase along the groups' order (first to last), tested as one ordered
     alternative by Jonckheere-Terpstra (`analysis.ordered`), with the first-to-last median drop (bootstrap
     interval) and Spearman's rho of position against error as its effect."""
-
     names = list(groups)
     sizes = [np.asarray(groups[k]).size for k in names]
     if len(names) < 3 or min(sizes) < MIN_MODELS:

@@ -139,7 +139,6 @@ def progression_claims(space_keys: Sequence[str], alpha: float) -> Claims:
 
 def regime_claims(budgets: Sequence[str], frame: pd.DataFrame, alpha: float) -> Claims:
     """What the ladder recomputes for a regime study."""
-
     return Claims(lambda f: regime_groups(f, budgets), regime_comparisons(budgets, frame),
                   lambda f: regime_findings(f, budgets, alpha))
 
@@ -152,7 +151,6 @@ def _effect(groups: dict[str, pd.DataFrame], a: str, b: str, kind: str, seed: in
 
 
 def _width_effect(groups: dict[str, pd.DataFrame], name: str, seed: int) -> Effect:
-
     rows = groups.get(name)
     if rows is None or len(rows) < 3:
         n = 0 if rows is None else len(rows)
@@ -262,7 +260,6 @@ def judge(found: list[fd.Finding], proxy: pd.DataFrame, ladder: Ladder, claims: 
 
 
 def _diagnostics(ladder: Ladder, claims: Claims) -> pd.DataFrame:
-
     runs: dict[str, dict[str, pd.DataFrame]] = {}
     labelled = [(r.label, r.frame) for r in ladder.rungs] + ([("seed", ladder.seed)] if ladder.seed is not None else [])
     for label, frame in labelled:

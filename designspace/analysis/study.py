@@ -1,7 +1,8 @@
 """A reproduction study's statistics behind one result object, `Study`: the findings, the budget ladder's verdicts,
 the sequential decisions at the longest rung (independent pairs and twins), the power of each comparison at the
-proxy, the proxy zoo and the exact space sizes - each computed once, on data a study reader
-(`studies.reproduce_study`) loaded from a run's sweeps. `studies.reproduce_report` only draws and writes them."""
+proxy, the proxy zoo, the exact space sizes and the analyses behind the EDF figures (at the proxy, at the longest
+rung) - each computed once, on data a study reader (`studies.reproduce_study`) loaded from a run's sweeps.
+`studies.reproduce_report` only draws and writes them."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from designspace.analysis import findings as fd
+from designspace.analysis._result import Analysis
 from designspace.analysis.decisions import Standing
 from designspace.analysis.ladder import cheapest_agreeing_rung
+from designspace.analysis.outcomes import ERROR
 from designspace.analysis.power import median_difference_detectable
 from designspace.analysis.reproduction import (
     Claims,
@@ -110,6 +113,19 @@ class Study:
         table = self.judged.ladder
         comp = table[table["rung"] != "proxy (all models)"] if len(table) else table
         return cheapest_agreeing_rung(comp, [r.label for r in self.ladder.rungs]) if len(comp) else None
+
+    @cached_property
+    def proxy_analysis(self) -> Analysis:
+        """Every sampled model at the proxy, analysed once (its EDFs, legends, error range; the full analysis)."""
+        return Analysis(self.frame.drop(columns=["space_key"]))
+
+    @cached_property
+    def longest_analysis(self) -> Analysis | None:
+        """The models trained at the longest rung, analysed (what the verdicts are read on); None unmeasured."""
+        if not self.ladder.measured or not len(self.ladder.longest.frame):
+            return None
+        frame = self.ladder.longest.frame
+        return Analysis(frame.drop(columns=[c for c in ("space_key", ERROR, "outcome") if c in frame]))
 
     @cached_property
     def power(self) -> pd.DataFrame:

@@ -37,7 +37,6 @@ def _errors(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 def power_table(by_space: dict[str, pd.DataFrame], alpha: float) -> pd.DataFrame:
     """Per space comparison: n, m, the observed one-sided KS distance in the claim's direction (improves:
     b better; no_loss: b worse), the smallest distance detectable at alpha, and the bootstrap power at it."""
-
     rows = []
     for a, b, kind in STEPS:
         if a not in by_space or b not in by_space:
@@ -57,7 +56,6 @@ def power_table(by_space: dict[str, pd.DataFrame], alpha: float) -> pd.DataFrame
 
 def progression_findings(by_space: dict[str, pd.DataFrame], alpha: float) -> list[fd.Finding]:
     """B ~ A, C ~ B, D > C, E > D, RegNet > E, size, and where the best models are."""
-
     out: list[fd.Finding] = []
     err = {s: _errors(f) for s, f in by_space.items()}
     chain = [s for s in PROGRESSION if s in err]
@@ -204,7 +202,6 @@ def zoo_table(zoo_frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def sizes_table(names: Sequence[str], recorded: Mapping[str, Mapping[str, Any] | None] | None = None) -> pd.DataFrame:
     """Exact sizes of the spaces, from the definitions recorded with their samples (`recorded`: name ->
     the `space_config` of a sweep's config.yaml); today's YAML only for sweeps that recorded none."""
-
     rows = []
     for s in names:
         definition = (recorded or {}).get(s)

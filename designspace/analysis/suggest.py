@@ -42,7 +42,7 @@ from designspace.analysis.outcomes import ERROR, PENALTY, Policy, resolve_errors
 from designspace.analysis.power import ks_distances
 from designspace.net.widthfit import fit_regnet_many
 from designspace.space import spaces
-from designspace.space.spaces import Space
+from designspace.space.schema import Space
 
 __all__ = ["Candidate", "Restriction", "candidates", "holm", "score_masks", "suggest"]
 
@@ -348,7 +348,6 @@ def score_masks(err: np.ndarray, masks: np.ndarray, min_kept: int = 5) -> pd.Dat
 # --- the ranked table -----------------------------------------------------------------------------
 def with_fits(frame: pd.DataFrame, space: Space) -> pd.DataFrame:
     """`frame` plus total_depth and, for AnyNet, the quantized-linear fit (fit_w0, fit_wa, fit_wm, e_fit)."""
-
     out = frame.copy()
     if "total_depth" not in out and space.family == "anynet":
         out["total_depth"] = _final(out, space, "d").sum(axis=1)
@@ -369,7 +368,6 @@ def suggest(table: pd.DataFrame, space: Space | str, *, policy: Policy = "penali
     'candidates' (the `Candidate` objects, row order), 'counts' (the outcome policy's counts),
     'm_family'. Untrained rows are left out; diverged/failed ones follow `policy`.
     """
-
     space = spaces.load(space)
     used, counts = resolve_errors(table, policy, penalty)
     used = used.reset_index(drop=True)
@@ -443,7 +441,6 @@ def space_config(candidate: Candidate, space: Space, base: str | Mapping[str, An
 
 def sizes(rows: pd.DataFrame, space: Space, configs: Sequence[Mapping[str, Any]]) -> list[int | None]:
     """Exact size of each restricted space where `designspace.space.cardinality` counts it (else None)."""
-
     out: list[int | None] = []
     for countable, cfg in zip(rows["countable"], configs):
         out.append(spaces.load(dict(cfg)).cardinality() if countable else None)

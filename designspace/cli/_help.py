@@ -15,6 +15,8 @@ import re
 import sys
 from collections.abc import Sequence
 
+from designspace.cli._help_schema import composed_value, group_rows, run_option_rows, run_option_types, shown
+from designspace.cli._structured import named
 from designspace.configs import CONFIG_DIR, DOCS_DIR
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z_][\w]*):(?P<value>[^#]*?)\s*(?:#\s?(?P<comment>.*))?$")
@@ -68,31 +70,7 @@ def _keys(config_name: str) -> tuple[list[str], list[tuple[str, str, str]]]:
     return groups, keys
 
 
-_TYPED_GROUPS = ("schedule", "dataset", "budget")  # groups with a typed schema (designspace.cli._structured)
-
-
-def _type_name(hint: object) -> str:
-    """'int', 'float|null', 'list[float]' ... as a user types them on the command line."""
-    import types
-    import typing
-
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return "|".join("null" if a is type(None) else _type_name(a) for a in args)
-    if origin in (tuple, list):
-        return f"list[{_type_name(args[0])}]" if args else "list"
-    if hint is typing.Any:
-        return "any"
-    return getattr(hint, "__name__", str(hint))
-
-
-def _run_option_types() -> dict[str, str]:
-    """Types of the run options, from `RunOptions` (the keys train, reproduce and compare share)."""
-    import typing
-
-    from designspace.sweep.options import RunOptions
-
-    return {k: _type_name(v) for k, v in typing.get_type_hints(RunOptions).items()}
+_TYPED_GROUPS = ("schedule", "dataset", "budget", "space")  # groups with a typed schema (designspace.cli._structured)
 
 
 def _literal_type(value: str) -> str:
@@ -117,18 +95,6 @@ def _path_type(key: str) -> str | None:
     return None
 
 
-def _field_comments(cls: type) -> dict[str, str]:
-    """The comment beside each field in the dataclass's source (`lr: float = 0.1  # what it does`)."""
-    import inspect
-
-    out = {}
-    for line in inspect.getsource(cls).splitlines():
-        m = re.match(r"^\s+(\w+):\s*[^=#]+(?:=[^#]*)?#\s?(.*)$", line)
-        if m:
-            out[m[1]] = m[2].strip()
-    return out
-
-
 def _composed(config_name: str, args: Sequence[str]) -> object | None:
     """The command's config composed from the overrides in `args` (None when it does not compose: the help then
     shows the files' defaults)."""
@@ -137,45 +103,14 @@ def _composed(config_name: str, args: Sequence[str]) -> object | None:
         from hydra import compose, initialize_config_dir
         from hydra.core.global_hydra import GlobalHydra
 
-        from designspace.cli._structured import GROUPS, register
+        from designspace.cli._structured import register
 
-        text = (CONFIG_DIR / f"{config_name}.yaml").read_text()
-        register(tuple(g for g in GROUPS if f"/schema/{g}@" in text))
+        register(named((CONFIG_DIR / f"{config_name}.yaml").read_text()))
         GlobalHydra.instance().clear()
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
             return compose(config_name, overrides=overrides, return_hydra_config=True)
     except Exception:  # a bad override: the command itself will name it
         return None
-
-
-def _shown(value: object) -> str:
-    """A value as a user types it: null, true/false, lists in brackets."""
-    from omegaconf import OmegaConf
-
-    if OmegaConf.is_config(value):
-        value = OmegaConf.to_container(value, resolve=False)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return "[" + ",".join(_shown(v) for v in value) + "]"
-    return str(value)
-
-
-def _value(cfg: object, key: str, default: str) -> str:
-    """The composed value of a dotted key ("???": required), or the file's default when not composed."""
-    from omegaconf import OmegaConf
-
-    if cfg is None:
-        return default
-    try:
-        if OmegaConf.is_missing(OmegaConf.select(cfg, key.rsplit(".", 1)[0]) if "." in key else cfg,
-                                key.rsplit(".", 1)[-1]):
-            return "???"
-        return _shown(OmegaConf.select(cfg, key, throw_on_missing=False))
-    except Exception:
-        return default
 
 
 def _flat(prefix: str, node: object) -> list[tuple[str, str]]:
@@ -188,31 +123,7 @@ def _flat(prefix: str, node: object) -> list[tuple[str, str]]:
         if isinstance(v, dict):
             out += _flat(f"{prefix}.{k}", v)
         else:
-            out.append((f"{prefix}.{k}", _shown(v)))
-    return out
-
-
-def _group_keys(group: str, option: str, cfg: object = None) -> list[tuple[str, str, str]]:
-    """(group.key=VALUE, type, comment) for every key of a typed group, VALUE as composed (or as the option's file
-    sets it)."""
-    import dataclasses
-    import typing
-
-    import yaml
-
-    from designspace.cli._structured import SKIP, _config_class
-
-    cls = _config_class(group)
-    hints, comments = typing.get_type_hints(cls), _field_comments(cls)
-    path = CONFIG_DIR / group / f"{option}.yaml"
-    values = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
-    out = []
-    for f in dataclasses.fields(cls):
-        if f.name in SKIP.get(group, ()):
-            continue
-        value = values.get(f.name, f.default if f.default is not dataclasses.MISSING else "???")
-        shown = _value(cfg, f"{group}.{f.name}", _shown(value))
-        out.append((f"{group}.{f.name}={shown}", _type_name(hints[f.name]), comments.get(f.name, "")))
+            out.append((f"{prefix}.{k}", shown(v)))
     return out
 
 
@@ -220,6 +131,13 @@ def _installed_paths(text: str) -> str:
     """Repository paths in a command's text replaced by where the files are installed."""
     return (text.replace("experiments/experiment/", f"{CONFIG_DIR}/experiment/")
             .replace("configs/", f"{CONFIG_DIR}/").replace("docs/", f"{DOCS_DIR}/"))
+
+
+def _table(rows: list[tuple[str, str, str]], width: int) -> list[str]:
+    """key=VALUE, type and comment in columns (paths in comments as installed)."""
+    twidth = max((len(kind) for _, kind, _ in rows), default=4) + 2
+    return [f"  {left.ljust(width - 2)}  {kind.ljust(twidth)}{_installed_paths(comment)}".rstrip()
+            for left, kind, comment in rows]
 
 
 def help_text(config_name: str, doc: str | None, prog: str, hydra: bool = True, args: Sequence[str] = ()) -> str:
@@ -241,28 +159,28 @@ def help_text(config_name: str, doc: str | None, prog: str, hydra: bool = True, 
             lines.append(f"  {item}" + (f"  options: {', '.join(found)}" if found else "")
                          + (f"  ({CONFIG_DIR / group})" if found else ""))
             if group in _TYPED_GROUPS and found:
-                typed += _group_keys(group, option, cfg)
+                typed += group_rows(group, option, cfg)
         lines.append("")
-    run_types = _run_option_types() if any(k in ("threads", "pack", "checkpoint_every_s") for k, _, _ in keys) else {}
+    run_options = "run_options" in named((CONFIG_DIR / f"{config_name}.yaml").read_text())
+    run_types = run_option_types() if run_options else {}
     rows = []
     for k, v, c in keys:
-        shown = _value(cfg, k, v) if v else v
+        value = composed_value(cfg, k, v) if v else v
         kind = run_types.get(k) or _path_type(k) or (_literal_type(v) if v else "")
-        kind = kind.replace("|null", "") if shown == "???" else kind
-        rows.append((f"{k}={'VALUE (required)' if shown == '???' else shown}" if v else k, kind, c))
+        kind = kind.replace("|null", "") if value == "???" else kind
+        rows.append((f"{k}={'VALUE (required)' if value == '???' else value}" if v else k, kind, c))
+    if run_options:  # RunOptions' fields, with its defaults: the primary config does not repeat them
+        rows += run_option_rows(cfg, {k for k, _, _ in keys})
     if cfg is not None and "experiment" in cfg and cfg.experiment is not None:
         name = chosen.get("experiment", "")
         typed += [(f"{k}={v}", "", "") for k, v in _flat("experiment", cfg.experiment)]
         typed.insert(0, (f"(experiment={name}; `experiment=NAME --help` shows another)", "", ""))
     lines.append("Keys (key=VALUE, its type; the default, then what it does):")
     width = min(max((len(left) for left, _, _ in rows + typed), default=10), 36) + 2
-    twidth = max((len(t) for _, t, _ in rows + typed), default=4) + 2
-    for left, kind, comment in rows:
-        lines.append(f"  {left.ljust(width)}{kind.ljust(twidth)}{_installed_paths(comment)}".rstrip())
+    lines += _table(rows, width)
     if typed:
         lines += ["", "Keys of the config groups (as composed from this command line; another option sets its own):"]
-        for left, kind, comment in typed:
-            lines.append(f"  {left.ljust(width)}{kind.ljust(twidth)}{comment}".rstrip())
+        lines += _table(typed, width)
     lines += ["", f"A wrong key or value prints one line and exits with status 2. `{prog} --cfg job` prints the "
               "composed config.", f"designspace {version()}"]
     return "\n".join(lines)

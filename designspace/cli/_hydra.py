@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from designspace.cli._messages import message
 from designspace.configs import CONFIG_DIR, read_yaml
 from designspace.util.usage import UserError, exit_usage, is_user_error, warnings_on_one_line
 
@@ -70,20 +70,6 @@ def _launcher_overrides(args: Sequence[str], command: str) -> list[str]:
     return [f"hydra.launcher.submitit_folder={launcher_dir(command)}/%j"]
 
 
-def one_line(exc: BaseException) -> str:
-    """Hydra's and OmegaConf's messages, which span lines (the options of a group, the search path), in one."""
-    text = str(exc)
-    override = getattr(exc, "override", None)  # hydra.errors.OverrideParseException names the bad argument
-    if isinstance(override, str) and override not in text:
-        text = f"cannot parse the override {override!r}: {text}"
-    head, _, rest = text.partition("\n")
-    if "Available options in" in rest:
-        options = [ln.strip() for ln in rest.split("Config search path")[0].splitlines()
-                   if ln.strip() and not ln.startswith("Available options in")]
-        return f"{head.strip()}; available: {', '.join(options)}"
-    return " ".join(text.split("Config search path")[0].split()) or type(exc).__name__
-
-
 @contextlib.contextmanager
 def _argv(args: list[str]) -> Iterator[None]:
     saved = sys.argv[:]
@@ -118,10 +104,10 @@ def _help_or_version(config_name: str, task: Callable[[Any], Any]) -> bool:
 
 def _typed_configs(config_name: str) -> None:
     """Register the schemas (`designspace.cli._structured`) that the command's primary config names."""
-    from designspace.cli._structured import GROUPS, register
+    from designspace.cli._structured import named, register
 
     text = (CONFIG_DIR / f"{config_name}.yaml").read_text() if (CONFIG_DIR / f"{config_name}.yaml").is_file() else ""
-    register(tuple(g for g in GROUPS if f"/schema/{g}@" in text))
+    register(named(text))
 
 
 def _with_overrides(args: list[str], extra: list[str]) -> list[str]:
@@ -135,22 +121,6 @@ def _check_additions(args: Sequence[str]) -> None:
     from designspace.cli._structured import check_additions
 
     check_additions(args)
-
-
-def typed_message(exc: BaseException) -> str | None:
-    """OmegaConf's type error (`Value 'abc' of type 'str' could not be converted to Float`) as
-    `schedule.lr=abc: not a float`, an unknown key without Hydra's advice to add it, or None."""
-    cause = exc if getattr(exc, "full_key", None) else exc.__cause__
-    key = getattr(cause, "full_key", None)
-    text = str(cause or "")
-    unknown = re.match(r"Could not override '([^']+)'\.\s+To append to your config use \+", str(exc))
-    if unknown:  # Hydra suggests +key=value, which adds a key nothing reads
-        return f"{unknown.group(1)}: no such key (--help lists the keys)"
-    if not key or "could not be converted to" not in text:
-        return None
-    value = text.split("'")[1] if text.count("'") >= 2 else "?"
-    kind = text.split("could not be converted to", 1)[1].split()[0].lower()
-    return f"{key}={value}: not {'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 def run(config_name: str, prog: str, task: Callable[[Any], Any],
@@ -194,7 +164,7 @@ def run(config_name: str, prog: str, task: Callable[[Any], Any],
     except (HydraException, OmegaConfBaseException, yaml.YAMLError) as exc:
         if in_task and not isinstance(exc, OmegaConfBaseException):
             raise
-        exit_usage(prog, UserError(typed_message(exc) or one_line(exc)))
+        exit_usage(prog, UserError(message(exc, source_file)))
     except Exception as exc:
         if in_task or not is_user_error(exc):
             raise

@@ -5,6 +5,8 @@ anytime-valid sequential comparison (`designspace.analysis.sequential`) decides 
 trained; prints one line per pair, the forecast of the pairs still needed after the first pairs and at the end,
 the decision naming the better space, its interval and the models spent, and writes compare.csv/.json/.png.
 Config: configs/compare.yaml (+ configs/dataset, configs/schedule). The study is `designspace.studies.compare`.
+The run options are train's, but shard, num_shards and limit keep their defaults (the comparison picks the models;
+several processes running the same command share the work through claims).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from designspace.studies.compare import (
 from designspace.studies.twin_sweeps import ESTIMAND
 from designspace.sweep.from_config import training_setup
 from designspace.sweep.layout import SamplesError, SweepNotWritable
+from designspace.sweep.options import RunOptions
 from designspace.sweep.runner import Interrupted, run_sweep
 from designspace.sweep.setups import SetupMismatch
 from designspace.training.data import DatasetError, load_dataset
@@ -40,16 +43,25 @@ from designspace.util.usage import UsageError, UserError, terminal_safe
 
 log = logging.getLogger(__name__)
 _structured.register()
+PICKED = ("shard", "num_shards", "limit")  # run options that pick the models: the comparison picks them
 
 
 def _names(paths: list[str]) -> list[str]:
-
     names = [one_line(sweep_info(p)["space"] or Path(p).name) for p in paths]
     return names if names[0] != names[1] else [one_line(Path(p).name) for p in paths]
 
 
-def run(cfg: DictConfig) -> str:
+def _check_picked(options: RunOptions) -> None:
+    """The comparison picks the models to train: shard, num_shards and limit, which pick them in `train`, must keep
+    their defaults (workers share a comparison through claims)."""
+    for key in PICKED:
+        if getattr(options, key) != getattr(RunOptions(), key):
+            raise UsageError(f"{key}={getattr(options, key)}: compare picks the models it trains, so "
+                             f"{', '.join(PICKED)} keep their defaults; to share the work, run the same command in "
+                             "several processes")
 
+
+def run(cfg: DictConfig) -> str:
     raw = cfg.sweep_dirs
     if raw is None:
         raise UsageError("sweep_dirs is required: python -m designspace.compare sweep_dirs=[A,B] max_models=N")
@@ -57,9 +69,9 @@ def run(cfg: DictConfig) -> str:
     options = CompareOptions(cfg.max_models, cfg.margin, cfg.alpha, cfg.order_seed, cfg.test, cfg.pairing)
     paths = [to_absolute_path(str(p)) for p in paths]
     sweeps = check_sweeps(paths, options.max_models, options.pairing)
-    # a comparison trains every model it picks (no pack, retry, limit or breaker of its own: the defaults)
     config = OmegaConf.to_container(cfg, resolve=True)
     dataset, schedule, run_options = training_setup(config, to_absolute_path)
+    _check_picked(run_options)
     names = _names(paths)
     twin = options.pairing == "twin"
     if twin:
@@ -109,7 +121,6 @@ def _compare(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-
     _hydra.run("compare", "designspace.compare", _compare,
                (UsageError, UserError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable))
 

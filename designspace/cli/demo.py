@@ -47,7 +47,6 @@ def demo_sweeps(spaces: Sequence[str], n: int, root: str | os.PathLike | None = 
     import yaml
     from tqdm.auto import tqdm
 
-
     logging.getLogger("designspace").setLevel(logging.WARNING)
     if root is None:
         base = Path(tempfile.mkdtemp(prefix="designspace_demo_"))

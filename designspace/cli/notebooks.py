@@ -26,7 +26,6 @@ def shipped() -> list[Path]:
 def write_notebooks(dest: str | Path, overwrite: bool = False) -> list[Path]:
     """Copy every shipped notebook into `dest`; refuses (UsageError naming them) to replace existing ones unless
     `overwrite`, before writing any."""
-
     folder = Path(dest)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"dest={dest}: exists and is not a folder")
@@ -53,7 +52,6 @@ def _notebooks(cfg: Any) -> None:
 
 
 def main() -> None:
-
     _hydra.run("notebooks", "designspace.notebooks", _notebooks, (UsageError,))
 
 

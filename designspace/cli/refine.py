@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from designspace.cli._help import handled
-from designspace.cli._hydra import one_line
+from designspace.cli._messages import one_line
 from designspace.configs import CONFIG_DIR
 from designspace.studies.refine import run
 

@@ -33,17 +33,61 @@ def _flag(value: Any, name: str) -> bool:
     return value
 
 
-def _write_table(frame: pd.DataFrame, out: Path) -> None:
+def _blocking_file(path: Path) -> Path | None:
+    """The first existing part of `path`'s parents that is not a folder (so nothing can be made under it)."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return None
+
+
+def _out_path(value: Any) -> Path | None:
+    """out=: a .parquet or .csv file that can be made, or None."""
+    from designspace.util.usage import UserError
+
+    if not value:
+        return None
+    out = Path(value)
+    if out.suffix not in (".parquet", ".csv"):
+        raise UserError(f"out={value}: the file must end in .parquet or .csv")
+    blocking = _blocking_file(out)
+    if blocking is not None:
+        raise UserError(f"out={value}: {blocking} is a file, not a folder; write the table to a path in a folder")
+    if out.is_dir():
+        raise UserError(f"out={value}: a folder; name a file in it, e.g. out={out / 'samples.parquet'}")
+    return out
+
+
+def _folder_path(key: str, value: Any) -> Path:
+    """sweep_dir=: a folder (new or existing), not a file nor under one."""
+    from designspace.util.usage import UserError
+
+    path = Path(value)
+    blocking = path if path.exists() and not path.is_dir() else _blocking_file(path)
+    if blocking is not None:
+        raise UserError(f"{key}={value}: {blocking} is a file, not a folder; name a sweep directory (new, or one "
+                        "`sample` wrote)")
+    return path
+
+
+def _write_table(frame: pd.DataFrame, out: Path, key: str) -> None:
+    """The table in `out`; a folder that cannot take it is one line naming `key`."""
     from designspace.util.atomic import atomic_write
+    from designspace.util.usage import UserError
 
     if out.suffix == ".parquet":
         import io
 
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
-        atomic_write(out, lambda fh: fh.write(buf.getvalue()))
+        data = buf.getvalue()
     else:
-        atomic_write(out, lambda fh: fh.write(frame.to_csv(index=False).encode()))
+        data = frame.to_csv(index=False).encode()
+    try:
+        atomic_write(out, lambda fh: fh.write(data))
+    except OSError as exc:
+        raise UserError(f"{key}: cannot write {out.parent} ({exc.strerror or exc}); write the table to a folder of "
+                        "yours") from None
 
 
 def hparam_laws(config: Any) -> tuple[Any, ...]:
@@ -71,7 +115,10 @@ def _stored_config(cfg: Any) -> str:
     without sampled keys keeps the config it had before they existed."""
     from omegaconf import OmegaConf
 
+    from designspace.cli._structured import drop_unset
+
     plain = OmegaConf.to_container(cfg, resolve=False)
+    plain["space"] = drop_unset(plain["space"])  # what the space's files set (the schema sets nothing)
     sampled = {k: v for k, v in (plain.pop("hparams", None) or {}).items() if v is not None}
     if sampled:
         plain["hparams"] = sampled
@@ -85,26 +132,26 @@ def run(cfg: Any, space_source: str = "<config>", overrides: tuple[str, ...] = (
     import pandas  # noqa: F401 - imported up front so that the reported sampling time is sampling
     from omegaconf import OmegaConf
 
-    from designspace.space import budgets, spaces
-    from designspace.sweep.layout import SweepDir
-
-    out = Path(cfg.out) if cfg.out else None
-    if out is not None and out.suffix not in (".parquet", ".csv"):
-        raise ValueError(f"out={cfg.out}: the file must end in .parquet or .csv")
     from designspace.cli._hydra import source_file
+    from designspace.cli._structured import given
+    from designspace.space import budgets
+    from designspace.space.compose import SPACE_DIR, compose_file
+    from designspace.space.schema import SpaceError, from_config
+    from designspace.sweep.layout import SweepDir
+    from designspace.util.usage import UserError
 
-    path = source_file("space", space_source) or spaces.SPACE_DIR / f"{space_source}.yaml"
+    out = _out_path(cfg.out)
+    path = source_file("space", space_source) or SPACE_DIR / f"{space_source}.yaml"
     source = str(path) if path.is_file() else f"space/{space_source}.yaml (Hydra search path)"
-    composed = OmegaConf.to_container(cfg.space, resolve=True)
+    composed = given(cfg.space)
     space_ovs = [o for o in overrides if o.lstrip("+~").startswith("space.")]
     try:
-        space = spaces.from_config(composed, source, None, space_ovs)
-    except spaces.SpaceError:
+        space = from_config(composed, source, None, space_ovs)
+    except SpaceError:
         if not path.is_file():
             raise
         # name the file of the defaults chain that set the bad key: only now is the chain worth reading
-        _, chain = spaces.compose(spaces.read_yaml(path), str(path), path.parent)
-        space = spaces.from_config(composed, source, chain, space_ovs)
+        space = from_config(composed, source, compose_file(path)[1], space_ovs)
     budget_ovs = [o for o in overrides if o.lstrip("+~").startswith("budget.")]
     budget_file = (source_file("budget", budget_source)
                    or budgets.BUDGET_DIR / f"{budget_source or cfg.budget.get('name')}.yaml")
@@ -113,15 +160,22 @@ def run(cfg: Any, space_source: str = "<config>", overrides: tuple[str, ...] = (
         + (f" with command-line overrides {budget_ovs}" if budget_ovs else ""))
     sweep = None
     if cfg.sweep_dir or out is None:
-        sweep = SweepDir(cfg.sweep_dir or f"sweeps/{space.name}-{budget.name}-n{cfg.n}-s{cfg.seed}")
+        sweep = SweepDir(_folder_path("sweep_dir", cfg.sweep_dir or f"sweeps/{space.name}-{budget.name}-n{cfg.n}-"
+                                      f"s{cfg.seed}"))
     overwrite = _flag(cfg.overwrite, "overwrite")
     laws = hparam_laws(cfg.get("hparams"))
     result = draw(space, cfg.n, cfg.seed, budget, max_draws=cfg.max_draws, progress=cfg.progress, hparams=laws)
     wrote = []
     if sweep is not None:
-        wrote.append(sweep.store_samples(result.frame, _stored_config(cfg), overwrite))
+        try:
+            wrote.append(sweep.store_samples(result.frame, _stored_config(cfg), overwrite))
+        except OSError as exc:
+            if exc.errno is None:  # a worded refusal (different samples already there): its own line
+                raise
+            raise UserError(f"sweep_dir={sweep.root}: cannot write {exc.filename or sweep.root} ({exc.strerror}); "
+                            "name a sweep directory in a folder of yours") from None
     if out is not None:
-        _write_table(result.frame, out)
+        _write_table(result.frame, out, f"out={cfg.out}")
         wrote.insert(0, f"wrote {out}")
     return summary(result, budget, "\n".join(wrote))
 

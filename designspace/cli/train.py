@@ -118,7 +118,6 @@ def _threads(cfg: DictConfig) -> int | None:
         return cfg.threads
     from hydra.core.hydra_config import HydraConfig
 
-
     launcher = HydraConfig.get().runtime.choices.get("hydra/launcher") if HydraConfig.initialized() else None
     return default_threads(local_processes(int(cfg.num_shards), launcher))
 
@@ -139,7 +138,6 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
 
 def summary_text(summary: dict[str, Any]) -> str:
     """The closing summary of one shard as a short table: models, what was done before, trained and how."""
-
     minutes, seconds = divmod(round(float(summary.get("seconds", 0.0))), 60)
     header = ["shard", "models", "done before", "trained", "ok", "diverged", "failed", "held elsewhere", "time"]
     row = [f"{summary['shard']}/{summary['num_shards']}", *(str(summary[k]) for k in (
@@ -149,7 +147,6 @@ def summary_text(summary: dict[str, Any]) -> str:
 
 
 def main() -> None:
-
     _hydra.run("train", "designspace.train", _train, (UsageError, DatasetError, SamplesError, SetupMismatch, SweepNotWritable))
 
 

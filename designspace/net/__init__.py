@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from designspace.net import export, zoo
+from designspace.net.blocks.bottleneck import make_compatible
 from designspace.net.complexity import Complexity, complexity, complexity_arrays, complexity_frame
 from designspace.net.regnet import regnet_spec, regnet_widths
-from designspace.net.spec import NetSpec, make_compatible
+from designspace.net.spec import NetSpec
 
 _TORCH = ("AnyNet", "build_model")
 

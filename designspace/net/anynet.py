@@ -14,12 +14,9 @@ from torch import nn
 
 from designspace.net import blocks
 from designspace.net.blocks.base import conv_bn
-from designspace.net.blocks.bottleneck import Bottleneck, SqueezeExcite
-from designspace.net.blocks.res_basic import ResBasic
-from designspace.net.blocks.vanilla import Vanilla
 from designspace.net.spec import NetSpec
 
-__all__ = ["AnyNet", "Bottleneck", "ResBasic", "SqueezeExcite", "Stem", "Vanilla", "build_model",
+__all__ = ["AnyNet", "Stem", "build_model",
            "reset_parameters", "zero_last_bn"]
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from designspace.net.blocks.bottleneck import make_compatible
 from designspace.net.regnet_stages import exponent
-from designspace.net.spec import NetSpec, make_compatible
+from designspace.net.spec import NetSpec
 
 QUANTUM = 8
 

@@ -1,4 +1,5 @@
-"""`NetSpec`, the one description of an AnyNet network, and the width/group compatibility rule.
+"""`NetSpec`, the one description of an AnyNet network (the width/group compatibility rule it applies is
+`designspace.net.blocks.bottleneck`'s).
 
 A `NetSpec` fixes everything that determines a network's structure: the block type
 (`designspace.net.blocks`), per-stage depth, width, bottleneck ratio b (inner width = w / b) and group
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from designspace.net import blocks
-from designspace.net.blocks.bottleneck import inner_width, make_compatible, make_compatible_arrays, se_width
+from designspace.net.blocks.bottleneck import inner_width
 from designspace.util.validation import reject_unknown_keys
 
 STAGE_FIELDS = {"depths": "d", "widths": "w", "bottleneck_ratios": "b", "group_widths": "g"}
@@ -30,8 +31,7 @@ SCALAR_FIELDS = ("se_ratio", "stem_width", "stem_stride", "num_classes", "in_cha
 
 DEFAULT_BLOCK = blocks.DEFAULT
 
-__all__ = ["DEFAULT_BLOCK", "SCALAR_FIELDS", "STAGE_FIELDS", "NetSpec", "inner_width", "make_compatible",
-           "make_compatible_arrays", "se_width", "stage_columns"]
+__all__ = ["DEFAULT_BLOCK", "SCALAR_FIELDS", "STAGE_FIELDS", "NetSpec", "stage_columns"]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 model a point, the bootstrap's 95% interval of the best model's value shaded and its median as a line
 (`designspace.analysis.hparams.good_ranges`), the schedule's own value dashed where given. It follows
 `reporting.plots`: its style, colors and legends, error axes ending at the report's bulk percentile (models above
-marked at the edge), log axes for keys sampled on a log scale, laid out once (`readable_ticks`), saved by
+marked at the edge), log axes for keys sampled on a log scale, laid out once (`layout.readable_ticks`), saved by
 `plots.save`. `hparams_section` writes the report section (the table and one figure per space) through the
 report's own `figure` and `csv` callbacks; it says nothing when no key varies.
 """
@@ -18,22 +18,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from designspace.analysis._tables import Resolved
 from designspace.analysis.bootstrap import per_draw
-from designspace.analysis.hparams import LABELS, good_ranges, varying_hparams, with_product
+from designspace.analysis.hparams import LABELS
 from designspace.analysis.outcomes import ERROR
-from designspace.reporting import plots
-from designspace.reporting.plots import (
-    ERROR_LABEL,
-    PALETTE,
-    _bulk_limits,
-    _edge_marks,
-    _figure,
-    _marker_handle,
-    _plain_log,
-    _style,
-    readable_ticks,
-)
+from designspace.reporting import layout, plots
+from designspace.reporting.plots import ERROR_LABEL, PALETTE
 from designspace.util.names import markdown_text
 from designspace.util.paths import safe_name
 
@@ -52,21 +41,18 @@ def plot_hparam_scatter(
         ranges = ranges[ranges["space"].astype(str) == name]
     top = float(points[ERROR].max()) if len(points) else 1.0
     lo, hi = error_range if error_range is not None else (float(points[ERROR].min()) if len(points) else 0.0, top)
-    with _style():
-        fig, axes = _figure(max(1, len(keys)), ncols=min(3, max(1, len(keys))), panel=(3.0, 2.6))
+    ncols = min(layout.MAX_COLUMNS, max(1, len(keys)))
+    with layout.style():
+        fig, axes = layout.figure(max(1, len(keys)), ncols=ncols, panel=(3.0, 2.6))
         for ax, key in zip(axes, keys):
             sub = points[np.isfinite(points[key].to_numpy(dtype=np.float64))] if key in points else points.iloc[:0]
             x = sub[key].to_numpy(dtype=np.float64) if key in sub else np.empty(0)
             r = ranges[ranges["param"] == key]
             if (bool(r["log_scale"].iat[0]) if len(r) else bool(x.size and (x > 0).all())):
-                _plain_log(ax, "x")  # before drawing: margins are then taken on the log scale
-                if x.size and x.max() < 100 * x.min():  # under two decades: 1-2-5 ticks, not one label or none
-                    from matplotlib.ticker import LogLocator
-
-                    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            ax.set_ylim(*_bulk_limits(lo, hi, top))
+                layout.plain_log(ax, "x", values=x)  # before drawing: margins are then taken on the log scale
+            ax.set_ylim(*layout.bulk_limits(lo, hi, top))
             ax.scatter(x, sub[ERROR], s=10, alpha=0.6, color=color, linewidths=0, label=legend)
-            _edge_marks(ax, x, sub[ERROR].to_numpy(), color)
+            layout.edge_marks(ax, x, sub[ERROR].to_numpy(), color)
             if len(r):  # each label is drawn on every panel that has it, and listed once in the legend
                 r = r.iloc[0]
                 ax.axvspan(r["low"], r["high"], color="#444444", alpha=0.15, lw=0, label="best model: 95% interval")
@@ -75,7 +61,7 @@ def plot_hparam_scatter(
                 if np.isfinite(r["reference"]):
                     ax.axvline(r["reference"], color="#D55E00", lw=1.2, ls="--", label="the schedule's value")
             ax.set_xlabel(LABELS.get(key, key))
-            ax.set_ylabel(ERROR_LABEL if axes.index(ax) % 3 == 0 else "")
+            ax.set_ylabel(ERROR_LABEL if axes.index(ax) % ncols == 0 else "")
         handles, labs = [], []
         for ax in axes:  # the legend entries of every panel, once each (a reference may be drawn on one panel only)
             for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -83,17 +69,17 @@ def plot_hparam_scatter(
                     handles.append(h)
                     labs.append(lab)
         if len(points) and (points[ERROR] > hi).any():
-            handles.append(_marker_handle("^"))
+            handles.append(layout.marker_handle("^"))
             labs.append("errors above the axis, at the edge")
-        fig.legend(handles, labs, loc="outside lower center", ncols=min(4, max(1, len(handles))), frameon=False)
+        layout.legend_below(fig, handles, labs, ncols=4)
         how = (f"bootstrap of the best model, {frac:.0%} subsamples" if frac is not None and len(ranges) else
                "too few models for the best-model bootstrap" if not len(ranges) else "bootstrap of the best model")
         fig.suptitle(f"{name}: error vs training hyperparameters ({how})")
     limits = [ax.get_xlim() for ax in axes]
-    readable_ticks(fig)  # thinning the ticks of a crowded log axis (set_ticks) may widen it to a far tick
+    layout.readable_ticks(fig)  # thinning the ticks of a crowded log axis (set_ticks) may widen it to a far tick
     for ax, lim in zip(axes, limits):
         ax.set_xlim(*lim)
-    return readable_ticks(fig)
+    return layout.readable_ticks(fig)
 
 
 def _range_cells(ranges: pd.DataFrame) -> pd.DataFrame:
@@ -112,17 +98,14 @@ def _range_cells(ranges: pd.DataFrame) -> pd.DataFrame:
 
 def hparams_section(doc: Any, a: Any, s: Any, figure: Callable[..., None], csv: Callable[[str, pd.DataFrame], str],
                     reference: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """The report's "Training hyperparameters" section for the spaces of Analysis `a` that sampled a key per model:
-    the good-range table (CSV `hparam_ranges`) and one figure per space, drawn by the report's `figure(stem,
-    caption, data, draw, *args)`; nothing when no space sampled one. `s`: the report's settings (frac, draws,
-    seed, min_per_draw); `reference`: the schedule's values to judge. Returns the ranges (empty: none)."""
-    resolved = a.resolved
-    trained = Resolved(resolved.frame, resolved.policy, resolved.penalty,
-                       tuple(g for g in resolved.groups if g[2].used and varying_hparams(g[1])))
-    if not trained.groups:
+    """The report's "Training hyperparameters" section for the spaces of Analysis `a` that sampled a key per model
+    (`Analysis.hparam_spaces`): the good-range table (`Analysis.hparam_ranges`, CSV `hparam_ranges`) and one figure
+    per space, drawn by the report's `figure(stem, caption, data, draw, *args)`; nothing when no space sampled one.
+    `s`: the report's settings (frac, draws, min_per_draw); `reference`: the schedule's values to judge. Returns
+    the ranges (empty: none)."""
+    if not a.hparam_spaces:
         return pd.DataFrame()
-    ranges = good_ranges(trained, reference=reference, frac=s.frac, draws=s.draws, seed=s.seed,
-                         min_per_draw=s.min_per_draw)
+    ranges = a.hparam_ranges(reference)
     doc.heading("Training hyperparameters", 2)
     doc.para("Sampled per model with the design (`python -m designspace.sample ... hparams.lr=[low,high]`); each "
              f"model trained with its own values. Good range: {s.draws} bootstrap draws of {s.frac:.0%} of the models "
@@ -138,9 +121,8 @@ def hparams_section(doc: Any, a: Any, s: Any, figure: Callable[..., None], csv: 
         doc.para(note)
     colors = plots.space_colors(a.names)
     labels = plots.legend_labels(a.summary, a.counts)
-    for name, used, _ in trained.groups:
-        keys, frame = varying_hparams(used), with_product(used)
-        points = frame[[c for c in ("model_id", *keys) if c in frame] + [ERROR, "outcome"]]
+    for name in a.hparam_spaces:
+        points, keys = a.hparam_points(name)
         mine = ranges[ranges["space"] == name]
         slug = safe_name(name, "space")
         figure(f"hparams_{slug}", f"{markdown_text(name)}: error against each training hyperparameter sampled per "

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from designspace.configs import CONFIG_DIR, read_yaml
-from designspace.space.spaces import ConfigError, find_file
+from designspace.space.compose import find_file
+from designspace.space.schema import ConfigError
 
 BUDGET_DIR = CONFIG_DIR / "budget"
 BAND_KEYS = ("flops", "params", "acts")

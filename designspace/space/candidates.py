@@ -35,7 +35,7 @@ from designspace.net import blocks
 from designspace.net.regnet import regnet_widths_batch
 from designspace.net.regnet_stages import has_stages
 from designspace.space.distributions import Chain, PushForward
-from designspace.space.spaces import Space
+from designspace.space.schema import Space
 
 
 @dataclass
@@ -50,8 +50,8 @@ class Batch:
     valid: np.ndarray
 
     def take(self, idx: np.ndarray) -> Batch:
-        return Batch({k: v[idx] for k, v in self.raw.items()}, self.depths[idx], self.widths[idx],
-                     self.ratios[idx], self.groups[idx], self.valid[idx])
+        return type(self)({k: v[idx] for k, v in self.raw.items()}, self.depths[idx], self.widths[idx],
+                          self.ratios[idx], self.groups[idx], self.valid[idx])
 
 
 class _Layout:

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from designspace.net.blocks.bottleneck import make_compatible_arrays
 from designspace.net.regnet_stages import distinct_widths
-from designspace.net.spec import make_compatible_arrays
 from designspace.space.regnet_segments import SpaceGrid, allowed_depths, segments
 
 

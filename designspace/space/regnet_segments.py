@@ -19,7 +19,7 @@ from designspace.net.regnet_stages import exponent
 
 
 class SpaceGrid(Protocol):
-    """What the exact counts read of a `spaces.Space` (structural: `spaces` imports the counts, not back)."""
+    """What the exact counts read of a `schema.Space` (structural: `schema` imports the counts, not back)."""
 
     name: str
     family: str

@@ -39,7 +39,8 @@ from designspace.net.widthfit import fit_regnet_many
 from designspace.space.budgets import Budget, load_budget
 from designspace.space.candidates import Batch, draws_for
 from designspace.space.hparams import HparamLaw, add_hparams, hparam_columns, parse_laws
-from designspace.space.spaces import FIT_BOUNDS, Space, load
+from designspace.space.schema import FIT_BOUNDS, Space
+from designspace.space.spaces import load
 from designspace.util.tables import text_table
 
 if TYPE_CHECKING:
@@ -114,7 +115,8 @@ class _Accepted:
             self.count += len(idx)
 
 
-def _within(values: np.ndarray, band: tuple[float | None, float | None]) -> np.ndarray:
+def within(values: np.ndarray, band: tuple[float | None, float | None]) -> np.ndarray:
+    """Which values lie in the inclusive band [low, high] (None: open on that side)."""
     ok = np.ones(len(values), dtype=bool)
     if band[0] is not None:
         ok &= values >= band[0]
@@ -128,7 +130,7 @@ def judge(space: Space, budget: Budget, batch: Batch) -> tuple[np.ndarray, dict[
     idx = np.flatnonzero(batch.valid)
     total_depth = batch.depths[idx].sum(axis=1)
     if "total_depth" in space.bounds:
-        keep = _within(total_depth, space.bounds["total_depth"])
+        keep = within(total_depth, space.bounds["total_depth"])
         idx, total_depth = idx[keep], total_depth[keep]
     cx = complexity_arrays(
         batch.depths[idx], batch.widths[idx], batch.ratios[idx], batch.groups[idx],
@@ -139,9 +141,9 @@ def judge(space: Space, budget: Budget, batch: Batch) -> tuple[np.ndarray, dict[
     metrics = {"flops": cx.flops, "params": cx.params, "acts": cx.acts, "total_depth": total_depth}
     keep = np.ones(len(idx), dtype=bool)
     for m in METRICS:
-        keep &= _within(metrics[m], budget.band(m))
+        keep &= within(metrics[m], budget.band(m))
         if m in space.bounds:
-            keep &= _within(metrics[m], space.bounds[m])
+            keep &= within(metrics[m], space.bounds[m])
     if space.scaled_max:
         gf = budget.regime if budget.regime is not None else metrics["flops"] / 1e9
         for m, rule in space.scaled_max.items():
@@ -154,8 +156,30 @@ def judge(space: Space, budget: Budget, batch: Batch) -> tuple[np.ndarray, dict[
         rows = np.flatnonzero(keep)
         fits = fit_regnet_many([np.repeat(w, d) for d, w in zip(batch.depths[idx[rows]], batch.widths[idx[rows]])])
         for k in fit_bounds:
-            keep[rows] &= _within(fits[k.removeprefix("fit_")].to_numpy(dtype=np.float64), space.bounds[k])
+            keep[rows] &= within(fits[k.removeprefix("fit_")].to_numpy(dtype=np.float64), space.bounds[k])
     return idx[keep], {k: v[keep] for k, v in metrics.items()}
+
+
+def network_columns(space: Space, budget: Budget, final: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The table columns of networks of `space` given their final per-stage arrays (`final`: depths, widths,
+    bottleneck_ratios, group_widths, each (n, S)): the stage columns, num_stages, the scalars the budget sets, the
+    block when not the default, and model_id (`NetSpec.id`)."""
+    S = space.num_stages
+    n = len(final["depths"])
+    table: dict[str, Any] = {}
+    for name, cols in stage_columns(S).items():
+        table.update({c: final[name][:, i] for i, c in enumerate(cols)})
+    scalars = {"se_ratio": space.se_ratio, "stem_width": space.stem_width, "stem_stride": budget.stem_stride,
+               "num_classes": budget.num_classes, "in_channels": budget.in_channels}
+    table["num_stages"] = np.full(n, S, dtype=np.int64)
+    for k, v in scalars.items():
+        table[k] = np.full(n, v, dtype=np.float64 if k == "se_ratio" else np.int64)
+    if space.block != blocks.DEFAULT:
+        table["block"] = [space.block] * n
+    keys = ("depths", "widths", "bottleneck_ratios", "group_widths")
+    table["model_id"] = [NetSpec(d, w, b, g, **scalars, block=space.block).id
+                         for d, w, b, g in zip(*(final[k].tolist() for k in keys))]
+    return table
 
 
 def _frame(space: Space, budget: Budget, acc: _Accepted) -> pd.DataFrame:
@@ -181,22 +205,9 @@ def _frame(space: Space, budget: Budget, acc: _Accepted) -> pd.DataFrame:
         "bottleneck_ratios": cat(lambda b: b.ratios, (0, S), np.float64),
         "group_widths": cat(lambda b: b.groups, (0, S), np.int64),
     }
-    for name, cols in stage_columns(S).items():
-        table.update({c: final[name][:, i] for i, c in enumerate(cols)})
-    n = len(final["depths"])
-    scalars = {"se_ratio": space.se_ratio, "stem_width": space.stem_width, "stem_stride": budget.stem_stride,
-               "num_classes": budget.num_classes, "in_channels": budget.in_channels}
-    table["num_stages"] = np.full(n, S, dtype=np.int64)
-    for k, v in scalars.items():
-        table[k] = np.full(n, v, dtype=np.float64 if k == "se_ratio" else np.int64)
-    if space.block != blocks.DEFAULT:
-        table["block"] = [space.block] * n
+    table.update(network_columns(space, budget, final))
     for k in (*METRICS, "total_depth"):
         table[k] = np.concatenate([m[k] for _, m in acc.parts]).astype(np.int64) if acc.parts else np.empty(0, np.int64)
-    table["model_id"] = [
-        NetSpec(d, w, b, g, **scalars, block=space.block).id
-        for d, w, b, g in zip(*(final[k].tolist() for k in ("depths", "widths", "bottleneck_ratios", "group_widths")))
-    ]
     if not batches:
         table.update({c: np.empty(0) for c in raw_columns(space)})
     return pd.DataFrame(table)[columns(space)]

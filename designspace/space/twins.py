@@ -73,13 +73,14 @@ from designspace.net import blocks
 from designspace.net.complexity import complexity_arrays
 from designspace.net.regnet import regnet_widths_batch
 from designspace.net.regnet_stages import first_block, has_stages
-from designspace.net.spec import NetSpec, stage_columns
+from designspace.net.spec import stage_columns
 from designspace.net.widthfit import exact_regnet_params, fit_regnet_many
 from designspace.space.budgets import Budget, load_budget
 from designspace.space.candidates import Batch
 from designspace.space.distributions import Grid
-from designspace.space.sampler import columns, judge, raw_columns
-from designspace.space.spaces import Space, load
+from designspace.space.sampler import columns, judge, network_columns, raw_columns, within
+from designspace.space.schema import Space
+from designspace.space.spaces import load
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,21 +131,10 @@ class TwinTable:
         return out
 
 
-@dataclass
-class _Nets:
+class _Nets(Batch):
     """m candidate networks of the later space: raw values (AnyNet: d, w, b, g as (m, S); RegNet: depth, w0, wa,
-    wm, b, g as (m,)), the final per-stage arrays and whether the structure is one of the space's."""
-
-    raw: dict[str, np.ndarray]
-    depths: np.ndarray
-    widths: np.ndarray
-    ratios: np.ndarray
-    groups: np.ndarray
-    valid: np.ndarray
-
-    def take(self, idx: np.ndarray) -> _Nets:
-        return _Nets({k: v[idx] for k, v in self.raw.items()}, self.depths[idx], self.widths[idx],
-                     self.ratios[idx], self.groups[idx], self.valid[idx])
+    wm, b, g as (m,)), the final per-stage arrays and whether the structure is one of the space's (the sampler's
+    `Batch`, which can also be written into)."""
 
     def put(self, idx: np.ndarray, other: _Nets) -> None:
         for k, v in self.raw.items():
@@ -227,15 +217,6 @@ def _on_grid(grid: Grid, x: Any) -> np.ndarray:
     v = grid.values.astype(np.float64)
     near = v[_nearest(grid, x)]
     return np.abs(near - x) <= 1e-9 * np.maximum(1.0, np.abs(x))
-
-
-def _within(values: np.ndarray, band: tuple[float | None, float | None]) -> np.ndarray:
-    ok = np.ones(len(values), dtype=bool)
-    if band[0] is not None:
-        ok &= values >= band[0]
-    if band[1] is not None:
-        ok &= values <= band[1]
-    return ok
 
 
 # --- reading the source table --------------------------------------------------------------------------------
@@ -540,7 +521,7 @@ def _flops(space: Space, budget: Budget, nets: _Nets | _Source) -> np.ndarray:
 def _admissible(space: Space, budget: Budget, nets: _Nets) -> tuple[np.ndarray, np.ndarray]:
     """(admissible, flops) per candidate: a valid structure that the sampler's judge keeps in the budget."""
     flops = _flops(space, budget, nets)
-    ok = nets.valid & _within(flops, budget.flops)
+    ok = nets.valid & within(flops, budget.flops)
     rows = np.flatnonzero(ok)
     if len(rows):
         batch = Batch({}, nets.depths[rows], nets.widths[rows], nets.ratios[rows], nets.groups[rows],
@@ -826,20 +807,12 @@ def _table(space: Space, budget: Budget, nets: _Nets) -> pd.DataFrame:
                 table.update({f"raw_{k}{i + 1}": vals[:, i] for i in range(S)})
     final = {"depths": nets.depths, "widths": nets.widths, "bottleneck_ratios": nets.ratios,
              "group_widths": nets.groups}
-    for name, cols in stage_columns(S).items():
-        table.update({c: final[name][:, i] for i, c in enumerate(cols)})
+    table.update(network_columns(space, budget, final))
     scalars = {"se_ratio": space.se_ratio, "stem_width": space.stem_width, "stem_stride": budget.stem_stride,
                "num_classes": budget.num_classes, "in_channels": budget.in_channels}
-    table["num_stages"] = np.full(n, S, dtype=np.int64)
-    for k, v in scalars.items():
-        table[k] = np.full(n, v, dtype=np.float64 if k == "se_ratio" else np.int64)
-    if space.block != blocks.DEFAULT:
-        table["block"] = [space.block] * n
     cx = complexity_arrays(nets.depths, nets.widths, nets.ratios, nets.groups, **scalars,
                            resolution=budget.resolution, block=space.block) if n else None
     for k in ("flops", "params", "acts"):
         table[k] = getattr(cx, k).astype(np.int64) if cx is not None else np.zeros(0, dtype=np.int64)
     table["total_depth"] = nets.depths.sum(axis=1).astype(np.int64)
-    table["model_id"] = [NetSpec(d, w, b, g, **scalars, block=space.block).id
-                         for d, w, b, g in zip(*(x.tolist() for x in final.values()))]
     return pd.DataFrame(table)[columns(space)]

@@ -147,7 +147,8 @@ def beyond_cap(standing: Standing, arms: Sequence[Arm], options: CompareOptions)
 def write_outcome(standing: Standing, names: Sequence[str], out: Path, estimand: str = "") -> list[Path]:
     """compare.csv (the interval and both e-values after every pair), compare.json (the decision, its estimand and
     the forecast) and compare.png/.pdf (the interval against models trained, with the margin and the zero line)."""
-    from designspace.reporting.plots import plot_sequential, save
+    from designspace.reporting.ladder_plots import plot_sequential
+    from designspace.reporting.plots import save
 
     result, fc = standing.result, standing.forecast
     out.mkdir(parents=True, exist_ok=True)

@@ -20,25 +20,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from designspace.analysis import Analysis, suggest
 from designspace.analysis import hparams as hp
-from designspace.analysis import suggest
 from designspace.analysis.bootstrap import MIN_PER_DRAW, per_draw
 from designspace.analysis.edf import ks_test
 from designspace.analysis.outcomes import ERROR, resolve_errors
 from designspace.analysis.power import ks_critical, n_for_power, power_row
-from designspace.configs import read_yaml
+from designspace.configs import CONFIG_DIR, read_yaml
 from designspace.reporting import plots
 from designspace.reporting.report import Document
 from designspace.space import spaces
+from designspace.space.compose import SPACE_DIR
 from designspace.space.hparams import HparamLaw, parse_laws
 from designspace.space.sampler import draw
-from designspace.space.spaces import CONFIG_DIR, load
+from designspace.space.spaces import load
 from designspace.sweep import results
 from designspace.sweep.layout import SweepDir
 from designspace.sweep.options import RunOptions
 from designspace.sweep.results import read_records
 from designspace.sweep.runner import run_sweep
-from designspace.training.trainer import Schedule
+from designspace.training.schedule import Schedule
 from designspace.util.atomic import atomic_write_text
 from designspace.util.names import markdown_text, one_line, spreadsheet_safe
 from designspace.util.paths import safe_name
@@ -61,8 +62,6 @@ class SweepSource:
 
 def read_sweep(sweep_dir: str | Path, min_models: int) -> SweepSource:
     """Read one sweep directory; a missing or untrained sweep raises ValueError/FileNotFoundError (one line)."""
-
-
     sweep = SweepDir(sweep_dir)
     if not sweep.root.is_dir():
         raise FileNotFoundError(f"sweep_dirs: {sweep.root} does not exist")
@@ -85,7 +84,6 @@ def _budget_name(budget: Any) -> str | None:
 
 def _verdict(row: pd.Series, kept: np.ndarray, rest: np.ndarray, alpha_eff: float, min_kept: int) -> str:
     """'supported' / 'too few models to tell' / 'not shown', never stronger than the numbers."""
-
     if not row["tested"]:
         return f"too few models to tell ({row['n_kept']} kept, {row['n'] - row['n_kept']} left out; needs {min_kept})"
     if row["significant"]:
@@ -100,16 +98,15 @@ def _verdict(row: pd.Series, kept: np.ndarray, rest: np.ndarray, alpha_eff: floa
 
 def _edf_figure(used: pd.DataFrame, err_col: str, top: pd.DataFrame, cands: list, s: Any) -> Any:
     """The whole space's EDF and those of the kept models of the top suggestions (legend outside)."""
-
     parts = [used.assign(space="whole space")]
     for i in range(min(SHOWN_EDFS, len(top))):
         mask = cands[i].mask
         parts.append(used[mask].assign(space=f"#{i + 1}: {top['label'].iat[i]}"))
     frame = pd.concat(parts, ignore_index=True)
     frame = frame.assign(error=frame[err_col], status="ok")
-    fig = plots.plot_edfs(frame, policy=s.policy, penalty=s.penalty, title="error EDF: top suggestions vs the whole")
-    fig.set_size_inches(9.5, 3.6)  # room for the long labels of the legend beside the panel
-    return fig
+    edfs = Analysis(frame, policy=s.policy, penalty=float(s.penalty))
+    return plots.plot_edfs(edfs, title="error EDF: top suggestions vs the whole",
+                           panel=(9.5, 3.6))  # room for the long labels of the legend beside the panel
 
 
 def _yaml(cfg: dict[str, Any]) -> str:
@@ -190,21 +187,19 @@ def refine_sweep(src: SweepSource, out: Path, s: Any) -> dict[str, Any]:
     spreadsheet_safe(shown).to_csv(out / "data" / "top.csv", index=False)
     doc.table(shown, "data/top.csv", {"frac_kept": 2, "median_kept": 2, "median_rest": 2, "q25_kept": 2,
                                       "q25_rest": 2, "D": 3, "score": 3})
-    fig = _edf_figure(used, ERROR, top, cands, s)
-    for fmt in s.formats:
-        fig.savefig(out / "figures" / f"edf_top.{fmt}")
     edf_rows = pd.DataFrame({"model_id": used.get("model_id"), "err": err,
                              **{f"kept_{i + 1}": cands[i].mask for i in range(min(SHOWN_EDFS, top_n))}})
     spreadsheet_safe(edf_rows).to_csv(out / "data" / "edf_top.csv", index=False)
-    doc.figure(1, f"Error EDF of the whole space (n = {len(used)}) and of the models each of the top "
-               f"{min(SHOWN_EDFS, top_n)} suggestions keeps (n in the legend).", "edf_top", list(s.formats),
-               ["data/edf_top.csv"])
+    doc.add_figure(_edf_figure(used, ERROR, top, cands, s), out, "edf_top",
+                   f"Error EDF of the whole space (n = {len(used)}) and of the models each of the top "
+                   f"{min(SHOWN_EDFS, top_n)} suggestions keeps (n in the legend).", list(s.formats),
+                   ["data/edf_top.csv"])
     ranges = _hparams_section(src, used, doc, out, s)
     overrides = _hparam_overrides(ranges)
     if overrides:
         doc.para("To sample the same space with these ranges next (the range of a key that does not matter stays "
                  "about as wide as it was):")
-        named = space.name if (spaces.SPACE_DIR / f"{space.name}.yaml").is_file() else "<the sweep's space>"
+        named = space.name if (SPACE_DIR / f"{space.name}.yaml").is_file() else "<the sweep's space>"
         doc.code(f"python -m designspace.sample space={named} n={len(src.table)}"
                  + (f" budget={budget}" if budget else "") + " " + " ".join(overrides) + " sweep_dir=sweeps/next")
     same = [law.override() for law in parse_laws(src.config.get("hparams"))]  # a restriction's only change: its space
@@ -261,10 +256,9 @@ def _hparams_section(src: SweepSource, used: pd.DataFrame, doc: Document, out: P
               empty="Too few models to score ranges.")
     frame = hp.with_product(used)
     points = frame[[c for c in ("model_id", *keys) if c in frame] + [ERROR]]
-    plots.save(plot_hparam_scatter(points, ranges, src.root.name, keys, frac=0.25), out / "figures" / "hparams",
-               list(s.formats))
-    doc.figure(None, "Error against each sampled hyperparameter; shaded: the good range (95% interval of the best "
-               "model's value), line: its median.", "hparams", list(s.formats), ["data/hparam_ranges.csv"])
+    doc.add_figure(plot_hparam_scatter(points, ranges, src.root.name, keys, frac=0.25), out, "hparams",
+                   "Error against each sampled hyperparameter; shaded: the good range (95% interval of the best "
+                   "model's value), line: its median.", list(s.formats), ["data/hparam_ranges.csv"])
     return ranges
 
 
@@ -280,14 +274,12 @@ def _schedule_name(src: SweepSource) -> str | None:
 
 
 def _first_record(src: SweepSource) -> dict[str, Any] | None:
-
     records = read_records(src.root)
     return next(iter(records.values()), None)
 
 
 def _dataset_config(record: dict[str, Any], name: str | None) -> dict[str, Any]:
     """The dataset config the sweep was trained on: `name`, or the configs/dataset file matching its records."""
-
     info = record["dataset"]
     files = [CONFIG_DIR / "dataset" / f"{name}.yaml"] if name else sorted((CONFIG_DIR / "dataset").glob("*.yaml"))
     for path in files:
@@ -304,7 +296,6 @@ def _dataset_config(record: dict[str, Any], name: str | None) -> dict[str, Any]:
 def verify(src: SweepSource, space_file: Path, where: Path, s: Any, doc: Any, err_whole: np.ndarray) -> dict:
     """Sample and train `verify_n` models of the space file like the sweep; compare the EDFs (KS, power)."""
     from omegaconf import OmegaConf
-
 
     record = _first_record(src)
     if record is None:

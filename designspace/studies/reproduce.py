@@ -18,8 +18,8 @@ from typing import Any
 
 from designspace.analysis.decisions import Plan
 from designspace.analysis.progression import STEPS, progression_comparisons
-from designspace.space import spaces
 from designspace.space.budgets import load_budget
+from designspace.space.compose import SPACE_DIR, compose_file, find_file
 from designspace.space.sampler import draw
 from designspace.studies.decide import Arm, run_until_decided, table_order
 from designspace.studies.experiment import Experiment, ExperimentError, Sequential, Twins, rung_schedule
@@ -74,7 +74,6 @@ class Job:
 
 def plan(exp: Experiment, out: Path) -> list[Job]:
     """Every sweep the experiment needs, in a fixed order."""
-
     jobs = [Job("space", s, b, b, exp.n, exp.seed, SweepDir(out / "sweeps" / f"{s}-{b}"))
             for b in exp.budgets for s in exp.spaces]
     if exp.zoo_pick:
@@ -113,16 +112,12 @@ def plan(exp: Experiment, out: Path) -> list[Job]:
 def _composed_space(space: str) -> dict[str, Any]:
     """The space's definition as composed now (defaults merged), recorded with its samples so that the
     report reads what was sampled, not a YAML file edited since."""
-
-    path = spaces.find_file(space, spaces.SPACE_DIR, "space")
-    cfg, _ = spaces.compose(spaces.read_yaml(path), str(path), path.parent)
-    return cfg
+    return compose_file(find_file(space, SPACE_DIR, "space"))[0]
 
 
 def sample_all(jobs: Sequence[Job], progress: bool = True) -> list[str]:
     """Write the samples of every job that has none yet; returns one line per job."""
     from omegaconf import OmegaConf
-
 
     lines = []
     for job in jobs:
@@ -161,7 +156,6 @@ def train_all(jobs: Sequence[Job], dataset: Any, schedule: Any, options: RunOpti
     With `sequential`, the longest rung's sweeps of the progression are trained by `train_until_decided`
     instead (every process works on any unclaimed model of the round: shards do not apply there), then the twin
     sweeps by `train_twins_until_decided`."""
-
     options = options if options is not None else RunOptions()
     data = load_dataset(dataset)  # once: the rungs' schedules depend on the training set's size
     summaries = []
@@ -186,7 +180,6 @@ def train_until_decided(jobs: Sequence[Job], data: Any, schedule: Any, sequentia
     """Train the longest rung's models round by round until no comparison of the progression goes on
     (`studies.decide`, `analysis.decisions`); the models of a space are taken in its samples' order (independent
     draws)."""
-
     options = options.replace(shard=0, num_shards=1, limit=None)  # any worker takes any unclaimed model of a round
     by_space = {j.space: j for j in jobs}
     arms = [Arm(j.space, j.sweep.require(), table_order(j.sweep)) for j in jobs]
@@ -239,12 +232,11 @@ def run(cfg: Any) -> str:
     from hydra.utils import to_absolute_path
     from omegaconf import OmegaConf
 
-
     if cfg.stage not in STAGES:
         raise ExperimentError(f"stage={cfg.stage!r} must be one of {', '.join(STAGES)}")
     config = OmegaConf.to_container(cfg, resolve=True)
     if cfg.stage in ("all", "train"):  # every run option, the dataset and the schedule checked before anything is written
-        dataset, schedule, options = training_setup(config, to_absolute_path, seed=config["experiment"].get("seed", 0))
+        dataset, schedule, options = training_setup(config, to_absolute_path)
     exp = Experiment.from_config(OmegaConf.to_container(cfg.experiment, resolve=True))
     out = Path(to_absolute_path(cfg.out or f"runs/{exp.name}"))
     jobs = plan(exp, out)

@@ -19,11 +19,10 @@ import pandas as pd
 
 from designspace.analysis.decisions import FUTILITY_AFTER
 from designspace.analysis.forecast import FUTILITY
-from designspace.analysis.outcomes import ERROR
 from designspace.analysis.progression import PAPER_NAMES
 from designspace.analysis.sequential import ESTIMANDS
 from designspace.analysis.study import Study
-from designspace.reporting import plots
+from designspace.reporting import ladder_plots, plots
 from designspace.reporting.report import ReportSettings, markdown_table, render_html
 from designspace.reporting.report import write_report as write_analysis
 from designspace.util.atomic import atomic_write_text
@@ -34,7 +33,6 @@ def write_report(study: Study, out: Path, *, exp: Any, config_text: str = "", ze
                  sources: Sequence[str] = ()) -> Path:
     """Write report/REPORT.md + REPORT.html, the CSVs behind them and the full analysis under report/analysis/,
     drawn from `study` (`exp`: the experiment, for its name, description and protocol; `sources`: the sweeps)."""
-
     out.mkdir(parents=True, exist_ok=True)
     frame, alpha = study.frame, study.alpha
     trained = int(frame["status"].isin(["ok", "diverged", "failed"]).sum()) if "status" in frame else 0
@@ -65,12 +63,12 @@ def write_report(study: Study, out: Path, *, exp: Any, config_text: str = "", ze
                f"{PAPER_NAMES.get(exp.zoo_pick.space, exp.zoo_pick.space)} models within +-{exp.zoo_pick.tolerance:.0%} "
                "of the regime's flops (the paper's procedure for its model zoo), picked at the proxy's budget.\n",
                markdown_table(zt) if len(zt) else "(no trained candidates yet)", ""]
-    md += ["## Full analysis\n", "Every figure (PNG, PDF) and the numbers behind it (CSV): "
-           "[analysis/report.md](analysis/report.md) ([HTML](analysis/report.html)).\n"]
+    md += ["## Full analysis\n", "Every figure (PNG, PDF) and the numbers behind it (CSV), beside this report: "
+           "[analysis/report.md](analysis/report.md), [analysis/report.html](analysis/report.html).\n"]
     if config_text:
         md += ["## Configuration\n", _training_note(zero_init_last_bn), "```yaml\n" + config_text.strip() + "\n```\n"]
     settings = ReportSettings(title=f"{exp.name}: full analysis", sources=tuple(sources))
-    write_analysis(frame.drop(columns=["space_key"]), out / "analysis", settings)
+    write_analysis(study.proxy_analysis, out / "analysis", settings)
     spreadsheet_safe(judged.findings).to_csv(out / "findings.csv", index=False)
     spreadsheet_safe(_models_csv(frame)).to_csv(out / "models.csv", index=False)
     text = "\n".join(md)
@@ -80,23 +78,21 @@ def write_report(study: Study, out: Path, *, exp: Any, config_text: str = "", ze
 
 
 def _edf_sections(study: Study, out: Path) -> list[str]:
-    """The EDFs at the longest rung (what the verdicts are read on) and at the proxy."""
+    """The EDFs at the longest rung (what the verdicts are read on) and at the proxy (`Study`'s analyses)."""
     md = []
-    ladder = study.ladder
-    if ladder.measured and len(ladder.longest.frame):
-        longest = ladder.longest
-        cols = [c for c in ("space_key", ERROR, "outcome") if c in longest.frame]
-        plots.save(plots.plot_edfs(longest.frame.drop(columns=cols)), out / "edf_longest")
-        md += [f"## Error EDFs at the longest rung ({longest.label}: {longest.images} training images per model)\n",
+    longest = study.longest_analysis
+    if longest is not None:
+        rung = study.ladder.longest
+        plots.save(plots.plot_edfs(longest), out / "edf_longest")
+        md += [f"## Error EDFs at the longest rung ({rung.label}: {rung.images} training images per model)\n",
                "What the verdicts are read on: every model trained at the longest rung (the fixed first models of "
                "each space and those the sequential comparisons added).\n", "![EDFs at the longest rung](edf_longest.png)\n"]
-    plots.save(plots.plot_edfs(study.frame.drop(columns=["space_key"])), out / "edf_progression")
+    plots.save(plots.plot_edfs(study.proxy_analysis), out / "edf_progression")
     return md + ["## Error EDFs at the proxy\n", "The proxy's short schedule (every sampled model): it ranks convergence "
                  "speed as much as design (see the ladder above).\n", "![EDF progression at the proxy](edf_progression.png)\n"]
 
 
 def _findings_section(verdicts: pd.DataFrame, ladder: Any, alpha: float) -> list[str]:
-
     longest = (f"the longest rung ({ladder.longest.label}: {ladder.longest.images} training images, "
                f"{len(ladder.longest.frame)} models)" if ladder.measured else "")
     intro = ("Each finding is tested twice. At the proxy: two-sample KS tests on top-1 errors for space comparisons, "
@@ -151,7 +147,6 @@ def _chain_p(evidence: str) -> str:
 
 def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[str]:
     """Each pairwise comparison at the longest rung: the decision, what it spent, its forecast and why it stopped."""
-
     if not decisions:
         return []
     seq = exp.fidelity.sequential
@@ -186,7 +181,7 @@ def _decisions_section(decisions: dict[str, Any], exp: Any, out: Path) -> list[s
     histories = {claim.split(":")[0]: s.result.history for claim, s in decisions.items() if len(s.result.history)}
     figure = []
     if histories:
-        plots.save(plots.plot_sequential_panels(histories, seq.margin), out / "decisions")
+        plots.save(ladder_plots.plot_sequential_panels(histories, seq.margin), out / "decisions")
         figure = ["![the interval against the pairs trained](decisions.png)\n"]
     budget = "no budget" if seq.budget_core_hours is None else f"a budget of {seq.budget_core_hours:g} core-hours"
     estimand = ESTIMANDS[seq.test]
@@ -278,7 +273,7 @@ def _ladder_section(study: Study, exp: Any, out: Path) -> list[str]:
     if len(comp):
         points = comp[~comp["comparison"].str.startswith("width rule")]
         if len(points):
-            plots.save(plots.plot_claim_ladder(
+            plots.save(ladder_plots.plot_claim_ladder(
                 points.assign(rung_images=points["images"], n=points[["n_a", "n_b"]].min(axis=1))),
                 out / "ladder")
         table = comp.assign(value=[f"{e:+.2f} [{lo:+.2f}, {hi:+.2f}] n={na},{nb}" if np.isfinite(e) else

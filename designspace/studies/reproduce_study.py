@@ -40,7 +40,6 @@ def _resolved(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _images(sweep: Any) -> int | None:
     """Training images per model of a sweep, from its first record's schedule and dataset."""
-
     for record in read_records(sweep, set_aside=False).values():
         sched, data = record.get("schedule") or {}, record.get("dataset") or {}
         try:
@@ -54,7 +53,6 @@ def _images(sweep: Any) -> int | None:
 def build_ladder(jobs: Sequence[Any], frame: pd.DataFrame, label_of: Callable[[Any], str]) -> Ladder:
     """The ladder of a run: `frame` is the report's table of every space sweep (with `space_key` and
     `budget`); `label_of(job)` names a space sweep's group as the report does."""
-
     space_jobs = [j for j in jobs if j.kind == "space" and j.sweep.exists()]
     fid_jobs = [j for j in jobs if j.kind in ("rung", "seed") and j.sweep.exists()]
     if not fid_jobs:

@@ -56,7 +56,6 @@ class Progress:
 
 
 def progress(sweep: SweepDir, name: str) -> Progress:
-
     frame = results.load(sweep)
     rows, _ = resolve_errors(frame)
     if "finished_at" in rows and len(rows):

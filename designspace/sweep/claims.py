@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from designspace.sweep.layout import CLAIMS_DIR, SweepDir
+from designspace.sweep.layout import SweepDir
 from designspace.sweep.results import now_iso
 from designspace.util import procs
 from designspace.util.files import FileRefused, read_json
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLAIMS_DIR", "HEARTBEAT_S", "MIN_CLAIM_TIMEOUT_S", "Claim", "ClaimLost", "claim_is_stale", "stale_reason",
+__all__ = ["HEARTBEAT_S", "MIN_CLAIM_TIMEOUT_S", "Claim", "ClaimLost", "claim_is_stale", "stale_reason",
            "try_claim"]
 
 HEARTBEAT_S = 15.0

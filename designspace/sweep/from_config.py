@@ -9,7 +9,7 @@ from typing import Any
 
 from designspace.sweep.options import RunOptions
 from designspace.training.data import DatasetConfig
-from designspace.training.trainer import Schedule
+from designspace.training.schedule import Schedule
 from designspace.util.usage import UserError
 
 __all__ = ["training_setup"]

@@ -395,7 +395,6 @@ class SweepDir:
         mtimes set by that clock, so they are compared with it, never with this machine's). The probe has an
         unpredictable name and is created exclusively, never through a link (a link planted at a predictable name
         would make this process create or touch a file anywhere)."""
-
         self.claims_dir.mkdir(parents=True, exist_ok=True)
         probe = self.claims_dir / f".clock-{secrets.token_hex(8)}"
         try:

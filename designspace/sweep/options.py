@@ -1,10 +1,11 @@
 """`RunOptions`: every option of a training run, in one place, checked once.
 
-The keys `train`, `reproduce` and `compare` share (their primary configs set the defaults, `--help` reads the
-types from here) and what `run_sweep` takes whole. Construction checks each value's type and range and raises
-`UserError` naming the key (one line, exit status 2 on the command line), so a typo is refused before anything -
-setup.json, a claim, a record - is written. A new run option goes here: a field, its check in `_CHECKS`, and a
-line in each command's primary config.
+The keys `train`, `reproduce` and `compare` share, and what `run_sweep` takes whole. Each field's default here is
+the only one: the commands' configs take the keys from it (`designspace.cli._structured.run_options`, typed), and
+their `--help` shows each key with its type, its default and the comment beside its field. Construction checks each
+value's type and range and raises `UserError` naming the key (one line, exit status 2 on the command line), so a
+typo is refused before anything - setup.json, a claim, a record - is written. A new run option goes here: a field
+with its comment, and its check in `_CHECKS`.
 """
 
 from __future__ import annotations
@@ -56,21 +57,21 @@ def _text(key: str, value: Any) -> None:
 @dataclass(frozen=True)
 class RunOptions:
     """How a run trains a sweep's models (not what they are: that is the schedule, the dataset and the seed's
-    setup). See the commands' primary configs for each key's meaning."""
+    setup). The comment beside each field is its `--help` line."""
 
-    shard: int = 0
-    num_shards: int = 1
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None
-    progress: bool = True
-    checkpoint_every_s: float | None = 60.0
-    claim_timeout_s: float = 600.0
-    retry_failed: bool = False
-    limit: int | None = None
-    breaker: int = BREAKER
-    pack: int = 1
-    graphs: bool = False
+    shard: int = 0  # this process trains models j of a sweep with j % num_shards == shard
+    num_shards: int = 1  # number of shards a sweep is split into (one process or job each)
+    seed: int = 0  # model initialisation and data order; the same seed on CPU gives the same errors
+    device: str = "auto"  # auto (cuda if available, else cpu) | cpu | cuda | cuda:1
+    threads: int | None = None  # torch CPU threads; null: cores / processes on this machine, fewer when it is busy
+    progress: bool = True  # progress bar on a terminal (models done, ETA, current error); logs get a line per model
+    checkpoint_every_s: float | None = 60.0  # seconds between epoch checkpoints (0: every epoch, null: never)
+    claim_timeout_s: float = 600.0  # a model claim not refreshed for this long is stale (its process died): taken over
+    retry_failed: bool = False  # also retrain models whose record says `failed` (e.g. after an out-of-memory)
+    limit: int | None = None  # train at most this many models of a sweep in this run
+    breaker: int = BREAKER  # stop when this many models in a row fail the same way (the run's fault; 0: off)
+    pack: int = 1  # train up to this many models at a time off one data stream (docs/packs.md); records as alone
+    graphs: bool = False  # CUDA only: each pack member's step as a CUDA graph (not yet measured on a GPU: off)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

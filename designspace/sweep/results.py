@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from designspace.net.complexity import complexity
 from designspace.net.spec import NetSpec
 from designspace.sweep import setups
-from designspace.sweep.layout import DAMAGED_DIR, SweepDir, check_model_id
+from designspace.sweep.layout import SweepDir
 from designspace.util.atomic import json_bytes, publish_new
 from designspace.util.files import FileRefused, Identity, NotTheFileRead, move_aside, parse_json, read_limited
 
@@ -310,7 +310,7 @@ def damaged_count(sweep: SweepDir | str | Path) -> int:
     return (sweep if isinstance(sweep, SweepDir) else SweepDir(sweep)).damaged_count()
 
 
-__all__ = ["DAMAGED_DIR", "ResultsError", "RecordUnreadable", "build_record", "check_model_id", "damaged_count",
+__all__ = ["ResultsError", "RecordUnreadable", "build_record", "damaged_count",
            "load", "load_curves", "read_record", "read_records", "replace_failed_record", "scan_records",
            "supersede_record", "validate_record", "write_record"]
 

@@ -37,7 +37,7 @@ from typing import Any
 from designspace.net.spec import NetSpec
 from designspace.space.hparams import hparam_columns, row_hparams, row_model_id
 from designspace.sweep import failures, setups
-from designspace.sweep.claims import CLAIMS_DIR, HEARTBEAT_S, Claim, ClaimLost, try_claim
+from designspace.sweep.claims import HEARTBEAT_S, Claim, ClaimLost, try_claim
 from designspace.sweep.failures import Pending, RunStopped, run_failure
 from designspace.sweep.hooks import ClaimHooks
 from designspace.sweep.layout import InvalidModelId, SweepDir, check_model_id
@@ -55,9 +55,8 @@ from designspace.sweep.results import (
 from designspace.sweep.summary import SweepSummary
 from designspace.training.data import Dataset, DatasetConfig, load_dataset
 from designspace.training.pack import PackTrainer, build_trainers
-from designspace.training.schedule import model_schedule
+from designspace.training.schedule import Schedule, model_schedule
 from designspace.training.trainer import (
-    Schedule,
     Trainer,
     TrainOutcome,
     adapt_spec,
@@ -69,9 +68,7 @@ from designspace.util.usage import UserError
 
 log = logging.getLogger(__name__)
 
-# Claims and failures live in their own modules; their names stay importable from here, the runner's public face.
-__all__ = ["CLAIMS_DIR", "Claim", "ClaimLost", "RunOptions", "RunStopped", "SweepSummary", "run_failure",
-           "run_sweep", "shard_rows", "try_claim"]
+__all__ = ["Interrupted", "run_sweep", "shard_rows"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -145,7 +145,6 @@ def check_compatible(groups: Mapping[str, Mapping[str, Any]], wanted: Mapping[st
                      dataset_keys: tuple[str, ...] = DATASET_IDENTITY) -> None:
     """Raise SetupMismatch unless every record of `groups` has the `wanted` setup (dataset compared on
     `dataset_keys` only: before the data is read, on `CONFIG_IDENTITY`)."""
-
     full = set(DATASET_IDENTITY) <= set(dataset_keys)
 
     def key(setup: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -31,12 +31,12 @@ import torch
 
 from designspace.net.spec import NetSpec
 from designspace.training.data import Dataset
+from designspace.training.schedule import Schedule
 from designspace.training.trainer import (
     PRECISE_BN_EPOCHS,
     Diverged,
     EpochTally,
     PreciseBN,
-    Schedule,
     Trainer,
     TrainHooks,
     TrainOutcome,

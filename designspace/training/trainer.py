@@ -26,7 +26,7 @@ from torch import nn
 
 from designspace.net.spec import NetSpec
 from designspace.training.data import BatchLoader, Dataset
-from designspace.training.schedule import LR_POLICIES, Schedule  # noqa: F401  (re-exported)
+from designspace.training.schedule import Schedule
 from designspace.util.atomic import atomic_write_bytes
 from designspace.util.files import regular_file
 from designspace.util.forking import usable_cores

@@ -8,7 +8,7 @@ each place they are shown: one function per place, used by every command that sh
 - `file_slug`: a file name (`designspace.util.paths.safe_name`: ASCII, bounded length, never a path).
 - `spreadsheet_cell` / `spreadsheet_safe`: a CSV cell that a spreadsheet cannot run as a formula.
 
-Figures need no function of their own beyond `one_line`: mathtext is off in every figure (`reporting.plots.RC`),
+Figures need no function of their own beyond `one_line`: mathtext is off in every figure (`reporting.layout.RC`),
 so `$` in a name is drawn as a dollar sign.
 """
 

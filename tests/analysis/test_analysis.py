@@ -155,6 +155,16 @@ def test_weighted_random_search_efficiency_against_monte_carlo():
     np.testing.assert_allclose(an.random_search_efficiency(errors, [4], w), draws.min(axis=1).mean(), atol=0.02)
 
 
+def test_random_search_is_supported_up_to_half_the_models():
+    """k <= n/2 (at least 1) is supported; the table marks larger k extrapolated and carries each space's n."""
+    assert [an.supported_k(n) for n in (1, 2, 20, 25)] == [1, 1, 10, 12.5]
+    frame = pd.DataFrame({"space": ["a"] * 20 + ["b"] * 3, "error": np.arange(23.0) + 10, "status": "ok"})
+    rs = an.random_search_table(frame, [1, 2, 8, 10, 16]).set_index(["space", "k"])
+    assert rs.loc["a", "extrapolated"].tolist() == [False, False, False, False, True]
+    assert rs.loc["b", "extrapolated"].tolist() == [False, True, True, True, True]
+    assert rs.loc["a", "n"].eq(20).all() and rs.loc["b", "n"].eq(3).all()
+
+
 # --- the diverged/failed policy --------------------------------------------------------------------------------
 def _status_frame() -> pd.DataFrame:
     return pd.DataFrame({

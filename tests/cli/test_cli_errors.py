@@ -28,7 +28,7 @@ def test_user_errors_are_one_line_and_exit_2(case: str, sweep: Path, tmp_path: P
     args, expect = {
         "describe-resolution": (("designspace.describe", "model=RegNetX-200MF", "resolution=-1"), "resolution=-1"),
         "describe-model": (("designspace.describe", "model=RegNetQ"), "RegNetQ"),
-        "train-threads": (("designspace.train", f"sweep_dir={sweep}", "threads=abc"), "threads='abc'"),
+        "train-threads": (("designspace.train", f"sweep_dir={sweep}", "threads=abc"), "threads=abc: not an integer"),
         "train-limit": (("designspace.train", f"sweep_dir={sweep}", "limit=-3"), "limit=-3"),
         "analyze-no-out": (("designspace.analyze", f"sweep_dirs=[{sweep}]"), "out=DIR is required"),
         "analyze-out-file": (("designspace.analyze", f"sweep_dirs=[{sweep}]", f"out={afile}"), "is a file"),
@@ -85,3 +85,30 @@ def test_a_space_file_outside_the_config_groups_is_sampled(tmp_path: Path) -> No
     assert table["total_depth"].between(8, 16).all()
     expected = sample(str(mine), 12, 0, "fmnist_tiny", progress=False)
     assert list(table["model_id"]) == list(expected["model_id"])
+
+
+@pytest.mark.parametrize("case", ["sweep-dir-file", "out-under-file", "out-unwritable", "list-with-commas",
+                                  "misspelt-parent"])
+def test_path_and_config_mistakes_name_the_key_and_the_fix(case: str, tmp_path: Path) -> None:
+    """Not the raw `[Errno 17]` / `[Errno 2]` text, Hydra's multirun hint or its internal `space/file-...` path:
+    one line naming the key (or the file) and what to write instead."""
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    child = tmp_path / "mine.yaml"
+    child.write_text("defaults:\n  - anynetx_f\n  - _self_\nname: mine\n")
+    sample = ("designspace.sample", "space=anynetx_a", "n=2", "progress=false")
+    args, expect = {
+        "sweep-dir-file": ((*sample, f"sweep_dir={afile}"), f"sweep_dir={afile}: {afile} is a file, not a folder"),
+        "out-under-file": ((*sample, f"out={afile}/t.parquet"), f"out={afile}/t.parquet: {afile} is a file"),
+        "out-unwritable": ((*sample, "out=/proc/t.parquet"), "out=/proc/t.parquet: cannot write /proc"),
+        "list-with-commas": (("designspace.analyze", "sweep_dirs=a,b", "out=r"), "sweep_dirs=a,b: a list is written "
+                             "in brackets, sweep_dirs=[a,b]"),
+        "misspelt-parent": (("designspace.sample", f"space={child}", "n=2", f"out={tmp_path / 't.csv'}"),
+                            f"{child}: defaults: no space 'anynetx_f' (a parent is one of the spaces: anynetr_a, "
+                            "anynetx_a,"),
+    }[case]
+    proc = _run(*args)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and expect in lines[0], proc.stderr
+    assert not any(bad in lines[0] for bad in ("Errno", "--multirun", "space/file-", "Traceback")), lines[0]

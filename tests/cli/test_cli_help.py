@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[2]
 VERBS = ["sample", "train", "analyze", "describe", "spaces", "reproduce", "refine", "compare", "notebooks"]
@@ -92,3 +93,38 @@ def test_help_shows_what_the_command_line_composes(tmp_path: Path) -> None:
     assert "--cfg job" in refine
     job = _run("-m", "designspace.refine", "sweep_dirs=[a]", "out=b", "--cfg", "job", cwd=tmp_path)
     assert job.returncode == 0 and yaml.safe_load(job.stdout)["out"] == "b"
+
+
+@pytest.mark.parametrize("verb", ["train", "reproduce", "compare"])
+def test_every_run_option_is_a_key_with_run_options_default_and_type(verb: str) -> None:
+    """The commands that run sweeps take every `RunOptions` field, with the default and type stated there once:
+    their primary configs do not repeat a value (reproduce's seed is the experiment's: 0 in its default one)."""
+    import dataclasses
+    import typing
+
+    from designspace.cli._help import help_text
+    from designspace.cli._help_schema import shown, type_name
+    from designspace.sweep.options import RunOptions
+
+    text = help_text(verb, None, verb)
+    hints = typing.get_type_hints(RunOptions)
+    for f in dataclasses.fields(RunOptions):
+        assert re.search(rf"^  {f.name}={re.escape(shown(f.default))}\s+{re.escape(type_name(hints[f.name]))}\s+\S",
+                         text, re.M), f"{verb} --help: {f.name}"
+    config = yaml.safe_load((REPO / "designspace" / "configs" / f"{verb}.yaml").read_text())
+    repeated = {k: v for k, v in config.items() if k in {f.name for f in dataclasses.fields(RunOptions)}}
+    assert repeated == ({"seed": "${oc.select:experiment.seed,0}"} if verb == "reproduce" else {})
+
+
+def test_an_experiments_seed_is_reproduces_training_seed_unless_set() -> None:
+    from hydra import compose, initialize_config_dir
+
+    from designspace.cli._structured import register
+    from designspace.configs import CONFIG_DIR
+    from designspace.sweep.from_config import training_setup
+
+    register()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        for overrides, seed in ((["experiment.seed=7"], 7), (["experiment.seed=7", "seed=3"], 3), ([], 0)):
+            cfg = compose("reproduce", overrides=overrides)
+            assert training_setup(OmegaConf.to_container(cfg, resolve=True))[2].seed == seed

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,21 +11,14 @@ import pytest
 
 from designspace.studies.decide import random_order
 from designspace.sweep.results import read_records
-from tests.helpers.train import BUNDLED_FASHION_MNIST, QUICK, REPO, TINY_SPECS, make_sweep
-
-
-def compare(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, "-m", "designspace.compare", f"dataset.root={BUNDLED_FASHION_MNIST}", "threads=1",
-            "progress=false", *args]
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+from tests.helpers.train import QUICK, TINY_SPECS, make_sweep, run_compare
 
 
 @pytest.mark.slow
 def test_compare_trains_alternately_in_a_random_order_and_resumes(tmp_path: Path) -> None:
     a, b = make_sweep(tmp_path / "a", TINY_SPECS[:3]), make_sweep(tmp_path / "b", TINY_SPECS[3:])
     out = tmp_path / "out"
-    res = compare(f"sweep_dirs=[{a.root},{b.root}]", "max_models=2", f"out={out}", *QUICK)
+    res = run_compare(f"sweep_dirs=[{a.root},{b.root}]", "max_models=2", f"out={out}", *QUICK)
     assert res.returncode == 0, res.stderr[-2000:]
     # two pairs cannot decide at alpha 0.05: it stops at the cap, and says so
     said = [line for line in res.stdout.splitlines() if not line.startswith("[")]  # the command's lines, not logs
@@ -50,7 +41,7 @@ def test_compare_trains_alternately_in_a_random_order_and_resumes(tmp_path: Path
 
     assert seq(errs["a"], errs["b"]).wealth_b == summary["wealth_b"]
     stamps = {p.name: p.stat().st_mtime_ns for s in (a, b) for p in s.results_dir.iterdir()}
-    again = compare(f"sweep_dirs=[{a.root},{b.root}]", "max_models=2", f"out={out}", *QUICK)
+    again = run_compare(f"sweep_dirs=[{a.root},{b.root}]", "max_models=2", f"out={out}", *QUICK)
     def said(r: subprocess.CompletedProcess) -> list[str]:  # the command's own lines, not the logs
         return [line for line in r.stdout.splitlines() if not line.startswith("[")]
 
@@ -93,7 +84,19 @@ def test_the_command_says_it_in_one_line_and_exits_2(tmp_path: Path) -> None:
     a = make_sweep(tmp_path / "a", TINY_SPECS[:3])
     for args, expected in (([f"sweep_dirs=[{a.root}]"], "exactly two"),
                            ([f"sweep_dirs=[{a.root},{a.root}]", "margin=-1"], "margin=-1")):
-        res = compare(*args)
+        res = run_compare(*args)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and expected in lines[0], res.stderr[-1500:]
+    assert not a.results_dir.exists() or not list(a.results_dir.iterdir())
+
+
+@pytest.mark.parametrize("options", [("shard=1", "num_shards=2"), ("num_shards=2",), ("limit=3",)])
+def test_the_options_that_pick_models_keep_their_defaults(options: tuple[str, ...], tmp_path: Path) -> None:
+    """compare takes every run option, but the comparison picks the models it trains: shard, num_shards and limit
+    are refused with the reason before anything is trained."""
+    a, b = make_sweep(tmp_path / "a", TINY_SPECS[:3]), make_sweep(tmp_path / "b", TINY_SPECS[3:])
+    res = run_compare(f"sweep_dirs=[{a.root},{b.root}]", "max_models=2", f"out={tmp_path / 'out'}", *options)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1, res.stderr[-1500:]
+    assert f"{options[0]}: compare picks the models it trains, so shard, num_shards, limit keep their " in lines[0]
     assert not a.results_dir.exists() or not list(a.results_dir.iterdir())

@@ -51,7 +51,7 @@ def test_help_lists_every_key_with_its_type_and_installed_paths() -> None:
     lines = res.stdout.splitlines()
     assert any(re.match(r"\s+schedule\.lr=\S+\s+float\b", line) for line in lines)
     assert any(re.match(r"\s+dataset\.root=null\s+str\|null", line) for line in lines)
-    assert any(re.match(r"\s+checkpoint_every_s=60\s+float\|null\s", line) for line in lines)
+    assert any(re.match(r"\s+checkpoint_every_s=60.0\s+float\|null\s", line) for line in lines)
     assert any(re.match(r"\s+pack=1\s+int\s", line) for line in lines)
     assert f"{CONFIG_DIR}/train.yaml" in res.stdout and " configs/train.yaml" not in res.stdout
     sample = run("designspace.sample", "--help").stdout

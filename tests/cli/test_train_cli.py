@@ -17,7 +17,7 @@ from designspace.sweep.options import RunOptions
 from designspace.sweep.results import load, read_records
 from designspace.sweep.runner import run_sweep
 from designspace.training.data import DatasetConfig
-from designspace.training.trainer import Schedule
+from designspace.training.schedule import Schedule
 from tests.helpers.train import (
     QUICK,
     REPO,
@@ -82,7 +82,8 @@ def test_config_errors_name_the_problem(tmp_path: Path) -> None:
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException
 
-    from designspace.cli.train import UsageError, run
+    from designspace.cli.train import run
+    from designspace.util.usage import UsageError
 
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:1])
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):

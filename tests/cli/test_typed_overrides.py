@@ -1,5 +1,6 @@
-"""Overrides of the schedule, dataset and budget groups are type-checked by Hydra (structured configs): a bad
-value or an added key is one line naming the key, exit status 2; the shipped configs compose unchanged."""
+"""Overrides of the schedule, dataset, budget and space groups and of the run options are type-checked by Hydra
+(structured configs): a bad value or an added key is one line naming the key, exit status 2; so is one in a space
+file; the shipped configs compose unchanged."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def sweep(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize(("args", "named"), [
-    (("designspace.train", "sweep_dir=s", "schedule.lr=abc"), "schedule.lr=abc: not a float"),
+    (("designspace.train", "sweep_dir=s", "schedule.lr=abc"), "schedule.lr=abc: not a number"),
     (("designspace.train", "sweep_dir=s", "schedule.epochs=1.5"), "schedule.epochs=1.5: not an integer"),
     (("designspace.train", "sweep_dir=s", "dataset.resolution=big"), "dataset.resolution=big"),
     (("designspace.train", "sweep_dir=s", "schedule.nesterov=maybe"), "schedule.nesterov=maybe"),
@@ -38,7 +39,19 @@ def sweep(tmp_path_factory) -> Path:
     (("designspace.train", "sweep_dir=s", "+anything=1"), "+anything=1"),
     (("designspace.train", "sweep_dir=s", "+schedule.anything=1"), "+schedule.anything=1"),
     (("designspace.sample", "space=anynetx_a", "n=1", "++budget.colour=red"), "++budget.colour=red"),
-    (("designspace.train", "sweep_dir=s", "schedule.lrr=0.1"), "schedule.lrr: no such key"),
+    (("designspace.train", "sweep_dir=s", "schedule.lrr=0.1"), "schedule.lrr: no such key (known: name, epochs,"),
+    (("designspace.sample", "space=anynetx_a", "n=1", "space.num_stages=four"),
+     "space.num_stages=four: not an integer"),
+    (("designspace.sample", "space=anynetx_a", "n=1", "space.constraints.bounds.depth=[1,2]"),
+     "space.constraints.bounds.depth: no such key (known: total_depth, flops, params, acts, e_fit,"),
+    (("designspace.sample", "space=anynetx_a", "n=1", "space.parameters.w.quantm=8"),
+     "space.parameters.w.quantm: no such key (known: dist, low, high, quantum, values)"),
+    (("designspace.sample", "space=anynetx_a", "n=1", "space.constraints.shared=b"),
+     "space.constraints.shared=b: not a list; write space.constraints.shared=[b]"),
+    (("designspace.train", "sweep_dir=s", "breaker=often"), "breaker=often: not an integer"),
+    (("designspace.train", "sweep_dir=s", "seed=null"), "seed=null: seed takes a value, not null"),
+    (("designspace.compare", "checkpoint_every_s=soon"), "checkpoint_every_s=soon: not a number"),
+    (("designspace.reproduce", "retry_failed=maybe"), "retry_failed='maybe' must be true or false"),
 ])
 def test_a_bad_override_is_one_line_naming_the_key(args: tuple[str, ...], named: str, sweep: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", *args], cwd=sweep, env=ENV, capture_output=True, text=True,
@@ -79,3 +92,24 @@ def test_good_overrides_keep_their_types() -> None:
     cfg = _composed("train", ["schedule.lr=0.5", "schedule.train_subset=null", "dataset.mean=[0.1]"])
     assert cfg["schedule"]["lr"] == 0.5 and cfg["schedule"]["train_subset"] is None
     assert cfg["dataset"]["mean"] == [0.1] and isinstance(cfg["schedule"]["epochs"], int)
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("paramters: {}\n", "space.paramters: no such key (known: name, description, family, num_stages,"),
+    ("num_stages: four\n", "space.num_stages=four: not an integer"),
+    ("fixed: {se_ratio: high}\n", "space.fixed.se_ratio=high: not a number"),
+])
+def test_a_bad_key_in_a_space_file_is_one_line_naming_the_file(text: str, named: str, tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(f"defaults: [anynetx_a, _self_]\nname: mine\n{text}")
+    proc = subprocess.run([sys.executable, "-m", "designspace.sample", f"space={path}", "n=1", "out=t.csv"],
+                          cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert f"{path}: {named}" in lines[0] and "Schema" not in lines[0], lines[0]
+
+
+def test_run_options_keep_their_types() -> None:
+    cfg = _composed("train", ["threads=3", "checkpoint_every_s=0", "limit=null", "breaker=0"])
+    assert (cfg["threads"], cfg["checkpoint_every_s"], cfg["limit"], cfg["breaker"]) == (3, 0.0, None, 0)
+    assert type(cfg["threads"]) is int and type(cfg["checkpoint_every_s"]) is float

@@ -1,4 +1,5 @@
-"""What a reader sees in a figure: the data drawn in an axes, and whether any of it lies under a legend."""
+"""What a reader sees in a figure: its texts and how large the page shows them, the data drawn in an axes, and
+whether any of it lies under a legend."""
 
 from __future__ import annotations
 
@@ -50,3 +51,38 @@ def points_under_legends(fig: Figure) -> tuple[int, int]:
         for b in boxes:
             under += int(((pts[:, 0] >= b.x0) & (pts[:, 0] <= b.x1) & (pts[:, 1] >= b.y0) & (pts[:, 1] <= b.y1)).sum())
     return checked, under
+
+
+def texts(fig: Figure) -> list[tuple[str, object]]:
+    """(what, Text) of every visible, non-empty text: titles, axis labels, tick labels in view, legends."""
+    out = [("figure text", t) for t in fig.texts]
+    if fig._suptitle is not None:
+        out.append(("suptitle", fig._suptitle))
+    for leg in fig.legends:
+        out += [("legend", t) for t in leg.get_texts()]
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        out += [("title", ax.title), ("title", ax._left_title), ("title", ax._right_title),
+                ("x label", ax.xaxis.label), ("y label", ax.yaxis.label)] + [("text", t) for t in ax.texts]
+        for axis in (ax.xaxis, ax.yaxis):
+            out += [("tick", t) for t in tick_labels(axis)]
+        if ax.get_legend():
+            out += [("legend", t) for t in ax.get_legend().get_texts()]
+    unique = {id(t): (w, t) for w, t in reversed(out)}  # the suptitle is also one of fig.texts
+    return [(w, t) for w, t in unique.values() if t.get_visible() and t.get_text().strip()]
+
+
+def tick_labels(axis) -> list:
+    """The tick labels of `axis` (major and minor) at ticks inside its view, as last drawn, empty ones too."""
+    lo, hi = sorted(axis.get_view_interval())
+    return [t for locs, labels in ((axis.get_majorticklocs(), axis.get_majorticklabels()),
+                                   (axis.get_minorticklocs(), axis.get_minorticklabels()))
+            for loc, t in zip(locs, labels) if lo - 1e-9 <= loc <= hi + 1e-9]
+
+
+def shown_px(fontsize_pt: float, fig: Figure, page_px: float, dpi: float) -> float:
+    """CSS pixels of a `fontsize_pt` text of `fig` on a page `page_px` wide: the PNG (`dpi`) at its own width in
+    CSS pixels, or scaled down to the page's width (`img{max-width:100%}`)."""
+    png_px = fig.get_figwidth() * dpi
+    return fontsize_pt / 72 * dpi * min(1.0, page_px / png_px)

@@ -1,7 +1,8 @@
 """An independent reading of rendered HTML: what a browser would run or follow (tags outside the allow-list,
 on* handlers, URL schemes other than http/https/mailto after entity decoding and control-character removal, and
 relative URLs that reach another host: protocol-relative `//host/x` or with a backslash, which browsers read as
-`/`), and the text a reader sees (`text_of`)."""
+`/`), the text a reader sees (`text_of`), what a page points to beside it (`relative_urls`) and how wide it shows
+its content (`page_width_px`)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,28 @@ def text_of(page: str) -> str:
     reader = _Text()
     reader.feed(page)
     return "".join(reader.parts)
+
+
+class _Urls(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.urls: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.urls += [(tag, name, value) for name, value in attrs if name in ("href", "src", "data", "action",
+                                                                             "poster", "srcset") and value]
+
+
+def relative_urls(page: str) -> list[tuple[str, str, str]]:
+    """(tag, attribute, URL) of every URL on the page that names something beside it: no scheme (not http:,
+    mailto:, data:) and not a fragment of the page itself."""
+    reader = _Urls()
+    reader.feed(page)
+    return [(t, a, u) for t, a, u in reader.urls if not urlsplit(u.strip()).scheme and not u.strip().startswith("#")]
+
+
+def page_width_px(page: str) -> float:
+    """The widest the page shows its content, in CSS pixels: the body's max-width in its style sheet."""
+    style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    body = re.search(r"(?:^|})\s*body\s*{([^}]*)}", style).group(1)
+    return float(re.search(r"max-width:\s*([0-9.]+)px", body).group(1))

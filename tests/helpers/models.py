@@ -9,7 +9,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from designspace.net.anynet import build_model
-from designspace.net.spec import NetSpec, make_compatible
+from designspace.net.blocks.bottleneck import make_compatible
+from designspace.net.spec import NetSpec
 
 
 def traced_counts(spec: NetSpec, resolution: int, device: str = "meta") -> tuple[int, int, int]:

@@ -130,3 +130,11 @@ class StopInEpoch:
 
     def on_epoch(self, record: dict) -> None:
         pass
+
+
+def run_compare(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`python -m designspace.compare` on the bundled Fashion-MNIST, one thread, no bars, with `args`."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "designspace.compare", f"dataset.root={BUNDLED_FASHION_MNIST}", "threads=1",
+            "progress=false", *args]
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -18,6 +18,7 @@ from designspace.net.describe import describe
 from designspace.net.spec import NetSpec
 from designspace.space import sampler as sample
 from designspace.space import spaces
+from designspace.space.schema import SpaceError
 
 # --- ids pinned as the code computed them before the block field existed (stored results are keyed by them) ---
 PINNED_ZOO = {
@@ -304,7 +305,7 @@ def test_space_file_with_res_basic_block():
     ],
 )
 def test_space_block_errors_name_the_key(change, match):
-    with pytest.raises(spaces.SpaceError, match=match):
+    with pytest.raises(SpaceError, match=match):
         spaces.load(VANILLA_A | change)
 
 

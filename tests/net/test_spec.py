@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from designspace.net.spec import NetSpec, make_compatible, make_compatible_arrays
+from designspace.net.blocks.bottleneck import make_compatible, make_compatible_arrays
+from designspace.net.spec import NetSpec
 
 GOOD = {"depths": [1, 2, 4, 7], "widths": [24, 56, 152, 368], "bottleneck_ratios": [1, 1, 1, 1],
         "group_widths": [8, 8, 8, 8]}

@@ -1,5 +1,6 @@
 """Every figure of a report, read as a reader would, from the drawn artists: no text over text, every text
-on the canvas, panels not squeezed, no data under a legend, integer quantities with integer ticks."""
+on the canvas, no text too small to read at the page's width, panels not squeezed, no data under a legend, integer
+quantities with integer ticks, two tick labels at least on every axis."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from designspace.reporting import plots  # noqa: E402
-from tests.helpers.figures import legends, points_under_legends  # noqa: E402
+from designspace.reporting import ladder_plots, layout, plots  # noqa: E402
+from designspace.reporting.report import render_html  # noqa: E402
+from tests.helpers.figures import legends, points_under_legends, shown_px, texts, tick_labels  # noqa: E402
+from tests.helpers.html import page_width_px  # noqa: E402
 from tests.helpers.reports import rendered  # noqa: E402
 
 AXES_SHARE = 0.40
 """The visible axes together cover at least this share of the canvas."""
 TOL = 0.5  # pixels
+
+
+MIN_TEXT_PX = 9.0
+"""The smallest text a figure may show on the report's page, in CSS pixels."""
 
 
 def ladder_table() -> pd.DataFrame:
@@ -47,40 +54,31 @@ def hparam_figure() -> Figure:
 
 
 def _figures() -> list[tuple[str, Figure]]:
-    return [*rendered().figures.items(), ("effect_ladder", plots.plot_effect_ladder(ladder_table())),
+    return [*rendered().figures.items(), ("effect_ladder", ladder_plots.plot_effect_ladder(ladder_table())),
             ("hparams", hparam_figure())]
+
+
+def study_figures() -> list[tuple[str, Figure]]:
+    """The reproduction report's multi-panel figures (claims across the ladder, sequential decisions) and refine's
+    wide EDF figure."""
+    from designspace import analysis as an
+    from tests.helpers import synthetic
+
+    histories = {f"step {i}": pd.DataFrame({"n": np.arange(1, 13), "low": -3 + 0.2 * np.arange(12) - i,
+                                            "high": 3 - 0.1 * np.arange(12)}) for i in range(4)}
+    wide = plots.plot_edfs(an.Analysis(synthetic.frame(seed=3, n=20)), title="error EDF: a long title",
+                           panel=(9.5, 3.6))
+    return [("claim_ladder", ladder_plots.plot_claim_ladder(ladder_table())),
+            ("decisions", ladder_plots.plot_sequential_panels(histories, margin=1.0)), ("edf_top", wide)]
 
 
 @pytest.fixture(scope="module")
 def figures() -> list[tuple[str, Figure]]:
     figs = _figures()
     for _, fig in figs:
-        fig.set_dpi(plots.DPI)  # as the PNG is written
+        fig.set_dpi(layout.DPI)  # as the PNG is written
         fig.canvas.draw()
     return figs
-
-
-def _texts(fig: Figure) -> list[tuple[str, object]]:
-    """(what, Text) of every visible, non-empty text: titles, axis labels, tick labels in view, legends."""
-    out = [("figure text", t) for t in fig.texts]
-    if fig._suptitle is not None:
-        out.append(("suptitle", fig._suptitle))
-    for leg in fig.legends:
-        out += [("legend", t) for t in leg.get_texts()]
-    for ax in fig.axes:
-        if not ax.get_visible():
-            continue
-        out += [("title", ax.title), ("title", ax._left_title), ("title", ax._right_title),
-                ("x label", ax.xaxis.label), ("y label", ax.yaxis.label)] + [("text", t) for t in ax.texts]
-        for axis in (ax.xaxis, ax.yaxis):
-            lo, hi = sorted(axis.get_view_interval())
-            for locs, labels in ((axis.get_majorticklocs(), axis.get_majorticklabels()),
-                                 (axis.get_minorticklocs(), axis.get_minorticklabels())):
-                out += [("tick", t) for loc, t in zip(locs, labels) if lo - 1e-9 <= loc <= hi + 1e-9]
-        if ax.get_legend():
-            out += [("legend", t) for t in ax.get_legend().get_texts()]
-    unique = {id(t): (w, t) for w, t in reversed(out)}  # the suptitle is also one of fig.texts
-    return [(w, t) for w, t in unique.values() if t.get_visible() and t.get_text().strip()]
 
 
 def _overlap(a, b) -> bool:
@@ -97,20 +95,58 @@ def test_every_figure_is_checked(figures):
 
 def test_no_text_overlaps_another(figures):
     for stem, fig in figures:
-        texts = [(w, t.get_text(), t.get_window_extent()) for w, t in _texts(fig)]
-        assert len(texts) > 10, stem
-        clashes = [(f"{wa} {ta!r}", f"{wb} {tb!r}") for i, (wa, ta, a) in enumerate(texts)
-                   for wb, tb, b in texts[i + 1:] if _overlap(a, b)]
+        boxes = [(w, t.get_text(), t.get_window_extent()) for w, t in texts(fig)]
+        assert len(boxes) > 10, stem
+        clashes = [(f"{wa} {ta!r}", f"{wb} {tb!r}") for i, (wa, ta, a) in enumerate(boxes)
+                   for wb, tb, b in boxes[i + 1:] if _overlap(a, b)]
         assert not clashes, f"{stem}: text over text: {clashes[:3]}"
 
 
 def test_every_text_is_on_the_canvas(figures):
     for stem, fig in figures:
         w, h = fig.canvas.get_width_height()
-        for what, t in _texts(fig):
+        for what, t in texts(fig):
             b = t.get_window_extent()
             assert b.x0 >= -TOL and b.y0 >= -TOL and b.x1 <= w + TOL and b.y1 <= h + TOL, \
                 f"{stem}: {what} {t.get_text()!r} is clipped ({b} on a {w}x{h} canvas)"
+
+
+def test_no_text_is_too_small_to_read_at_the_page_width(figures):
+    """As report.html shows each figure (the PNG at 200 dpi, scaled down to the page's max-width when wider), every
+    text is at least MIN_TEXT_PX CSS pixels high (font size in points x shown pixels per figure point)."""
+    page_px = page_width_px(render_html("text", "t"))
+    checked = 0
+    for stem, fig in [*figures, *study_figures()]:
+        fig.canvas.draw()
+        for what, t in texts(fig):
+            px = shown_px(t.get_fontsize(), fig, page_px, layout.DPI)
+            assert px >= MIN_TEXT_PX, f"{stem}: {what} {t.get_text()!r} shows at {px:.1f} px on the page"
+            checked += 1
+    assert checked > 500
+
+
+def test_the_size_check_can_fail():
+    """The figures of the report before issue 38: four panels of 3.4 in, legends at 7.5 pt, ~8 px on the page."""
+    fig = Figure(figsize=(13.6, 2.7))
+    assert shown_px(7.5, fig, 1100, layout.DPI) < MIN_TEXT_PX <= shown_px(7.5, Figure(figsize=(10.8, 2.7)), 1100,
+                                                                          layout.DPI)
+    assert shown_px(8, Figure(figsize=(5, 3.6)), 1100, layout.DPI) == pytest.approx(8 / 72 * 200)  # not enlarged
+
+
+def test_every_axis_has_two_tick_labels_at_least(figures):
+    """An axis over a range of values (a log axis over less than two decades too: 1-2-5 or 1-9 ticks) shows two
+    tick labels at least, never one alone, nor none; a parameter that takes one value may show one."""
+    checked = 0
+    for stem, fig in [*figures, *study_figures()]:
+        fig.canvas.draw()
+        for ax in (ax for ax in fig.axes if ax.get_visible()):
+            for axis, which in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+                if np.unique(_data_values(ax, which)).size == 1:
+                    continue
+                labels = [t for t in tick_labels(axis) if t.get_visible() and t.get_text().strip()]
+                assert len(labels) >= 2, f"{stem}: {axis.get_label_text()!r} has {len(labels)} tick label(s)"
+                checked += 1
+    assert checked > 100
 
 
 def test_the_panels_fill_the_canvas(figures):
@@ -130,16 +166,20 @@ def test_no_data_under_a_legend(figures):
     assert checked > 10_000
 
 
-def _integer_data(ax, axis: str) -> bool:
-    """Whether every data value drawn in data coordinates on `axis` (scatter points, plotted lines) is an
-    integer, and there are some."""
+def _data_values(ax, axis: str) -> np.ndarray:
+    """The finite data values drawn in data coordinates on `axis` (scatter points, plotted lines)."""
     k = 0 if axis == "x" else 1
     values = [np.asarray(c.get_offsets(), dtype=float)[:, k] for c in ax.collections
               if hasattr(c, "get_offsets") and c.get_offset_transform() is ax.transData and len(c.get_offsets())]
     values += [np.asarray(ln.get_xydata(), dtype=float)[:, k] for ln in ax.get_lines()
                if ln.get_transform() is ax.transData and len(ln.get_xydata()) >= 2]
     v = np.concatenate(values) if values else np.empty(0)
-    v = v[np.isfinite(v)]
+    return v[np.isfinite(v)]
+
+
+def _integer_data(ax, axis: str) -> bool:
+    """Whether every data value drawn in data coordinates on `axis` is an integer, and there are some."""
+    v = _data_values(ax, axis)
     return v.size > 0 and bool(np.all(v == np.round(v)))
 
 
@@ -172,12 +212,12 @@ def test_the_pngs_are_200_dpi(figures):
         w, _ = im.size
         dpi = im.info.get("dpi", (0, 0))[0]
     fig = rendered().figures["edf"]
-    assert round(dpi) == plots.DPI and w == pytest.approx(fig.get_figwidth() * plots.DPI, abs=2)
+    assert round(dpi) == layout.DPI and w == pytest.approx(fig.get_figwidth() * layout.DPI, abs=2)
 
 
 def test_the_effect_ladder_draws_its_table():
     table = ladder_table()
-    fig = plots.plot_effect_ladder(table)
+    fig = ladder_plots.plot_effect_ladder(table)
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 4 and ln.get_marker() == "o"]  # not the caps

@@ -34,11 +34,12 @@ def test_a_name_with_dollar_signs_is_drawn_as_text(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
+    from designspace.analysis import Analysis
     from designspace.reporting import plots
     from tests.helpers import synthetic
 
     frame = synthetic.frame(n=12, spaces=("anynetx_a",)).assign(space="$^$ or $\\frac{$")
-    fig = plots.plot_edfs(frame, title="$x^$")
+    fig = plots.plot_edfs(Analysis(frame), title="$x^$")
     paths = plots.save(fig, tmp_path / "edf", ("png",))  # mathtext would raise on `$^$` while drawing
     assert paths[0].stat().st_size > 0
     texts = [t.get_text() for t in fig.findobj(matplotlib.text.Text) if "$" in t.get_text()]

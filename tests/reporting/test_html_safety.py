@@ -76,17 +76,27 @@ def test_the_checker_can_fail():
 
 def test_a_report_is_one_file_with_its_figures_embedded(tmp_path):
     """report.html embeds the report's own PNG figures (data URIs) and nothing else: a data: URL written in
-    the text is dropped by the sanitiser, a path outside the report's folder stays a link."""
+    the text is dropped by the sanitiser, an image outside the report's folder is neither embedded nor linked (its
+    alt text and path, as text), and a link to a file beside the page is its path as text."""
     import base64
+
+    from tests.helpers.html import relative_urls
 
     (tmp_path / "figures").mkdir()
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
     (tmp_path / "figures" / "f.png").write_bytes(png)
     (tmp_path.parent / "outside.png").write_bytes(png)
-    text = ("![fig](figures/f.png) ![hostile](data:text/html;base64,PHNjcmlwdD4=) ![up](../outside.png) "
-            "[PDF](figures/f.pdf)")
+    text = ("![fig](figures/f.png) ![hostile](data:text/html;base64,PHNjcmlwdD4=) ![up <b>](../outside.png) "
+            "[figures/f.pdf](figures/f.pdf) [the CSV](data/x.csv) [docs](https://example.org/x) [top](#top)")
     page = render_html(text, "t", base=tmp_path)
     assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in page
-    assert "data:text/html" not in page and 'src="../outside.png"' in page and 'href="figures/f.pdf"' in page
-    assert problems(page) == []
+    assert "data:text/html" not in page and "outside.png" not in "".join(u for _, _, u in relative_urls(page))
+    assert relative_urls(page) == [] and problems(page) == []
+    shown = text_of(page)
+    assert "up <b> (not embedded: ../outside.png)" in shown and "<b>" not in page  # the alt text stays text
+    assert "<code>figures/f.pdf</code>" in page and "the CSV (data/x.csv)" in shown
+    assert 'href="https://example.org/x"' in page and 'href="#top"' in page  # off the page's folder: kept
+    assert sorted(relative_urls(render_html(text, "t"))) == [  # rendered without a folder: nothing unlinked
+        ("a", "href", "data/x.csv"), ("a", "href", "figures/f.pdf"), ("img", "src", "../outside.png"),
+        ("img", "src", "figures/f.png")]
 

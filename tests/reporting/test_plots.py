@@ -80,8 +80,16 @@ def test_plot_edfs_draws_the_table_it_is_given():
 
 
 def test_drop_policy_is_in_the_legend(frame):
-    texts = _legend_texts(plots.plot_edfs(frame, policy="drop").axes[0])
+    texts = _legend_texts(plots.plot_edfs(an.Analysis(frame, policy="drop")).axes[0])
     assert any("3 diverged/failed dropped" in t and "n=27" in t for t in texts)
+
+
+@pytest.mark.parametrize("draw", [plots.plot_edfs, plots.plot_normalized_edfs, plots.plot_random_search,
+                                  plots.plot_width_profiles])
+def test_a_figure_refuses_a_raw_sweep_table(frame, draw):
+    """A figure draws tables (or an Analysis); given a sweep table it would have to compute them: refused."""
+    with pytest.raises(TypeError, match=r"Analysis\(frame"):
+        draw(frame)
 
 
 def test_normalized_edfs_panels(frame, analysis):
@@ -95,7 +103,7 @@ def test_normalized_edfs_panels(frame, analysis):
         line = next(ln for ln in _curves(ax) if ln.get_label().startswith("regnetx"))
         assert np.allclose(np.unique(line.get_ydata())[1:], np.unique(part["F"]))
     with pytest.raises(an.EmptyBinError, match="space"):
-        plots.plot_normalized_edfs(frame, by=("flops",), bins=200, empty="raise")
+        plots.plot_normalized_edfs(an.Analysis(frame, bins=200, empty="raise"), by=("flops",))
 
 
 def test_param_scatter_has_a_panel_and_a_band_per_parameter(frame):
@@ -122,19 +130,30 @@ def test_width_profiles(frame, analysis):
     top = analysis.settings.top
     assert len(ax.get_lines()) == top + 2  # the models, the fitted line, the 48*(j+1) reference
     texts = _legend_texts(ax)
-    assert texts[0] == f"top {top} models of anynetx_e (of n=30)"
+    assert texts[0] == f"best {top} models of anynetx_e (of n=30)"
+    assert ax.get_title() == f"anynetx_e: widths of the best {top} of 30 models"
     best = analysis.used["anynetx_e"].nsmallest(top, "err")
     line = an.fit_width_line(best)  # independent of the efit table the figure reads
     assert texts[1] == f"fit: {line.w0:.1f} + {line.wa:.1f}·j" and texts[2] == "48 + 48·j"
     assert ax.get_yscale() == "log"
-    texts = _legend_texts(plots.plot_width_profiles(frame, "anynetx_a", reference=None, top=5).axes[0])
-    assert texts[0] == "top 5 models of anynetx_a (of n=30; 3 diverged/failed at 100%)" and len(texts) == 2
+    texts = _legend_texts(plots.plot_width_profiles(an.Analysis(frame, top=5), "anynetx_a", reference=None).axes[0])
+    assert texts[0] == "best 5 models of anynetx_a (of n=30; 3 diverged/failed at 100%)" and len(texts) == 2
+
+
+def test_a_widths_title_says_the_real_n():
+    """'the best 20' of a space of 20 models is all of them, and the title says so."""
+    assert plots.widths_title("A", 20, 20) == "A: widths of all 20 models"
+    assert plots.widths_title("A", 20, 500) == "A: widths of the best 20 of 500 models"
+    small = an.Analysis(synthetic.frame(seed=2, n=12, spaces=("anynetx_e",)), top=20)
+    fig = plots.plot_width_profiles(small)
+    assert fig.axes[0].get_title() == "anynetx_e: widths of all 12 models"
+    assert _legend_texts(fig.axes[0])[0] == "best 12 models of anynetx_e (of n=12)"
 
 
 def test_random_search_complexity_trends_efit(frame, analysis):
     fig = plots.plot_random_search(analysis.random_search, plots.legend_labels(analysis.summary, analysis.counts))
     ax = fig.axes[0]
-    lines = ax.get_lines()
+    lines = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
     assert len(lines) == 3
     x = frame[frame["space"] == "regnetx"]["error"]
     assert lines[2].get_ydata()[0] == pytest.approx(x.mean())  # k = 1: the mean error
@@ -149,14 +168,23 @@ def test_random_search_complexity_trends_efit(frame, analysis):
     axes = _visible_axes(fig)
     assert len(axes) == 3 and axes[1].get_ylabel() == "wm (sampled or fitted)" and axes[2].get_ylabel() == "params (M)"
     assert all(len(a.containers) == 3 for a in axes)  # one errorbar per sweep
-    fig = plots.plot_efit(_efit_points(analysis), analysis.efit_edf, analysis.efit)
+    fig = plots.plot_efit(analysis.efit_points, analysis.efit_edf, analysis.efit)
     assert len(_curves(fig.axes[0])) == 3
     assert any("exact" in t for t in _legend_texts(fig.axes[0]))
 
 
-def _efit_points(a: an.Analysis) -> pd.DataFrame:
-    err = pd.concat([u["err"] for u in a.used.values()])
-    return a.frame.assign(err=err.reindex(a.frame.index))
+def test_random_search_is_drawn_solid_only_as_far_as_the_data_supports(analysis):
+    """30 models per space support k <= 15: k = 16 ... 128 go on dashed, without a band, labelled extrapolated."""
+    rs = analysis.random_search
+    assert set(rs.loc[~rs["extrapolated"], "k"]) == {1, 2, 4, 8} and rs["n"].eq(30).all()
+    ax = plots.plot_random_search(analysis).axes[0]
+    solid = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata())]
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--" and len(ln.get_xdata())]
+    assert [list(ln.get_xdata()) for ln in solid] == [[1, 2, 4, 8]] * 3
+    assert [list(ln.get_xdata()) for ln in dashed] == [[8, 16, 32, 64, 128]] * 3  # from the last supported k on
+    bands = [np.asarray(p.vertices)[:, 0] for c in ax.collections for p in c.get_paths()]
+    assert bands and max(b.max() for b in bands) <= 8
+    assert "extrapolated: k > n/2" in _legend_texts(ax)
 
 
 def test_colors_are_consistent():

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from designspace import analysis as an  # noqa: E402
-from designspace.reporting import plots  # noqa: E402
+from designspace.reporting import layout  # noqa: E402
 from designspace.reporting.report import ReportSettings, write_report  # noqa: E402
 from tests.helpers import synthetic  # noqa: E402
 from tests.helpers.figures import legends, points_under_legends  # noqa: E402
@@ -59,7 +59,7 @@ def test_no_data_point_lies_under_a_legend(figures):
 def _overlapping_ticks(fig: Figure) -> list[str]:
     """'axis label' of every axis whose visible tick labels (major and minor, inside the view) overlap, drawn as
     `plots.save` draws it (its style: matplotlib counts the ticks of an axis from the tick label size)."""
-    with plots._style():
+    with layout.style():
         fig.canvas.draw()
     bad = []
     for ax in fig.axes:
@@ -83,7 +83,7 @@ def test_tick_labels_do_not_overlap(figures):
 
 
 def test_crowded_log_ticks_are_made_readable():
-    from designspace.reporting.plots import readable_ticks
+    from designspace.reporting.layout import readable_ticks
 
     fig = Figure(figsize=(1.6, 1.4), layout="constrained")
     ax = fig.subplots()

@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 from scipy import stats
 
 from designspace.cli.sample import run
+from designspace.configs import CONFIG_DIR
 from designspace.space import spaces
 from designspace.space.hparams import (
     HPARAM_KEYS,
@@ -142,8 +143,8 @@ def test_row_values_skip_nan_and_refuse_text() -> None:
 def _compose(overrides: list[str]):
     from designspace.cli._structured import register
 
-    register(("budget",))
-    with initialize_config_dir(config_dir=str(spaces.CONFIG_DIR), version_base="1.3"):
+    register()  # the schemas sample.yaml's defaults name, as the command registers them
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="sample", overrides=overrides)
 
 

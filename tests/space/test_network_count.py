@@ -7,13 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
+from designspace.net.blocks.bottleneck import make_compatible_arrays
 from designspace.net.regnet import regnet_widths_batch
-from designspace.net.spec import make_compatible_arrays
 from designspace.space import spaces
 from designspace.space.network_count import regnet_networks
+from designspace.space.schema import Space
 
 
-def _space(depth_high: int, b: list, g: list, wm_q: float, bounds: dict | None = None) -> spaces.Space:
+def _space(depth_high: int, b: list, g: list, wm_q: float, bounds: dict | None = None) -> Space:
     return spaces.load({"defaults": ["regnet", "_self_"], "name": "tiny", "parameters": {
         "depth": {"dist": "uniform", "low": 1, "high": depth_high, "quantum": 1},
         "w0": {"dist": "log_uniform", "low": 8, "high": 48, "quantum": 8},
@@ -23,7 +24,7 @@ def _space(depth_high: int, b: list, g: list, wm_q: float, bounds: dict | None =
         "constraints": {"bounds": bounds or {}}})
 
 
-def _brute(space: spaces.Space) -> tuple[int, int]:
+def _brute(space: Space) -> tuple[int, int]:
     """(distinct networks, valid tuples): every grid tuple through the generator and compatibility."""
     p = space.parameters
     lo, hi = space.bounds.get("total_depth", (None, None))

@@ -16,19 +16,21 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 from designspace.cli.sample import run
+from designspace.configs import CONFIG_DIR
+from designspace.net.blocks.bottleneck import make_compatible
 from designspace.net.complexity import complexity
 from designspace.net.regnet import regnet_spec
-from designspace.net.spec import NetSpec, make_compatible
+from designspace.net.spec import NetSpec
 from designspace.space import budgets, spaces
 from designspace.space.budgets import BudgetError, load_budget
 from designspace.space.sampler import SamplingError, accepted, columns, draw, sample, spec_of
-from designspace.space.spaces import SpaceError
+from designspace.space.schema import Space, SpaceError
 from designspace.sweep.layout import SweepDir
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def check_rows(frame: pd.DataFrame, space: spaces.Space, budget: budgets.Budget) -> None:
+def check_rows(frame: pd.DataFrame, space: Space, budget: budgets.Budget) -> None:
     """Every row: structure, constraints and budget, recomputed one network at a time."""
     S = space.num_stages
     assert list(frame.columns) == columns(space)
@@ -153,7 +155,7 @@ def test_unreachable_budgets_stop_with_the_count_and_the_rate():
 
 
 def test_bad_budget_files_name_the_file_and_the_key(tmp_path):
-    text = (spaces.CONFIG_DIR / "budget" / "400mf.yaml").read_text()
+    text = (CONFIG_DIR / "budget" / "400mf.yaml").read_text()
     cases = [("flops: [360_000_000, 400_000_000]", "flops: [lots, 400_000_000]", "flops[0]: must be a number"),
              ("resolution: 224", "resolution: 22.5", "resolution: must be a whole number"),
              ("in_channels: 3", "in_channels: 3\nchannels: 1", "channels: unknown key"),
@@ -213,8 +215,8 @@ def test_spec_of_round_trips_through_parquet_and_csv(tmp_path):
 def _compose(overrides: list[str]):
     from designspace.cli._structured import register
 
-    register(("budget",))  # what `python -m designspace.sample` registers before composing
-    with initialize_config_dir(config_dir=str(spaces.CONFIG_DIR), version_base="1.3"):
+    register(("space", "budget"))  # what `python -m designspace.sample` registers before composing
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="sample", overrides=overrides)
 
 

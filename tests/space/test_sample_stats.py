@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from designspace.net.blocks.bottleneck import make_compatible_arrays
 from designspace.net.complexity import complexity_arrays
 from designspace.net.regnet import regnet_widths_batch
-from designspace.net.spec import make_compatible_arrays
 from designspace.space import distributions as dist
 from designspace.space import spaces
 from designspace.space.sampler import accepted

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from designspace.configs import CONFIG_DIR
+from designspace.net.blocks.bottleneck import make_compatible, make_compatible_arrays
 from designspace.net.regnet import regnet_widths_batch
 from designspace.net.regnet_stages import has_stages
-from designspace.net.spec import make_compatible, make_compatible_arrays
 from designspace.space import spaces
-from designspace.space.spaces import SpaceError
+from designspace.space.compose import SPACE_DIR
+from designspace.space.schema import SpaceError
 
 A, B, C, D, E = (f"anynetx_{x}" for x in "abcde")
 
@@ -47,7 +49,7 @@ def test_spaces_a_to_e_differ_only_by_added_constraints():
         other = {k: v for k, v in cur["constraints"].items() if k != key}
         assert other == {k: v for k, v in prev["constraints"].items() if k != key}
     for name, parent in zip((B, C, D, E), (A, B, C, D)):
-        raw = OmegaConf.load(spaces.SPACE_DIR / f"{name}.yaml")
+        raw = OmegaConf.load(SPACE_DIR / f"{name}.yaml")
         assert list(raw.defaults) == [parent, "_self_"]
 
 
@@ -57,16 +59,16 @@ def test_hydra_composes_each_space_like_load():
     from designspace.cli import _structured
 
     _structured.register()  # the typed schemas `sample` composes with (registered when its module is imported)
-    with initialize_config_dir(config_dir=str(spaces.CONFIG_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         for name in spaces.TABLE1:
             cfg = compose(config_name="sample", overrides=[f"space={name}"])
-            assert OmegaConf.to_container(cfg.space) == spaces.load(name).config
+            assert _structured.given(cfg.space) == spaces.load(name).config
 
 
 def test_load_accepts_paths_dicts_and_objects(tmp_path):
     sp = spaces.load(C)
     assert spaces.load(sp) is sp
-    assert spaces.load(spaces.SPACE_DIR / f"{C}.yaml").config == sp.config
+    assert spaces.load(SPACE_DIR / f"{C}.yaml").config == sp.config
     assert spaces.load({"defaults": [B], "name": "c2", "constraints": {"shared": ["b", "g"]}}).cardinality() == \
         sp.cardinality()
 

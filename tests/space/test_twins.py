@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from designspace.net.blocks.bottleneck import make_compatible
 from designspace.net.complexity import complexity
 from designspace.net.regnet import regnet_widths
-from designspace.net.spec import NetSpec, make_compatible
+from designspace.net.spec import NetSpec
 from designspace.space import spaces
 from designspace.space.budgets import load_budget
 from designspace.space.sampler import columns, draw
+from designspace.space.schema import Space
 from designspace.space.twins import HOW, NO_FIT, RANGES, TwinTable, twins
 
 STEPS = [("anynetx_a", "anynetx_b"), ("anynetx_b", "anynetx_c"), ("anynetx_c", "anynetx_d"),
@@ -35,7 +37,7 @@ def twin_table(earlier: str, later: str, n: int, budget: str) -> TwinTable:
     return twins(source(earlier, n, budget), earlier, later, budget)
 
 
-def raw_of(row: pd.Series, space: spaces.Space) -> dict[str, list]:
+def raw_of(row: pd.Series, space: Space) -> dict[str, list]:
     """Per-stage raw values of an AnyNet row (shared ones repeated)."""
     S = space.num_stages
     return {k: [row[f"raw_{k}{i}"] for i in range(1, S + 1)] if f"raw_{k}1" in row else [row[k]] * S
@@ -46,7 +48,7 @@ def spec_key(spec: NetSpec) -> tuple:
     return spec.depths, spec.widths, spec.bottleneck_ratios, spec.group_widths
 
 
-def projection(row: pd.Series, earlier: spaces.Space, later: spaces.Space) -> NetSpec:
+def projection(row: pd.Series, earlier: Space, later: Space) -> NetSpec:
     """The restriction redone here: shared in `later` only -> stage 1's raw value; ordered in `later` only ->
     the raw values sorted; compatibility re-applied."""
     raw = raw_of(row, earlier)

@@ -15,13 +15,14 @@ from designspace.analysis.suggest import Candidate, candidates, space_config
 from designspace.cli.refine import main
 from designspace.space import spaces
 from designspace.space.sampler import sample
+from designspace.space.schema import Space
 from designspace.sweep.layout import SweepDir
 
 BUDGET = "fmnist32_50mf"
 COLUMNS = ("total_depth", "w1", "w4", "params", "flops")
 
 
-def _write(tmp: Path, cand: Candidate, space: spaces.Space) -> Path:
+def _write(tmp: Path, cand: Candidate, space: Space) -> Path:
     path = tmp / "restricted.yaml"
     path.write_text(yaml.safe_dump(space_config(cand, space, space.name, "restricted")))
     return path

@@ -62,7 +62,7 @@ def test_smoke_writes_every_record_and_the_report(smoke_run):
 
 @pytest.mark.slow
 def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
-    from designspace.training.trainer import Schedule
+    from designspace.training.schedule import Schedule
 
     for space in ("anynetx_e-fmnist_tiny", "regnet-fmnist_tiny"):
         base = pd.read_parquet(smoke_run / "sweeps" / space / "samples.parquet")
@@ -126,7 +126,7 @@ def test_smoke_measures_fidelity_on_the_same_models(smoke_run):
 
 def test_rung_schedules_add_images_then_epochs():
     from designspace.studies.experiment import rung_schedule, training_images
-    from designspace.training.trainer import Schedule
+    from designspace.training.schedule import Schedule
 
     proxy = Schedule.from_dict({"name": "p", "epochs": 1, "batch_size": 64, "lr": 0.2, "train_subset": 4096,
                                 "warmup_epochs": 0.1})

@@ -4,9 +4,6 @@ pairing=twin end to end; and the twin design's error rate and its saving in pair
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +12,7 @@ import pytest
 
 from designspace.analysis.sequential import decision_times
 from designspace.net.spec import NetSpec
+from designspace.space.compose import SPACE_DIR, compose_file, find_file
 from designspace.space.sampler import draw
 from designspace.space.twins import twins
 from designspace.studies.decide import random_order
@@ -27,7 +25,7 @@ from designspace.studies.twin_sweeps import (
 )
 from designspace.sweep.layout import SweepDir
 from designspace.sweep.results import read_records
-from tests.helpers.train import BUNDLED_FASHION_MNIST, QUICK, REPO
+from tests.helpers.train import QUICK, run_compare
 
 BUDGET = "fmnist32_50mf"
 
@@ -36,11 +34,9 @@ def _sampled(root: Path, space: str, n: int, budget: str = BUDGET) -> SweepDir:
     """A sweep as `sample` writes it (the sampler's table and its composed space in the config)."""
     from omegaconf import OmegaConf
 
-    from designspace.space import spaces
     from designspace.space.budgets import load_budget
 
-    path = spaces.find_file(space, spaces.SPACE_DIR, "space")
-    composed, _ = spaces.compose(spaces.read_yaml(path), str(path), path.parent)
+    composed = _composed(space)
     sweep = SweepDir(root)
     sweep.write_samples(draw(space, n, 0, budget, progress=False).frame,
                         OmegaConf.to_yaml({"space": space, "space_config": composed,
@@ -49,10 +45,7 @@ def _sampled(root: Path, space: str, n: int, budget: str = BUDGET) -> SweepDir:
 
 
 def _composed(space: str) -> dict:
-    from designspace.space import spaces
-
-    path = spaces.find_file(space, spaces.SPACE_DIR, "space")
-    return spaces.compose(spaces.read_yaml(path), str(path), path.parent)[0]
+    return compose_file(find_file(space, SPACE_DIR, "space"))[0]
 
 
 def test_a_twin_sweep_is_the_sources_twins_in_their_order(tmp_path: Path) -> None:
@@ -100,13 +93,6 @@ def test_the_twin_design_keeps_its_error_rate_and_saves_pairs() -> None:
     assert spent_indep >= 2.5 * spent_twin
 
 
-def _compare(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, "-m", "designspace.compare", f"dataset.root={BUNDLED_FASHION_MNIST}", "threads=1",
-            "progress=false", *args]
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.slow
 def test_compare_pairing_twin_end_to_end(tmp_path: Path) -> None:
     """compare pairing=twin writes the twin sweep (twin_of, twins in the band, the restriction held), trains each
@@ -114,7 +100,7 @@ def test_compare_pairing_twin_end_to_end(tmp_path: Path) -> None:
     a, b = _sampled(tmp_path / "a", "anynetx_c", 4, "fmnist_tiny"), _sampled(tmp_path / "b", "anynetx_d", 2,
                                                                                   "fmnist_tiny")
     out = tmp_path / "out"
-    res = _compare(f"sweep_dirs=[{a.root},{b.root}]", "pairing=twin", "max_models=2", f"out={out}", *QUICK)
+    res = run_compare(f"sweep_dirs=[{a.root},{b.root}]", "pairing=twin", "max_models=2", f"out={out}", *QUICK)
     assert res.returncode == 0, res.stderr[-3000:]
     twin = SweepDir(tmp_path / "b-twins-of-a")
     table = twin.read_samples()
@@ -132,6 +118,6 @@ def test_compare_pairing_twin_end_to_end(tmp_path: Path) -> None:
     assert pinned[0]["setup_id"] == pinned[1]["setup_id"]  # one setup: the same data, schedule and seed (data order)
     summary = json.loads((out / "compare.json").read_text())
     assert summary["pairs"] == 2 and "equal flops" in summary["pairs_estimand"]
-    again = _compare(f"sweep_dirs=[{a.root},{b.root}]", "pairing=twin", "max_models=2", f"out={out}", *QUICK)
+    again = run_compare(f"sweep_dirs=[{a.root},{b.root}]", "pairing=twin", "max_models=2", f"out={out}", *QUICK)
     assert again.returncode == 0 and set(read_records(twin)) == {mapping[m] for m in kept}
     assert pd.read_csv(out / "compare.csv")["n"].tolist() == [1, 2]

@@ -7,9 +7,11 @@ import json
 import time
 from pathlib import Path
 
+from designspace.sweep.claims import try_claim
+from designspace.sweep.layout import CLAIMS_DIR
 from designspace.sweep.options import RunOptions
 from designspace.sweep.results import read_records
-from designspace.sweep.runner import CLAIMS_DIR, run_sweep, try_claim
+from designspace.sweep.runner import run_sweep
 from tests.helpers.train import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep
 
 QUICK = {**TINY_SCHEDULE, "train_subset": 256, "test_subset": 100, "precise_bn_samples": 0}

@@ -24,9 +24,9 @@ import pytest
 import torch
 
 from designspace.sweep import setups
+from designspace.sweep.claims import try_claim
 from designspace.sweep.layout import SweepDir
 from designspace.sweep.results import load, read_record, read_records, scan_records, write_record
-from designspace.sweep.runner import try_claim
 from tests.helpers.hostile import ALIAS_BOMB, NESTED_JSON, deadline, plant_fifo, record
 from tests.helpers.train import REPO, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, fail_training, make_sweep
 

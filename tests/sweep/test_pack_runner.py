@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from designspace.sweep import runner
+from designspace.sweep.claims import try_claim
+from designspace.sweep.failures import RunStopped
 from designspace.sweep.hooks import ClaimHooks
 from designspace.sweep.options import RunOptions
 from designspace.sweep.results import read_records, write_record
-from designspace.sweep.runner import RunStopped, run_sweep, try_claim
-from designspace.training.trainer import Schedule, Trainer
+from designspace.sweep.runner import run_sweep
+from designspace.training.schedule import Schedule
+from designspace.training.trainer import Trainer
+from designspace.util.usage import UserError
 from tests.helpers.train import QUICK, TINY_SCHEDULE, TINY_SPECS, cli, fail_training, make_sweep
 
 SCHEDULE = {**TINY_SCHEDULE, "epochs": 2, "batch_size": 32, "train_subset": 128, "test_subset": 96,
@@ -219,6 +222,6 @@ def test_train_pack_from_the_command_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("options", [{"pack": 0}, {"pack": True}, {"graphs": "yes"}])
 def test_pack_options_are_checked_before_anything_runs(tmp_path: Path, options: dict) -> None:
     sweep = make_sweep(tmp_path / "sweep", TINY_SPECS[:1])
-    with pytest.raises(runner.UserError, match=next(iter(options))):
+    with pytest.raises(UserError, match=next(iter(options))):
         run_sweep(sweep, {"name": "not read"}, Schedule.from_dict(SCHEDULE), RunOptions(**options))
     assert not sweep.results_dir.exists()

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from designspace.net.complexity import complexity
+from designspace.sweep.claims import try_claim
 from designspace.sweep.options import RunOptions
 from designspace.sweep.results import (
     ResultsError,
@@ -25,7 +26,7 @@ from designspace.sweep.results import (
     validate_record,
     write_record,
 )
-from designspace.sweep.runner import run_sweep, shard_rows, try_claim
+from designspace.sweep.runner import run_sweep, shard_rows
 from designspace.training.trainer import TrainOutcome
 from designspace.util import procs
 from tests.helpers.train import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, fail_training, make_sweep

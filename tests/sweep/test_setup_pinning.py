@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from designspace.sweep.failures import RunStopped
 from designspace.sweep.options import RunOptions
-from designspace.sweep.runner import RunStopped, run_sweep
+from designspace.sweep.runner import run_sweep
 from designspace.sweep.setups import SetupMismatch, differences
 from tests.helpers.train import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep
 

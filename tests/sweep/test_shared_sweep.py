@@ -23,11 +23,12 @@ import pytest
 import torch
 
 from designspace.sweep import runner
+from designspace.sweep.claims import try_claim
 from designspace.sweep.hooks import ClaimHooks
 from designspace.sweep.layout import SweepDir
 from designspace.sweep.options import RunOptions
 from designspace.sweep.results import build_record, load, read_records, write_record
-from designspace.sweep.runner import run_sweep, try_claim
+from designspace.sweep.runner import run_sweep
 from designspace.training.trainer import TrainOutcome
 from tests.helpers.train import REPO, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist, make_sweep
 
@@ -92,7 +93,7 @@ def test_a_worker_stopped_past_the_timeout_writes_nothing_once_it_wakes(tmp_path
 
 def test_the_claim_is_checked_just_before_a_record_is_renamed(tmp_path: Path) -> None:
     """The last line of defence: write_record's check runs after the temp file is written, before the rename."""
-    from designspace.sweep.runner import ClaimLost
+    from designspace.sweep.claims import ClaimLost
 
     spec = TINY_SPECS[0]
     sweep = make_sweep(tmp_path / "s", [spec])

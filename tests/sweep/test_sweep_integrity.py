@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from designspace.analysis.collect import load_sweeps
-from designspace.sweep.layout import SamplesError, SweepDir
-from designspace.sweep.results import DAMAGED_DIR, damaged_count, load, read_records
+from designspace.sweep.layout import DAMAGED_DIR, SamplesError, SweepDir
+from designspace.sweep.results import damaged_count, load, read_records
 from designspace.sweep.runner import _done_ids
 from designspace.util.atomic import atomic_write_text
 from tests.helpers.train import REPO, make_sweep

@@ -10,7 +10,8 @@ import torch
 from designspace.training import data as data_module
 from designspace.training.data import load_dataset
 from designspace.training.pack import PackTrainer, build_trainers, train_pack
-from designspace.training.trainer import Schedule, Trainer, adapt_spec, train_spec
+from designspace.training.schedule import Schedule
+from designspace.training.trainer import Trainer, adapt_spec, train_spec
 from tests.helpers.train import TINY_SCHEDULE, TINY_SPECS, StopInEpoch, make_image_folder
 
 SCHEDULE = {**TINY_SCHEDULE, "epochs": 2, "batch_size": 32, "train_subset": 128, "test_subset": 96,

@@ -7,7 +7,7 @@ import torch
 
 from designspace.training.data import load_dataset
 from designspace.training.pack import train_pack
-from designspace.training.trainer import Schedule
+from designspace.training.schedule import Schedule
 from tests.helpers.train import TINY_SCHEDULE, TINY_SPECS, bundled_fmnist
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),

@@ -10,9 +10,11 @@ import yaml
 from torch import nn
 
 from designspace.net import zoo
-from designspace.net.anynet import Bottleneck, build_model
+from designspace.net.anynet import build_model
+from designspace.net.blocks.bottleneck import Bottleneck
 from designspace.training.data import load_dataset
-from designspace.training.trainer import Schedule, Trainer, adapt_spec, param_groups
+from designspace.training.schedule import Schedule
+from designspace.training.trainer import Trainer, adapt_spec, param_groups
 from tests.helpers.train import REPO, TINY_SCHEDULE, TINY_SPECS, bundled_fmnist
 
 SPECS = [zoo.get("RegNetX-200MF"), zoo.get("RegNetY-400MF"), *TINY_SPECS[:2]]

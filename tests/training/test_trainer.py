@@ -10,7 +10,8 @@ import torch
 import yaml
 
 from designspace.training.data import load_dataset
-from designspace.training.trainer import EMA, Schedule, Trainer, adapt_spec, describe_failure, train_spec
+from designspace.training.schedule import Schedule
+from designspace.training.trainer import EMA, Trainer, adapt_spec, describe_failure, train_spec
 from tests.helpers.train import REPO, TINY_SCHEDULE, TINY_SPECS, StopInEpoch, make_image_folder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
